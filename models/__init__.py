@@ -1,0 +1,27 @@
+"""Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
+
+from .activations import ACTIVATIONS, get_activation
+from .conv import PRESETS, ConvConfig, ConvHighwayNet, preset
+from .fc import DEFAULT_WIDTH, KINDS, MAX_DEPTH, FCConfig, FCNet, Internals, count_parameters
+from .highway import HighwayConv2d, HighwayLinear, HighwayOutput
+from .packed import PackedFCNet
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_WIDTH",
+    "KINDS",
+    "MAX_DEPTH",
+    "PRESETS",
+    "ConvConfig",
+    "ConvHighwayNet",
+    "FCConfig",
+    "FCNet",
+    "HighwayConv2d",
+    "HighwayLinear",
+    "HighwayOutput",
+    "Internals",
+    "PackedFCNet",
+    "count_parameters",
+    "get_activation",
+    "preset",
+]

@@ -1,0 +1,138 @@
+"""Fully connected plain and highway nets of the papers' Figure 1.
+
+Layout: one plain layer from the input to ``width``, then ``depth − 1`` highway (or plain) layers
+of that width, then a linear softmax classifier. ``depth=10`` is the paper's "first layer + 9".
+The default widths, 50 (highway) and 71 (plain), make one highway layer (5,100 parameters) cost
+what one plain layer (5,112) does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .activations import ACTIVATIONS, get_activation
+from .highway import HighwayLinear
+
+KINDS = ("highway", "plain")
+DEFAULT_WIDTH = {"highway": 50, "plain": 71}
+MAX_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class FCConfig:
+    kind: str = "highway"
+    depth: int = 10
+    width: int = 0  # 0: the paper's width for this kind
+    activation: str = "relu"
+    gate_bias: float = -2.0
+    in_features: int = 784
+    num_classes: int = 10
+    carry_gate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown model {self.kind!r}; allowed: {', '.join(KINDS)}")
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise ValueError(f"depth {self.depth} out of range; allowed: 1..{MAX_DEPTH}")
+        if self.width < 0:
+            raise ValueError(f"width {self.width} must be positive (0 picks the paper's width)")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}"
+            )
+        if self.width == 0:
+            object.__setattr__(self, "width", DEFAULT_WIDTH[self.kind])
+
+    def with_(self, **changes: object) -> FCConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class Internals(NamedTuple):
+    """Per highway layer: gate outputs T(x) and block outputs H(x), each ``(L, B, width)``."""
+
+    gates: torch.Tensor
+    blocks: torch.Tensor
+
+
+class PlainLinear(nn.Module):
+    def __init__(self, n_in: int, n_out: int, activation: str) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.activation = activation
+        self._act = get_activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._act(self.linear(x))
+
+
+class FCNet(nn.Module):
+    """Plain or highway MLP. Layers live in a ModuleList and run in a loop: depth 1000 is fine."""
+
+    def __init__(self, config: FCConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.first = PlainLinear(c.in_features, c.width, c.activation)
+        if c.kind == "highway":
+            self.layers = nn.ModuleList(
+                HighwayLinear(c.width, c.activation, c.gate_bias, c.carry_gate)
+                for _ in range(c.depth - 1)
+            )
+        else:
+            self.layers = nn.ModuleList(
+                PlainLinear(c.width, c.width, c.activation) for _ in range(c.depth - 1)
+            )
+        self.classifier = nn.Linear(c.width, c.num_classes)
+        self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """He-normal weights (as in the paper), zero biases, constant gate bias.
+
+        A generator makes the draw independent of the global RNG, so a trial's weights depend on
+        its seed alone, whether it trains on its own or in a pack.
+        """
+        for name, p in self.named_parameters():
+            if name.endswith("weight"):
+                std = math.sqrt(2.0 / p.shape[1])
+                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
+            else:
+                p.zero_()
+        for layer in self.layers:
+            if isinstance(layer, HighwayLinear):
+                layer.reset_gate_bias()
+
+    def forward(self, x: torch.Tensor, lesion: Collection[int] = ()) -> torch.Tensor:
+        """Logits for ``x`` of shape (B, in_features); ``lesion`` pins T = 0 in those layers."""
+        h = self.first(x.flatten(1))  # (B, width)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, force_gate=0.0) if i in lesion else layer(h)
+        return self.classifier(h)  # (B, classes)
+
+    @torch.no_grad()
+    def internals(self, x: torch.Tensor) -> Internals:
+        """Gate and block outputs of every highway layer, for the paper's Figure 2."""
+        if self.config.kind != "highway":
+            raise ValueError("internals exist only for highway nets")
+        h = self.first(x.flatten(1))
+        gates, blocks = [], []
+        for layer in self.layers:
+            out = layer.forward_full(h)
+            gates.append(out.gate)
+            blocks.append(out.block)
+            h = out.y
+        width = self.config.width
+        empty = h.new_zeros(0, h.shape[0], width)
+        return Internals(
+            torch.stack(gates) if gates else empty, torch.stack(blocks) if blocks else empty
+        )
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,102 @@
+"""K fully connected nets of one architecture as one module of stacked weights.
+
+A 50-wide net cannot fill an accelerator; K of them, stacked along a leading trial axis and run
+through batched matmuls, can. Each trial keeps its own weights, data and hyperparameters; the
+stacking only shares kernel launches. Weights convert to and from :class:`FCNet` state dicts, so
+a trial trained in a pack is stored and analysed like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .activations import get_activation
+from .fc import FCConfig
+
+
+class PackedFCNet(nn.Module):
+    """Shapes: input (K, B, in) -> logits (K, B, classes). Layer-major stacks keep each layer's
+    (K, ·, ·) slice contiguous for ``baddbmm``."""
+
+    def __init__(self, config: FCConfig, k: int) -> None:
+        super().__init__()
+        if config.carry_gate:
+            raise ValueError("packs do not support an independent carry gate; train it singly")
+        self.config, self.k = config, k
+        c, w, n_hidden = config, config.width, config.depth - 1
+        out = 2 * w if c.kind == "highway" else w  # highway: H and T side by side
+
+        def zeros(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.zeros(*shape))
+
+        self.w0, self.b0 = zeros(k, c.in_features, w), zeros(k, 1, w)
+        self.wl, self.bl = zeros(n_hidden, k, w, out), zeros(n_hidden, k, 1, out)
+        self.wc, self.bc = zeros(k, w, c.num_classes), zeros(k, 1, c.num_classes)
+        self._act = get_activation(c.activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act, w = self._act, self.config.width
+        h = act(torch.baddbmm(self.b0, x, self.w0))  # (K, B, w)
+        highway = self.config.kind == "highway"
+        for layer in range(self.wl.shape[0]):
+            z = torch.baddbmm(self.bl[layer], h, self.wl[layer])  # (K, B, 2w) or (K, B, w)
+            if highway:
+                block, gate = act(z[..., :w]), torch.sigmoid(z[..., w:])
+                h = h + gate * (block - h)
+            else:
+                h = act(z)
+        return torch.baddbmm(self.bc, h, self.wc)  # (K, B, classes)
+
+    # -- conversion to and from single nets -------------------------------------------------
+
+    @classmethod
+    def from_state_dicts(
+        cls, config: FCConfig, state_dicts: Sequence[dict[str, torch.Tensor]]
+    ) -> PackedFCNet:
+        pack = cls(config, len(state_dicts))
+        ref = state_dicts[0]
+        pack.to(dtype=ref["classifier.weight"].dtype)
+        with torch.no_grad():
+            for i, sd in enumerate(state_dicts):
+                pack.w0[i] = sd["first.linear.weight"].T
+                pack.b0[i, 0] = sd["first.linear.bias"]
+                for layer in range(config.depth - 1):
+                    weight, bias = _hidden_to_packed(config.kind, sd, f"layers.{layer}")
+                    pack.wl[layer, i], pack.bl[layer, i, 0] = weight, bias
+                pack.wc[i] = sd["classifier.weight"].T
+                pack.bc[i, 0] = sd["classifier.bias"]
+        return pack
+
+    @torch.no_grad()
+    def trial_state_dict(self, i: int) -> dict[str, torch.Tensor]:
+        """Trial ``i``'s weights under :class:`FCNet`'s names, on the CPU."""
+        w = self.config.width
+        sd = {
+            "first.linear.weight": self.w0[i].T,
+            "first.linear.bias": self.b0[i, 0],
+            "classifier.weight": self.wc[i].T,
+            "classifier.bias": self.bc[i, 0],
+        }
+        for layer in range(self.config.depth - 1):
+            weight, bias = self.wl[layer, i], self.bl[layer, i, 0]
+            if self.config.kind == "highway":
+                sd[f"layers.{layer}.h.weight"] = weight[:, :w].T
+                sd[f"layers.{layer}.h.bias"] = bias[:w]
+                sd[f"layers.{layer}.t.weight"] = weight[:, w:].T
+                sd[f"layers.{layer}.t.bias"] = bias[w:]
+            else:
+                sd[f"layers.{layer}.linear.weight"] = weight.T
+                sd[f"layers.{layer}.linear.bias"] = bias
+        return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+
+
+def _hidden_to_packed(
+    kind: str, sd: dict[str, torch.Tensor], prefix: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if kind == "highway":
+        weight = torch.cat([sd[f"{prefix}.h.weight"].T, sd[f"{prefix}.t.weight"].T], dim=1)
+        return weight, torch.cat([sd[f"{prefix}.h.bias"], sd[f"{prefix}.t.bias"]])
+    return sd[f"{prefix}.linear.weight"].T, sd[f"{prefix}.linear.bias"]

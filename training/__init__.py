@@ -1,0 +1,34 @@
+"""Data, the training loop and its two engines (single nn.Module, fused pack of K trials)."""
+
+from .config import DEVICES, DTYPES, MODELS, ConfigError, Hyperparams, TrainConfig
+from .data import DATASETS, DataError, Dataset, load_dataset, read_idx
+from .engines import Engine, PackedEngine, SingleEngine
+from .loop import EpochRecord, TrialResult, fit, init_generator, shuffle_generator
+from .trainer import build_engine, build_model, load_data, resolve_device, train
+
+__all__ = [
+    "DATASETS",
+    "DEVICES",
+    "DTYPES",
+    "MODELS",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "Engine",
+    "EpochRecord",
+    "Hyperparams",
+    "PackedEngine",
+    "SingleEngine",
+    "TrainConfig",
+    "TrialResult",
+    "build_engine",
+    "build_model",
+    "fit",
+    "init_generator",
+    "load_data",
+    "load_dataset",
+    "read_idx",
+    "resolve_device",
+    "shuffle_generator",
+    "train",
+]

@@ -1,0 +1,166 @@
+"""Datasets as tensors resident on the training device.
+
+MNIST-sized data fits in device memory, so batches are gathered by index on the device: no
+DataLoader, no per-step host work. Images are scaled to [0, 1]; shape (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
+_IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+_RAW_SUBDIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+DEFAULT_CACHE = Path(os.environ.get("HWSEARCH_DATA", Path.home() / ".cache" / "highway-search"))
+
+
+class DataError(ValueError):
+    """A dataset is missing or unreadable; the message names the path and the files expected."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: torch.Tensor  # (N, C, H, W) float in [0, 1]
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> Dataset:
+        return Dataset(
+            self.name,
+            self.x_train.to(device, dtype),
+            self.y_train.to(device),
+            self.x_test.to(device, dtype),
+            self.y_test.to(device),
+            self.num_classes,
+        )
+
+    def limit_train(self, n: int | None) -> Dataset:
+        """The first ``n`` training examples (a fixed subset, so every trial sees the same data)."""
+        if n is None or n >= len(self.y_train):
+            return self
+        return Dataset(self.name, self.x_train[:n], self.y_train[:n], self.x_test, self.y_test,
+                       self.num_classes)
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
+    """Load ``name`` from ``data_dir``; with no directory, torchvision downloads into a cache."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+    if name.startswith("cifar"):
+        return _load_cifar(name, data_dir, download)
+    if data_dir is None:
+        data_dir = _download_idx(name) if download else None
+        if data_dir is None:
+            raise DataError(f"no --data-dir for {name}; give a directory holding "
+                            f"{', '.join(_IDX_FILES.values())} (optionally .gz), or --download")
+    return _load_idx_dataset(name, Path(data_dir))
+
+
+def _find_idx_dir(name: str, root: Path) -> Path:
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist; expected the {name} IDX files "
+                        f"{', '.join(_IDX_FILES.values())} (optionally .gz)")
+    candidates = [root, root / "raw", root / _RAW_SUBDIR[name] / "raw"]
+    for d in candidates:
+        if all(_idx_path(d, f) is not None for f in _IDX_FILES.values()):
+            return d
+    raise DataError(
+        f"no {name} IDX files in {root} (looked in {', '.join(str(c) for c in candidates)}); "
+        f"expected {', '.join(_IDX_FILES.values())} (optionally .gz)"
+    )
+
+
+def _idx_path(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not); a corrupt file is a one-line :class:`DataError`."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("bad magic number")
+        shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+        return data.reshape(shape)
+    except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
+        raise DataError(f"corrupt IDX file {path}: {e}") from None
+
+
+def _load_idx_dataset(name: str, root: Path) -> Dataset:
+    d = _find_idx_dir(name, root)
+    arrays = {k: read_idx(_idx_path(d, stem)) for k, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DataError(f"{name} {split} files in {d} disagree: images {x.shape}, labels {y.shape}")
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int64))
+
+    return Dataset(name, images(arrays["train_x"]), labels(arrays["train_y"]),
+                   images(arrays["test_x"]), labels(arrays["test_y"]), 10)
+
+
+def _download_idx(name: str) -> Path:
+    from torchvision import datasets  # imported lazily: only downloads need it
+
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    root = DEFAULT_CACHE
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+    return root
+
+
+def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> Dataset:
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
+    try:
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except RuntimeError as e:
+        raise DataError(f"{name} not found in {root} ({e}); pass --download or a directory "
+                        f"holding torchvision's {cls.base_folder}/") from None
+
+    def images(ds: datasets.CIFAR10) -> torch.Tensor:
+        return torch.from_numpy(ds.data.astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()
+
+    def labels(ds: datasets.CIFAR10) -> torch.Tensor:
+        return torch.tensor(ds.targets, dtype=torch.int64)
+
+    return Dataset(name, images(train), labels(train), images(test), labels(test),
+                   100 if name == "cifar100" else 10)

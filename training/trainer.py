@@ -1,0 +1,101 @@
+"""Run trials: build nets from seeds, pick the engine, hand them to the loop.
+
+One entry point serves ``hwsearch train`` (one trial) and the search (a pack of K trials of one
+configuration); the engine is the only thing that differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from models import ConvHighwayNet, FCConfig, FCNet, PackedFCNet, count_parameters
+
+from .config import ConfigError, Hyperparams, TrainConfig
+from .data import Dataset, load_dataset
+from .engines import Engine, PackedEngine, SingleEngine
+from .loop import EpochCallback, TrialResult, fit, init_generator
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA device is available; use cpu or auto")
+    return torch.device(name)
+
+
+def load_data(config: TrainConfig, device: torch.device | None = None) -> Dataset:
+    data = load_dataset(config.dataset, config.data_dir, config.download)
+    data = data.limit_train(config.limit_train)
+    return data.to(device or resolve_device(config.device), getattr(torch, config.dtype))
+
+
+def build_model(
+    config: TrainConfig, hp: Hyperparams, data: Dataset
+) -> FCNet | ConvHighwayNet:
+    model_config = config.model_config(hp, data.in_features, data.in_channels, data.num_classes)
+    gen = init_generator(hp.seed)
+    if isinstance(model_config, FCConfig):
+        return FCNet(model_config, gen)
+    return ConvHighwayNet(model_config, gen)
+
+
+def build_engine(
+    config: TrainConfig, trials: Sequence[Hyperparams], data: Dataset, packed: bool
+) -> tuple[Engine, int]:
+    """The engine for ``trials`` and the parameter count of one of its nets."""
+    device, dtype = data.y_train.device, data.x_train.dtype
+    nets = [build_model(config, hp, data) for hp in trials]
+    params = count_parameters(nets[0])
+    if not packed:
+        if len(trials) != 1:
+            raise ValueError("the single engine trains one trial; use packed=True for more")
+        hp = trials[0]
+        return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.decay_rate), params
+    if config.is_conv:
+        raise ConfigError(f"model {config.model!r} cannot be packed; packs take highway or plain")
+    if len({hp.activation for hp in trials}) != 1:
+        raise ConfigError("a pack needs one activation; group trials by activation first")
+    fc_config = nets[0].config
+    assert isinstance(fc_config, FCConfig)
+    pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets])
+    engine = PackedEngine(
+        pack.to(device, dtype),
+        [hp.lr for hp in trials],
+        [hp.momentum for hp in trials],
+        [hp.decay_rate for hp in trials],
+    )
+    return engine, params
+
+
+def train(
+    config: TrainConfig,
+    trials: Sequence[Hyperparams],
+    data: Dataset | None = None,
+    *,
+    packed: bool | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[list[TrialResult], int]:
+    """Train ``trials`` (one, or a pack sharing an activation); returns results and net size.
+
+    ``packed=None`` packs whenever there is more than one trial.
+    """
+    if not trials:
+        return [], 0
+    data = data if data is not None else load_data(config)
+    packed = len(trials) > 1 if packed is None else packed
+    engine, params = build_engine(config, trials, data, packed)
+    results = fit(
+        engine,
+        data,
+        [hp.seed for hp in trials],
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        decay_steps=config.decay_steps,
+        staircase=config.staircase,
+        eval_test=config.eval_test,
+        on_epoch=on_epoch,
+    )
+    return results, params
