@@ -1,0 +1,137 @@
+"""``hwsearch launch``: open the studies, start (or join) Ray, let Tune run packs until every
+study has exactly its target of finished trials."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import TextIO
+
+import optuna
+
+from storage import open_storage, resolve_url
+from training import load_dataset
+
+from .heartbeat import Heartbeat
+from .progress import Progress, StudyProgress
+from .searcher import PackSearcher, StudyPlan
+from .settings import PACK_AUTO, LaunchSettings
+from .studies import counts, open_study
+
+log = logging.getLogger(__name__)
+
+# Benchmarks (benchmarks/throughput.py) show packs of 8 well ahead on a CPU core, and an H100
+# saturating only in the hundreds; a pack never exceeds the trials a study needs.
+AUTO_PACK = {"cpu": 8, "gpu": 64}
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    studies: dict[str, tuple[int, int]]  # name -> (finished, target)
+    storage: str
+
+
+def quiet_libraries() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+
+
+def pick_pack_size(settings: LaunchSettings) -> int:
+    if settings.pack != PACK_AUTO:
+        return settings.pack
+    if any(m not in ("plain", "highway") for m in settings.models):
+        return 1  # convolutional presets train one trial at a time
+    size = AUTO_PACK["gpu" if settings.gpus_per_trial > 0 else "cpu"]
+    return max(1, min(size, settings.trials))
+
+
+def _start_ray(settings: LaunchSettings) -> bool:
+    """Join the cluster at ``--ray-address`` or start a local one; True when we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = {"include_dashboard": False, "log_to_driver": True,
+              "configure_logging": True, "logging_level": logging.WARNING}
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, **kwargs)
+    else:
+        ray.init(_node_ip_address="127.0.0.1", **kwargs)
+    return True
+
+
+def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
+    quiet_libraries()
+    from ray import tune
+
+    from .trainable import WeightSink, train_pack
+
+    url = resolve_url(settings.storage)
+    store = open_storage(url, heartbeat_interval=settings.heartbeat)
+    plans: dict[str, StudyPlan] = {}
+    for spec in settings.study_specs():
+        name = spec.study_name(settings.study_prefix)
+        study = open_study(store.optuna, name, spec, settings.seed, settings.space)
+        train = spec.train_config(settings.data_dir, settings.download, settings.device)
+        plans[name] = StudyPlan(study, settings.trials, settings.space.distributions(spec.model),
+                                train.to_dict(), settings.seed)
+    if not settings.ray_address:  # fail fast on bad data before starting anything
+        load_dataset(settings.dataset, settings.data_dir, settings.download)
+
+    start = {n: counts(p.study.get_trials(deepcopy=False)) for n, p in plans.items()}
+    progress = Progress(
+        {n: StudyProgress(p.target, start[n].finished, start[n].best, start[n].diverged)
+         for n, p in plans.items()},
+        out=out, every=settings.progress_every,
+    )
+    pack_size = pick_pack_size(settings)
+    print(f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
+          f"trials; pack {pack_size}", file=out, flush=True)
+    progress.maybe_print(force=True)
+
+    started_ray = _start_ray(settings)
+    experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
+    launcher_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    searcher = None
+    try:
+        sink = WeightSink.remote()
+        with Heartbeat(store.optuna, settings.heartbeat) as heartbeat:
+            searcher = PackSearcher(store, plans, pack_size, heartbeat, progress, launcher_id,
+                                    sink)
+            resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+            trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink),
+                                            resources)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher, num_samples=-1,
+                    max_concurrent_trials=settings.max_concurrent or None,
+                ),
+                run_config=tune.RunConfig(
+                    name="hwsearch", storage_path=experiment_dir, verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                ),
+            )
+            tuner.fit()
+    finally:
+        if searcher is not None:
+            searcher.fail_unfinished("launcher stopped before this trial finished; replaced")
+        shutil.rmtree(experiment_dir, ignore_errors=True)
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    progress.maybe_print(force=True)
+    final = {n: counts(p.study.get_trials(deepcopy=False)).finished for n, p in plans.items()}
+    store.close()
+    return LaunchResult({n: (final[n], settings.trials) for n in plans}, store.display_url)

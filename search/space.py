@@ -1,0 +1,103 @@
+"""The papers' search space, in one place. Overridable from the TOML config's ``[space]`` table.
+
+Ranges follow Srivastava et al. (2015): log-uniform initial learning rate over a wide range
+(their best values were 1e-1 for highway and 1e-5 for deep plain nets), momentum, exponential
+decay rate of the learning rate (per epoch), activation in {relu, tanh}, and, for highway nets
+only, the transform-gate bias uniform in [-10, -1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+)
+
+from models import ACTIVATIONS
+from training import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    log: bool = False
+
+    def check(self, name: str) -> None:
+        if not self.low <= self.high:
+            raise ConfigError(f"space.{name}: low {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise ConfigError(f"space.{name}: log range needs low > 0, got {self.low}")
+
+
+# Values outside these make no sense for SGD (momentum 1 never forgets, decay 0 stops at once).
+_LIMITS = {"momentum": (0.0, 0.999999), "decay_rate": (1e-6, 1.0), "gate_bias": (-100.0, 100.0)}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    lr: Range = Range(1e-6, 1.0, log=True)
+    momentum: Range = Range(0.0, 0.99)
+    decay_rate: Range = Range(0.8, 1.0)
+    gate_bias: Range = Range(-10.0, -1.0)
+    activation: tuple[str, ...] = ("relu", "tanh")
+
+    def __post_init__(self) -> None:
+        for f in ("lr", "momentum", "decay_rate", "gate_bias"):
+            r: Range = getattr(self, f)
+            r.check(f)
+            lo, hi = _LIMITS.get(f, (-float("inf"), float("inf")))
+            if r.low < lo or r.high > hi:
+                raise ConfigError(f"space.{f}: [{r.low}, {r.high}] outside allowed [{lo}, {hi}]")
+        if not self.activation or any(a not in ACTIVATIONS for a in self.activation):
+            raise ConfigError(f"space.activation {list(self.activation)} must be a non-empty "
+                              f"subset of {list(ACTIVATIONS)}")
+
+    def distributions(self, model: str) -> dict[str, BaseDistribution]:
+        """The Optuna distributions for ``model``; the gate bias exists for highway nets only."""
+        dists: dict[str, BaseDistribution] = {
+            "lr": FloatDistribution(self.lr.low, self.lr.high, log=self.lr.log),
+            "momentum": FloatDistribution(self.momentum.low, self.momentum.high),
+            "decay_rate": FloatDistribution(self.decay_rate.low, self.decay_rate.high),
+            "activation": CategoricalDistribution(list(self.activation)),
+        }
+        if model != "plain":
+            dists["gate_bias"] = FloatDistribution(self.gate_bias.low, self.gate_bias.high)
+        return dists
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else {"low": v.low, "high": v.high,
+                                                                 "log": v.log}
+        return out
+
+    @classmethod
+    def from_dict(cls, table: dict[str, object]) -> SearchSpace:
+        """Override defaults from a TOML ``[space]`` table: ``lr = {low=1e-5, high=0.5}``."""
+        space = cls()
+        allowed = [f.name for f in fields(cls)]
+        changes: dict[str, object] = {}
+        for key, value in table.items():
+            if key not in allowed:
+                raise ConfigError(f"unknown key space.{key}; allowed: {', '.join(allowed)}")
+            if key == "activation":
+                if not isinstance(value, list):
+                    raise ConfigError(f"space.activation must be a list, got {value!r}")
+                changes[key] = tuple(value)
+                continue
+            if not isinstance(value, dict) or not set(value) <= {"low", "high", "log"}:
+                raise ConfigError(f"space.{key} must be a table with low, high (and log), "
+                                  f"got {value!r}")
+            base: Range = getattr(space, key)
+            try:
+                changes[key] = Range(float(value.get("low", base.low)),
+                                     float(value.get("high", base.high)),
+                                     bool(value.get("log", base.log)))
+            except (TypeError, ValueError):
+                raise ConfigError(f"space.{key} bounds must be numbers, got {value!r}") from None
+        return replace(space, **changes)  # type: ignore[arg-type]
