@@ -40,10 +40,14 @@ class LaunchResult:
 def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    # Tune's result files are off (the database keeps the results), so its analysis step would
+    # warn about each trial's missing result.json.
+    for name in ("ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def pick_pack_size(settings: LaunchSettings) -> int:
@@ -61,7 +65,9 @@ def _start_ray(settings: LaunchSettings) -> bool:
 
     if ray.is_initialized():
         return False
-    kwargs = {"include_dashboard": False, "log_to_driver": True,
+    # Workers' own output stays in Ray's log files: our progress lines are the interface, and a
+    # failed pack is reported through Tune and recorded on its trials.
+    kwargs = {"include_dashboard": False, "log_to_driver": False,
               "configure_logging": True, "logging_level": logging.WARNING}
     if settings.ray_address:
         ray.init(address=settings.ray_address, **kwargs)
@@ -115,10 +121,12 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher, num_samples=-1,
+                    trial_dirname_creator=lambda trial: trial.trial_id,
                     max_concurrent_trials=settings.max_concurrent or None,
                 ),
                 run_config=tune.RunConfig(
                     name="hwsearch", storage_path=experiment_dir, verbose=0,
+                    log_to_file=False,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                 ),
             )

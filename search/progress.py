@@ -35,11 +35,11 @@ class Progress:
         s.diverged += diverged
         if value is not None and (s.best is None or value < s.best):
             s.best = value
-        self.maybe_print(force=True)
+        self.maybe_print()
 
     def failed(self, study: str) -> None:
         self.studies[study].failed += 1
-        self.maybe_print(force=True)
+        self.maybe_print()
 
     def eta_seconds(self) -> float | None:
         done_now = sum(s.done for s in self.studies.values()) - self._done_at_start

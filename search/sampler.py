@@ -1,4 +1,4 @@
-"""Random search whose draws depend only on (seed, trial number, parameter).
+"""Random search whose draws depend only on (seed, study, trial number, parameter).
 
 Optuna's RandomSampler draws from one stream, so which trial gets which values depends on the
 order of asks: with concurrent launchers or replaced failures, a rerun would differ. Reseeding
@@ -28,6 +28,7 @@ class SeededRandomSampler(RandomSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> object:
-        entropy = [self.seed, trial.number, zlib.crc32(param_name.encode())]
+        entropy = [self.seed, zlib.crc32(study.study_name.encode()), trial.number,
+                   zlib.crc32(param_name.encode())]
         self._rng._rng = np.random.RandomState(np.random.SeedSequence(entropy).generate_state(4))
         return super().sample_independent(study, trial, param_name, param_distribution)

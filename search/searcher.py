@@ -138,6 +138,12 @@ class PackSearcher(Searcher):
             else:
                 self._tell_complete(pack, trial, entry)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its search algorithm into the experiment directory; ours carries the
+        storage (and with it the database URL), so it pickles to nothing. The database is the
+        state: a new launcher resumes from it, not from Tune's files."""
+        return {}
+
     def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to save: the database is the state. (Pickling would carry the URL.)"""
 

@@ -37,8 +37,9 @@ class WeightSink:
 
 def _node() -> dict[str, str]:
     ctx = ray.get_runtime_context()
-    return {"ray_node_id": ctx.get_node_id(), "ray_node_ip": ray.util.get_node_ip_address(),
-            "hostname": socket.gethostname()}
+    node_id = ctx.get_node_id()
+    ip = next((n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id), "")
+    return {"ray_node_id": node_id, "ray_node_ip": ip, "hostname": socket.gethostname()}
 
 
 def _epoch_report(epoch: int, results: list[TrialResult], numbers: list[int]) -> dict[str, Any]:
