@@ -8,7 +8,7 @@
 #     manifest. First match wins:
 #       - HWSEARCH_STORAGE already set (e.g. KubeRay's secretKeyRef): kept;
 #       - HWSEARCH_STORAGE_FILE: a file holding the whole URL (`ray up`);
-#       - POSTGRES_HOST set: postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB from
+#       - POSTGRES_HOST set: postgresql+psycopg://<user>:<password>@<host>:<port>/<db>, from
 #         POSTGRES_USER, POSTGRES_PORT, POSTGRES_DB and the password read from
 #         POSTGRES_PASSWORD_FILE (default /run/secrets/postgres_password, the
 #         Docker secret), URL-quoted;

@@ -1,0 +1,748 @@
+"""Static checks of the container and cluster files in docker/.
+
+No Docker engine, GPU or network is used: the compose file, the Ray cluster
+launcher config and the KubeRay manifest are parsed and checked against each
+other, the Dockerfile against pyproject.toml, and docker/entrypoint.sh is run
+with bash on temporary files (and a fake nvidia-smi).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+DOCKERFILE = DOCKER / "Dockerfile"
+ENTRYPOINT = DOCKER / "entrypoint.sh"
+RAY_CLUSTER = DOCKER / "ray-cluster.yaml"
+KUBERAY = DOCKER / "kuberay-raycluster.yaml"
+DOCKERIGNORE = ROOT / ".dockerignore"
+CLUSTER_DOC = ROOT / "docs" / "cluster.md"
+
+SERVICES = {"postgres", "ray-head", "ray-worker", "dashboard", "launch"}
+APP_SERVICES = SERVICES - {"postgres"}
+# Local-only, git-ignored files a developer creates next to the templates: they
+# hold the real secrets, so they are neither scanned nor allowed in git.
+LOCAL_ONLY = (DOCKER / ".env", DOCKER / "secrets")
+# What the example files may contain instead of a secret.
+PLACEHOLDERS = {"change-me"}
+
+
+def load_yaml(path: Path):
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    data = load_yaml(COMPOSE)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[str]:
+    """Dockerfile instructions, continuation lines joined, comments dropped."""
+    lines: list[str] = []
+    current = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if current and stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        lines.append(current + stripped)
+        current = ""
+    assert not current, "Dockerfile ends inside a continued line"
+    return lines
+
+
+def instructions(dockerfile: list[str], keyword: str) -> list[tuple[int, str]]:
+    return [
+        (i, line[len(keyword) :].strip())
+        for i, line in enumerate(dockerfile)
+        if line.split(None, 1)[0].upper() == keyword
+    ]
+
+
+def dockerfile_args(dockerfile: list[str]) -> dict[str, str]:
+    args = {}
+    for _, arg in instructions(dockerfile, "ARG"):
+        if "=" in arg:
+            name, value = arg.split("=", 1)
+            args[name] = value.strip().strip('"')
+    return args
+
+
+def pinned_version(pyproject: dict, package: str) -> str:
+    for req in pyproject["project"]["dependencies"]:
+        match = re.fullmatch(rf"{re.escape(package)}\s*==\s*([\w.+-]+)", req.strip())
+        if match:
+            return match.group(1)
+    raise AssertionError(f"pyproject.toml does not pin {package}==...")
+
+
+def image_is_pinned(ref: str) -> bool:
+    """True for name:tag (tag not latest) or name@sha256:digest references."""
+    if "@sha256:" in ref:
+        return True
+    last = ref.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return False
+    tag = last.split(":", 1)[1]
+    return bool(tag) and tag != "latest" and "$" not in tag
+
+
+def has_healthcheck(service: dict) -> bool:
+    check = service.get("healthcheck")
+    if not check or check.get("disable"):
+        return False
+    test = check.get("test")
+    return bool(test) and test != ["NONE"]
+
+
+def healthy_dependencies(service: dict) -> list[str]:
+    depends = service.get("depends_on") or {}
+    if isinstance(depends, list):  # short syntax: no condition
+        return []
+    return [
+        name for name, spec in depends.items() if (spec or {}).get("condition") == "service_healthy"
+    ]
+
+
+def hwsearch_image(services: dict) -> str:
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1, f"hwsearch services use different images: {images}"
+    return images.pop()
+
+
+def kuberay_containers(manifest: dict) -> list[dict]:
+    spec = manifest["spec"]
+    pods = [spec["headGroupSpec"]["template"]["spec"]]
+    pods += [group["template"]["spec"] for group in spec["workerGroupSpecs"]]
+    return [c for pod in pods for c in pod["containers"]]
+
+
+# --------------------------------------------------------------------------
+# docker/compose.yaml
+# --------------------------------------------------------------------------
+
+
+def test_compose_has_the_services(services):
+    assert SERVICES <= set(services), f"missing services: {SERVICES - set(services)}"
+
+
+def test_every_service_is_healthchecked_or_waits_for_a_healthy_one(services):
+    for name, service in services.items():
+        if has_healthcheck(service):
+            continue
+        guards = [dep for dep in healthy_dependencies(service) if has_healthcheck(services[dep])]
+        assert guards, (
+            f"service {name} has no healthcheck and no depends_on with "
+            "condition: service_healthy on a service that has one"
+        )
+
+
+def test_healthchecks_probe_the_right_thing(services):
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "ray status" in " ".join(services["ray-head"]["healthcheck"]["test"])
+    assert "raylet" in " ".join(services["ray-worker"]["healthcheck"]["test"])
+    assert "8080" in " ".join(services["dashboard"]["healthcheck"]["test"])
+
+
+def test_dependencies_wait_for_health(services):
+    assert "ray-head" in healthy_dependencies(services["ray-worker"])
+    assert "postgres" in healthy_dependencies(services["dashboard"])
+    assert {"postgres", "ray-head"} <= set(healthy_dependencies(services["launch"]))
+
+
+def test_ray_workers_reserve_a_gpu_each_and_scale(services, compose):
+    worker = services["ray-worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    gpu = [d for d in devices if "gpu" in d.get("capabilities", [])]
+    assert gpu, "ray-worker reserves no device with capabilities: [gpu]"
+    assert gpu[0].get("driver") == "nvidia"
+    count = gpu[0].get("count")
+    command = " ".join(worker["command"])
+    assert "--num-gpus=1" in command, "each worker must advertise exactly one GPU to Ray"
+    if count == "all":
+        # Docker gives every replica of `count: 1` GPU 0, so the workers reserve
+        # all GPUs and the entrypoint claims a distinct one per container.
+        env = worker["environment"]
+        assert env.get("HWSEARCH_CLAIM_GPU") == "1"
+        lock_dir = env["HWSEARCH_GPU_LOCK_DIR"]
+        named_volumes = set(compose.get("volumes") or {})
+        mounts = [v.split(":") for v in worker["volumes"]]
+        assert any(src in named_volumes and dst == lock_dir for src, dst, *_ in mounts), (
+            "the GPU lock directory must be a named volume shared by all workers"
+        )
+    else:
+        assert count == 1, f"unexpected GPU count {count!r}"
+    # --scale ray-worker=N needs neither a fixed name nor a fixed host port.
+    assert "container_name" not in worker
+    assert not worker.get("ports")
+
+
+def test_launch_is_a_tools_profile_service_submitting_ray_jobs(services):
+    launch = services["launch"]
+    assert "tools" in launch.get("profiles", [])
+    assert launch["command"][:2] == ["hwsearch", "launch"]
+    # The driver must run inside the Ray cluster: the launch container submits
+    # `hwsearch launch ...` as a Ray job to the head's job server.
+    assert launch["entrypoint"] == ["ray", "job", "submit", "--"]
+    assert launch["environment"]["RAY_API_SERVER_ADDRESS"] == "http://ray-head:8265"
+
+
+def test_published_ports_are_loopback_only(services):
+    published: dict[str, set[int]] = {}
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if isinstance(port, dict):
+                host_ip, target = port.get("host_ip"), port["target"]
+            else:
+                parts = str(port).split(":")
+                assert len(parts) == 3, f"{name}: port {port!r} does not name a host IP"
+                host_ip, target = parts[0], parts[2].split("/")[0]
+            assert host_ip == "127.0.0.1", f"{name} publishes {port!r} beyond 127.0.0.1"
+            published.setdefault(name, set()).add(int(target))
+    assert 8265 in published.get("ray-head", set()), "Ray dashboard (8265) is not published"
+    assert 8080 in published.get("dashboard", set()), "optuna-dashboard (8080) is not published"
+    assert "postgres" not in published, "PostgreSQL must not be published on the host"
+
+
+def test_postgres_is_pinned_with_a_named_volume_and_secret(services, compose):
+    pg = services["postgres"]
+    assert re.fullmatch(r"postgres:16\.\d+(-\w+)?", pg["image"]), pg["image"]
+    sources = [v.split(":")[0] for v in pg["volumes"]]
+    assert any(src in (compose.get("volumes") or {}) for src in sources)
+    env = pg["environment"]
+    assert "POSTGRES_PASSWORD" not in env
+    assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "postgres_password" in pg["secrets"]
+
+
+def test_storage_url_is_built_from_the_secret_not_written(services, compose):
+    secret = compose["secrets"]["postgres_password"]
+    secret_file = (DOCKER / secret["file"]).resolve()
+    assert secret_file.is_relative_to((DOCKER / "secrets").resolve()), secret_file
+    for name in APP_SERVICES:
+        service = services[name]
+        env = service.get("environment") or {}
+        assert "HWSEARCH_STORAGE" not in env, f"{name} writes the storage URL in compose"
+        assert "postgres_password" in service.get("secrets", []), name
+        assert env.get("POSTGRES_PASSWORD_FILE") == "/run/secrets/postgres_password", name
+        assert env.get("POSTGRES_HOST") == "postgres", name
+
+
+def test_compose_builds_the_image_it_runs(services):
+    for name in APP_SERVICES:
+        build = services[name]["build"]
+        context = (DOCKER / build["context"]).resolve()
+        assert context == ROOT
+        assert (context / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+# --------------------------------------------------------------------------
+# Images: pinned, and the same one in compose, `ray up` and KubeRay
+# --------------------------------------------------------------------------
+
+
+def test_every_image_is_pinned(services, dockerfile):
+    refs = [(f"compose:{name}", s["image"]) for name, s in services.items()]
+    assert len(refs) == len(services), "every service names its image"
+    refs.append(("ray-cluster", load_yaml(RAY_CLUSTER)["docker"]["image"]))
+    refs += [("kuberay", c["image"]) for c in kuberay_containers(load_yaml(KUBERAY))]
+    stages = {
+        m.group(1).lower()
+        for _, line in instructions(dockerfile, "FROM")
+        if (m := re.search(r"\bAS\s+(\S+)", line, re.IGNORECASE))
+    }
+    for _, line in instructions(dockerfile, "FROM"):
+        ref = [w for w in line.split() if not w.startswith("--")][0]
+        if ref.lower() not in stages:
+            refs.append(("Dockerfile FROM", ref))
+    for where, ref in refs:
+        assert image_is_pinned(ref), f"{where}: image {ref!r} has no pinned tag"
+    for path in DOCKER.rglob("*"):
+        if path.is_file() and not is_local_only(path):
+            assert ":latest" not in path.read_text(encoding="utf-8"), f"{path} uses :latest"
+
+
+def test_image_pin_check_rejects_unpinned_refs():
+    for bad in ("postgres", "postgres:latest", "ghcr.io/o/i", "localhost:5000/img", "img:${TAG}"):
+        assert not image_is_pinned(bad), bad
+    for good in ("postgres:16.9-bookworm", "localhost:5000/img:1.0", "img@sha256:" + "a" * 64):
+        assert image_is_pinned(good), good
+
+
+def test_one_image_everywhere_tagged_with_the_project_version(services, pyproject):
+    image = hwsearch_image(services)
+    assert image.endswith(":" + pyproject["project"]["version"]), image
+    assert load_yaml(RAY_CLUSTER)["docker"]["image"] == image
+    for container in kuberay_containers(load_yaml(KUBERAY)):
+        assert container["image"] == image, container["name"]
+
+
+# --------------------------------------------------------------------------
+# docker/Dockerfile and .dockerignore
+# --------------------------------------------------------------------------
+
+
+def test_dockerfile_torch_versions_match_pyproject(dockerfile, pyproject):
+    args = dockerfile_args(dockerfile)
+    assert args["TORCH_VERSION"] == pinned_version(pyproject, "torch")
+    assert args["TORCHVISION_VERSION"] == pinned_version(pyproject, "torchvision")
+
+
+def test_dockerfile_ray_version_matches_kuberay(dockerfile):
+    manifest = load_yaml(KUBERAY)
+    assert dockerfile_args(dockerfile)["RAY_VERSION"] == manifest["spec"]["rayVersion"]
+
+
+def test_dockerfile_layers_keep_torch_cached(dockerfile):
+    runs = instructions(dockerfile, "RUN")
+    copies = instructions(dockerfile, "COPY")
+    torch_layer = [
+        i
+        for i, run in runs
+        if "torch==${TORCH_VERSION}" in run and "torchvision==${TORCHVISION_VERSION}" in run
+    ]
+    assert torch_layer, "no RUN installs torch==${TORCH_VERSION} torchvision==..."
+    pyproject_copy = [i for i, src in copies if "pyproject.toml" in src.split()[:-1]]
+    code_copy = [i for i, src in copies if src.split()[0] == "."]
+    project_install = [i for i, run in runs if "pip install" in run and "/src" in run]
+    assert pyproject_copy and code_copy and project_install
+    assert torch_layer[0] < pyproject_copy[0] < code_copy[0] < project_install[0]
+    deps_layer = [i for i, run in runs if "pyproject-deps.py" in run]
+    assert deps_layer and pyproject_copy[0] < deps_layer[0] < code_copy[0]
+
+
+def test_dockerfile_runs_as_non_root_with_entrypoint(dockerfile):
+    users = instructions(dockerfile, "USER")
+    assert users, "no USER instruction"
+    user = users[-1][1].split(":")[0]
+    assert user not in {"root", "0"}, user
+    args = dockerfile_args(dockerfile)
+    if user.startswith("${"):
+        assert args[user.strip("${}")] != "0"
+    env = " ".join(line for _, line in instructions(dockerfile, "ENV"))
+    # Ray's cluster launcher mounts files at the HOME it reads from the image.
+    assert "HOME=/home/" in env
+    entrypoint = json.loads(instructions(dockerfile, "ENTRYPOINT")[-1][1])
+    assert entrypoint == ["/usr/local/bin/hwsearch-entrypoint"]
+    assert any("docker/entrypoint.sh" in src for _, src in instructions(dockerfile, "COPY"))
+
+
+def read_dockerignore() -> list[str]:
+    lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's .dockerignore syntax: Go filepath.Match plus `**` for any depth."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            out, i = out + pattern[i : end + 1], end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether `path` (relative to the build context) is left out of the context:
+    it or one of its parent folders matches the last matching pattern."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        regex = dockerignore_regex(pattern.lstrip("!").strip("/"))
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_keeps_secrets_and_state_out(dockerfile):
+    patterns = read_dockerignore()
+    must_ignore = [
+        ".venv",
+        ".git",
+        "search/__pycache__",
+        "optuna.db",
+        "runs/study.db",
+        "dist/x.whl",
+        "run.artifacts",
+        "artifacts",
+        "docker/secrets/postgres_password",
+        "docker/.env",
+    ]
+    for path in must_ignore:
+        assert dockerignored(path, patterns), f".dockerignore lets {path} into the image"
+    for _, src in instructions(dockerfile, "COPY"):
+        for source in src.split()[:-1]:
+            if source != "." and not source.startswith("--"):
+                assert not dockerignored(source, patterns), f"COPY {source} is dockerignored"
+    for needed in ("pyproject.toml", "search/cli.py", "docker/entrypoint.sh"):
+        assert not dockerignored(needed, patterns), needed
+
+
+# --------------------------------------------------------------------------
+# No plaintext secrets
+# --------------------------------------------------------------------------
+
+PLACEHOLDER_VALUE = re.compile(r"^(\$\{?\w+[^}]*\}?|<[^>]*>|\*+|\.\.\.|change-me)$")
+SECRET_PATTERNS = [
+    # scheme://user:password@host
+    re.compile(r"[a-z][a-z0-9+.-]*://[^\s/:@'\"]+:(?P<value>[^\s/@'\"]+)@", re.IGNORECASE),
+    # password=..., PGPASSWORD=..., POSTGRES_PASSWORD: ... (not *_FILE)
+    re.compile(r"\b(?:PG)?PASSWORD\s*=\s*(?P<value>[^\s&;'\"]+)", re.IGNORECASE),
+    re.compile(r"\bPOSTGRES_PASSWORD\s*[:=]\s*(?P<value>[^\s#]+)"),
+    re.compile(r"\bHWSEARCH_STORAGE\s*[:=]\s*[\"']?(?P<value>[a-z+]+://[^\s\"']+)", re.IGNORECASE),
+]
+
+
+def find_secrets(text: str) -> list[str]:
+    hits = []
+    for pattern in SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            value = match.group("value").strip("\"'")
+            if not PLACEHOLDER_VALUE.match(value):
+                hits.append(match.group(0))
+    return hits
+
+
+def is_local_only(path: Path) -> bool:
+    return any(path == p or p in path.parents for p in LOCAL_ONLY)
+
+
+def scanned_files() -> list[Path]:
+    files = [p for p in DOCKER.rglob("*") if p.is_file() and not is_local_only(p)]
+    files += [DOCKERIGNORE] + ([CLUSTER_DOC] if CLUSTER_DOC.exists() else [])
+    return files
+
+
+def test_secret_scan_catches_plaintext():
+    bad = [
+        "HWSEARCH_STORAGE: postgresql+psycopg://hwsearch:hunter2@postgres:5432/hwsearch",
+        "      POSTGRES_PASSWORD: hunter2",
+        "export PGPASSWORD=hunter2",
+        "dsn = 'host=db password=hunter2'",
+    ]
+    for text in bad:
+        assert find_secrets(text), text
+    good = [
+        "POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password",
+        "postgresql+psycopg://user:<password>@host:5432/db",
+        "postgresql+psycopg://hwsearch:${POSTGRES_PASSWORD}@postgres:5432/hwsearch",
+        "http://127.0.0.1:8265",
+    ]
+    for text in good:
+        assert not find_secrets(text), text
+
+
+def test_no_plaintext_secret_in_docker_files():
+    files = scanned_files()
+    assert COMPOSE in files and DOCKERFILE in files and ENTRYPOINT in files
+    for path in files:
+        hits = find_secrets(path.read_text(encoding="utf-8"))
+        assert not hits, f"{path.relative_to(ROOT)} holds a plaintext secret: {hits}"
+
+
+def test_example_files_hold_only_placeholders():
+    examples = [p for p in (DOCKER / "secrets.example").iterdir() if p.is_file()]
+    assert examples, "docker/secrets.example/ is empty"
+    for path in examples:
+        assert path.read_text(encoding="utf-8").strip() in PLACEHOLDERS, path
+    compose = load_yaml(COMPOSE)
+    for secret in compose["secrets"].values():
+        example = DOCKER / "secrets.example" / Path(secret["file"]).name
+        assert example.is_file(), f"no template {example} for the secret {secret['file']}"
+    for line in (DOCKER / ".env.example").read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            if re.search(r"PASSWORD|SECRET|TOKEN|STORAGE", key, re.IGNORECASE):
+                assert value.strip() in PLACEHOLDERS, f".env.example sets {key}"
+
+
+def test_local_secret_files_are_gitignored():
+    ignores = (DOCKER / ".gitignore").read_text(encoding="utf-8").split()
+    assert "/secrets/" in ignores and "/.env" in ignores
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("docker/secrets/postgres_password", "docker/.env"):
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True, check=False
+        )
+        assert result.returncode == 0, f"{path} is not git-ignored"
+    tracked = subprocess.run(
+        ["git", "ls-files", "docker/secrets", "docker/.env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert not tracked.strip(), f"secrets are tracked by git: {tracked}"
+
+
+# --------------------------------------------------------------------------
+# Beyond one box: Ray cluster launcher and KubeRay
+# --------------------------------------------------------------------------
+
+
+def test_ray_cluster_config_is_valid_and_uses_gpu_workers():
+    config = load_yaml(RAY_CLUSTER)
+    jsonschema = pytest.importorskip("jsonschema")
+    import importlib.util
+
+    spec = importlib.util.find_spec("ray")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("ray is not installed")
+    schema_path = Path(spec.submodule_search_locations[0]) / "autoscaler" / "ray-schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    jsonschema.validate(config, schema)
+
+    node_types = config["available_node_types"]
+    assert config["head_node_type"] in node_types
+    workers = {k: v for k, v in node_types.items() if k != config["head_node_type"]}
+    gpu_types = [
+        v
+        for v in workers.values()
+        if re.match(r"(g\d|p\d)", v["node_config"]["InstanceType"])
+        or v["resources"].get("GPU", 0) > 0
+    ]
+    assert gpu_types, "no GPU worker node type"
+    assert any("--gpus" in opt for opt in config["docker"].get("worker_run_options", []))
+
+
+def test_ray_cluster_gets_the_storage_url_from_a_secret_file():
+    config = load_yaml(RAY_CLUSTER)
+    mounts = config["file_mounts"]
+    for command in config["head_start_ray_commands"] + config["worker_start_ray_commands"]:
+        if "ray start" in command:
+            assert "hwsearch-entrypoint ray start" in command
+            match = re.search(r"HWSEARCH_STORAGE_FILE=\$HOME/(\S+)", command)
+            assert match, command
+            remote_dir = "~/" + match.group(1).rsplit("/", 1)[0]
+            assert remote_dir in mounts, f"{remote_dir} is not synced by file_mounts"
+            local = Path(mounts[remote_dir]).expanduser()
+            assert not local.is_relative_to(ROOT), "the secret must live outside the repo"
+
+
+def test_kuberay_cluster_has_gpu_workers_and_secret_storage():
+    manifest = load_yaml(KUBERAY)
+    assert manifest["apiVersion"] == "ray.io/v1"
+    assert manifest["kind"] == "RayCluster"
+    spec = manifest["spec"]
+    assert spec["headGroupSpec"]["template"]["spec"]["containers"]
+    gpu_groups = [
+        group
+        for group in spec["workerGroupSpecs"]
+        if any(
+            str(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")) == "1"
+            for c in group["template"]["spec"]["containers"]
+        )
+    ]
+    assert gpu_groups, "no worker group with nvidia.com/gpu: 1 limits"
+    for container in kuberay_containers(manifest):
+        env = {e["name"]: e for e in container.get("env", [])}
+        storage = env.get("HWSEARCH_STORAGE")
+        assert storage, f"{container['name']} has no HWSEARCH_STORAGE"
+        assert "value" not in storage
+        ref = storage["valueFrom"]["secretKeyRef"]
+        assert ref["name"] and ref["key"]
+
+
+# --------------------------------------------------------------------------
+# docker/pyproject-deps.py and docker/entrypoint.sh, run for real
+# --------------------------------------------------------------------------
+
+
+def test_pyproject_deps_lists_dependencies_and_extras(pyproject):
+    result = subprocess.run(
+        [sys.executable, str(DOCKER / "pyproject-deps.py"), "pyproject.toml", "--extras", "dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    project = pyproject["project"]
+    assert lines == project["dependencies"] + project["optional-dependencies"]["dev"]
+    assert f"torch=={pinned_version(pyproject, 'torch')}" in lines
+
+
+def entrypoint_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.pathsep.join([str(tmp_path / "bin"), str(Path(sys.executable).parent)])
+        + os.pathsep
+        + os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+    }
+    env.update(extra)
+    return env
+
+
+def run_entrypoint(env: dict[str, str], *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ENTRYPOINT), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+@needs_bash
+def test_entrypoint_builds_a_quoted_storage_url_from_the_secret(tmp_path):
+    password = tmp_path / "postgres_password"
+    password.write_text("p@ss:w/rd%\n", encoding="utf-8")
+    env = entrypoint_env(
+        tmp_path,
+        POSTGRES_HOST="postgres",
+        POSTGRES_USER="hwsearch",
+        POSTGRES_DB="hwsearch",
+        POSTGRES_PASSWORD_FILE=str(password),
+    )
+    result = run_entrypoint(env, "printenv", "HWSEARCH_STORAGE")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        == "postgresql+psycopg://hwsearch:p%40ss%3Aw%2Frd%25@postgres:5432/hwsearch"
+    )
+
+
+@needs_bash
+def test_entrypoint_storage_precedence_and_missing_secret(tmp_path):
+    url_file = tmp_path / "storage_url"
+    url_file.write_text("sqlite:///from-file.db\n", encoding="utf-8")
+    env = entrypoint_env(tmp_path, HWSEARCH_STORAGE_FILE=str(url_file), POSTGRES_HOST="db")
+    result = run_entrypoint(env, "printenv", "HWSEARCH_STORAGE")
+    assert result.stdout.strip() == "sqlite:///from-file.db", result.stderr
+
+    env["HWSEARCH_STORAGE"] = "sqlite:///explicit.db"
+    assert run_entrypoint(env, "printenv", "HWSEARCH_STORAGE").stdout.strip() == (
+        "sqlite:///explicit.db"
+    )
+
+    env = entrypoint_env(
+        tmp_path, POSTGRES_HOST="db", POSTGRES_PASSWORD_FILE=str(tmp_path / "missing")
+    )
+    result = run_entrypoint(env, "true")
+    assert result.returncode != 0 and "password file" in result.stderr
+
+    # No PostgreSQL configured: the command runs without a storage URL.
+    result = run_entrypoint(entrypoint_env(tmp_path), "printenv", "HWSEARCH_STORAGE")
+    assert result.returncode == 1 and result.stdout == ""
+
+
+@needs_bash
+@pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock (util-linux)")
+def test_entrypoint_claims_a_distinct_gpu_per_worker(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_smi = bin_dir / "nvidia-smi"
+    fake_smi.write_text("#!/bin/sh\nprintf '0, GPU-aaaa\\n1, GPU-bbbb\\n'\n", encoding="utf-8")
+    fake_smi.chmod(0o755)
+    env = entrypoint_env(
+        tmp_path, HWSEARCH_CLAIM_GPU="1", HWSEARCH_GPU_LOCK_DIR=str(tmp_path / "locks")
+    )
+    holders = []
+    try:
+        for expected in ("0", "1"):
+            holder = subprocess.Popen(
+                ["bash", str(ENTRYPOINT), "sh", "-c", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 60'],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+            holders.append(holder)
+            assert holder.stdout.readline().strip() == expected
+        result = run_entrypoint(env, "true")
+        assert result.returncode != 0, "a third worker got a GPU on a two-GPU host"
+        assert "already claimed" in result.stderr
+    finally:
+        for holder in holders:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+            holder.stdout.close()
+    # The locks die with the workers: GPU 0 is free again.
+    result = run_entrypoint(env, "printenv", "CUDA_VISIBLE_DEVICES")
+    assert result.stdout.strip() == "0", result.stderr
+
+
+@needs_bash
+def test_entrypoint_without_nvidia_smi_refuses_to_claim(tmp_path):
+    env = entrypoint_env(tmp_path, HWSEARCH_CLAIM_GPU="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + "/usr/bin:/bin"
+    if shutil.which("nvidia-smi", path=env["PATH"]):
+        pytest.skip("this machine has a real nvidia-smi")
+    result = run_entrypoint(env, "true")
+    assert result.returncode != 0 and "nvidia-smi" in result.stderr
+
+
+def test_cluster_doc_gives_the_commands():
+    text = CLUSTER_DOC.read_text(encoding="utf-8")
+    assert re.search(r"^#+ Running on a cluster\s*$", text, re.MULTILINE)
+    for command in (
+        "docker/secrets/postgres_password",
+        "docker compose -f docker/compose.yaml up -d --scale ray-worker=",
+        "docker compose -f docker/compose.yaml run --rm launch",
+        "hwsearch launch --ray-address",
+        "127.0.0.1:8080",
+        "ssh -N -L",
+        "ray up -y docker/ray-cluster.yaml",
+        "kubectl create secret generic hwsearch-storage",
+        "kubectl apply -f docker/kuberay-raycluster.yaml",
+    ):
+        assert command in text, f"docs/cluster.md lacks {command!r}"
+    assert "only statically" in text
+    # The Secret the doc creates is the one the manifest reads.
+    refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for c in kuberay_containers(load_yaml(KUBERAY))
+        for e in c["env"]
+        if e["name"] == "HWSEARCH_STORAGE"
+    }
+    assert refs == {"hwsearch-storage"}
