@@ -20,6 +20,7 @@ from training import load_dataset
 
 from .heartbeat import Heartbeat
 from .progress import Progress, StudyProgress
+from .ray_setup import start_ray
 from .searcher import PackSearcher, StudyPlan
 from .settings import PACK_AUTO, LaunchSettings
 from .studies import counts, open_study
@@ -59,23 +60,6 @@ def pick_pack_size(settings: LaunchSettings) -> int:
     return max(1, min(size, settings.trials))
 
 
-def _start_ray(settings: LaunchSettings) -> bool:
-    """Join the cluster at ``--ray-address`` or start a local one; True when we started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    # Workers' own output stays in Ray's log files: our progress lines are the interface, and a
-    # failed pack is reported through Tune and recorded on its trials.
-    kwargs = {"include_dashboard": False, "log_to_driver": False,
-              "configure_logging": True, "logging_level": logging.WARNING}
-    if settings.ray_address:
-        ray.init(address=settings.ray_address, **kwargs)
-    else:
-        ray.init(_node_ip_address="127.0.0.1", **kwargs)
-    return True
-
-
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     quiet_libraries()
     from ray import tune
@@ -104,8 +88,12 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     print(f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
           f"trials; pack {pack_size}", file=out, flush=True)
     progress.maybe_print(force=True)
+    if all(c.finished >= settings.trials and c.running == 0 for c in start.values()):
+        store.close()
+        return LaunchResult({n: (start[n].finished, settings.trials) for n in plans},
+                            store.display_url)
 
-    started_ray = _start_ray(settings)
+    started_ray = start_ray(settings.ray_address)
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
     launcher_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     searcher = None
