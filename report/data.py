@@ -1,0 +1,320 @@
+"""The numbers behind every figure, as plain data: no plotting, no storage, no files.
+
+Each function is pure (trials or a net and its inputs in, NamedTuples of lists and numpy arrays
+out), so the science can be tested on hand-built values, and the figures only draw.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Collection, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import optuna
+import torch
+import torch.nn.functional as F
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from models import FCNet
+from search.recording import history
+
+from .studies import StudyRecord, best_trial, complete_trials, in_memory_study
+
+FC_MODELS = ("plain", "highway")
+PARAM_ORDER = ("lr", "momentum", "decay_rate", "activation", "gate_bias")
+MAX_SAMPLES = 10_000  # the papers' analyses use (up to) this many training examples
+
+
+# --- Figure 1: optimization ------------------------------------------------------------------
+
+
+class Curve(NamedTuple):
+    """One trial's training cross-entropy per epoch."""
+
+    study: str
+    trial: int
+    epochs: list[int]
+    losses: list[float]
+    best: float
+    params: dict[str, Any]
+
+
+class DepthPanel(NamedTuple):
+    depth: int
+    plain: Curve | None
+    highway: Curve | None
+
+
+class Figure1Data(NamedTuple):
+    panels: list[DepthPanel]
+
+
+def training_curve(trial: FrozenTrial) -> tuple[list[int], list[float]]:
+    """Epochs and training CE, from the stored history (else the intermediate values)."""
+    rows = history(trial)
+    if rows:
+        return [int(r["epoch"]) for r in rows], [float(r["train_loss"]) for r in rows]
+    steps = sorted(trial.intermediate_values.items())
+    return [int(s) for s, _ in steps], [float(v) for _, v in steps]
+
+
+def final_loss(trial: FrozenTrial) -> float | None:
+    """The last epoch's training CE (what the run ended with, not its best)."""
+    _, losses = training_curve(trial)
+    if losses:
+        return losses[-1]
+    return float(trial.value) if trial.value is not None else None
+
+
+def curve_of(study: str, trial: FrozenTrial) -> Curve:
+    epochs, losses = training_curve(trial)
+    return Curve(study, trial.number, epochs, losses, float(trial.value or math.nan),
+                 dict(trial.params))
+
+
+def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
+    """Per depth, the best trial of each of plain and highway (over all studies of that pair)."""
+    best: dict[tuple[str, int], Curve] = {}
+    depths: set[int] = set()
+    for record in records:
+        if record.model not in FC_MODELS:
+            continue
+        depths.add(record.depth)
+        trial = best_trial(record.trials)
+        if trial is None:
+            continue
+        key = (record.model, record.depth)
+        if key not in best or float(trial.value) < best[key].best:  # type: ignore[arg-type]
+            best[key] = curve_of(record.name, trial)
+    return Figure1Data(
+        [DepthPanel(d, best.get(("plain", d)), best.get(("highway", d))) for d in sorted(depths)]
+    )
+
+
+# --- Figure 2: inner workings of a trained highway net ---------------------------------------
+
+
+class InnerWorkings(NamedTuple):
+    """Per highway layer (rows) and block (columns); activations are None without data."""
+
+    layers: list[int]  # the highway layers' numbers in the net (layer 1 is the plain input layer)
+    biases: np.ndarray  # (L, W) transform-gate biases
+    initial_bias: float
+    mean_gates: np.ndarray | None  # (L, W) mean T(x) over n_samples training examples
+    sample_gates: np.ndarray | None  # (L, W) T(x) for one example
+    sample_blocks: np.ndarray | None  # (L, W) H(x) for that example
+    n_samples: int
+    sample_index: int
+
+
+def highway_layer_numbers(model: FCNet) -> list[int]:
+    return list(range(2, len(model.layers) + 2))
+
+
+def gate_biases(model: FCNet) -> np.ndarray:
+    """Transform-gate biases as a (layers, blocks) array."""
+    if not len(model.layers):
+        return np.zeros((0, model.config.width))
+    return torch.stack([layer.t.bias.detach().cpu() for layer in model.layers]).double().numpy()
+
+
+@torch.no_grad()
+def inner_workings_data(
+    model: FCNet, x: torch.Tensor | None, sample_index: int = 0, batch_size: int = 1000
+) -> InnerWorkings:
+    """The paper's Figure 2 panels; ``x`` (N, ...) are training inputs on the model's device."""
+    if model.config.kind != "highway":
+        raise ValueError("inner workings exist only for highway nets")
+    biases = gate_biases(model)
+    if x is None or len(x) == 0:
+        return InnerWorkings(highway_layer_numbers(model), biases, model.config.gate_bias,
+                             None, None, None, 0, sample_index)
+    if not 0 <= sample_index < len(x):
+        raise IndexError(f"sample {sample_index} not among {len(x)} inputs")
+    total = torch.zeros(biases.shape, dtype=torch.float64)
+    for start in range(0, len(x), batch_size):
+        gates, _ = model.internals(x[start : start + batch_size])
+        total += gates.double().sum(dim=1).cpu()
+    one = model.internals(x[sample_index : sample_index + 1])
+    return InnerWorkings(
+        highway_layer_numbers(model),
+        biases,
+        model.config.gate_bias,
+        (total / len(x)).numpy(),
+        one.gates[:, 0].double().cpu().numpy(),
+        one.blocks[:, 0].double().cpu().numpy(),
+        len(x),
+        sample_index,
+    )
+
+
+class BiasChange(NamedTuple):
+    """How training moved the transform-gate biases away from their common initial value."""
+
+    initial: float
+    final: np.ndarray  # flat
+    decreased: int
+    fraction_decreased: float
+    mean_change: float
+
+
+def bias_change_data(model: FCNet) -> BiasChange:
+    final = gate_biases(model).ravel()
+    initial = float(model.config.gate_bias)
+    if final.size == 0:
+        return BiasChange(initial, final, 0, math.nan, math.nan)
+    decreased = int((final < initial).sum())
+    return BiasChange(initial, final, decreased, decreased / final.size,
+                      float((final - initial).mean()))
+
+
+# --- Lesioning (arXiv:1507.06228, Fig. 4) ------------------------------------------------------
+
+
+class LesionData(NamedTuple):
+    layers: list[int]  # the lesioned highway layer's number in the net
+    losses: list[float]  # training CE with that layer's gate pinned to T = 0
+    unlesioned: float
+    n_samples: int
+
+
+@torch.no_grad()
+def cross_entropy(
+    model: FCNet, x: torch.Tensor, y: torch.Tensor, lesion: Collection[int] = (),
+    batch_size: int = 2500,
+) -> float:
+    """Mean cross-entropy of ``model`` on (x, y); ``lesion`` holds indices into model.layers."""
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start : start + batch_size], lesion=lesion)
+        total += float(F.cross_entropy(logits.double(), y[start : start + batch_size],
+                                       reduction="sum"))
+    return total / len(x)
+
+
+def lesion_data(model: FCNet, x: torch.Tensor, y: torch.Tensor) -> LesionData:
+    """Training CE with each highway layer lesioned in turn (one at a time), and without."""
+    if model.config.kind != "highway":
+        raise ValueError("only highway layers can be lesioned")
+    if len(x) == 0:
+        raise ValueError("lesioning needs at least one example")
+    losses = [cross_entropy(model, x, y, lesion={i}) for i in range(len(model.layers))]
+    return LesionData(highway_layer_numbers(model), losses, cross_entropy(model, x, y), len(x))
+
+
+# --- Search diagnostics ------------------------------------------------------------------------
+
+
+class SliceParam(NamedTuple):
+    """One hyperparameter against the objective: one point per complete trial."""
+
+    name: str
+    log: bool
+    categorical: bool
+    x: list[Any]
+    y: list[float]
+    trials: list[int]
+    diverged_x: list[Any]  # this parameter's value in each diverged (pruned) trial
+
+
+class SliceData(NamedTuple):
+    params: list[SliceParam]
+    complete: int
+    diverged: int
+
+
+def _param_names(trials: Sequence[FrozenTrial]) -> list[str]:
+    names = {n for t in trials for n in t.params}
+    return [n for n in PARAM_ORDER if n in names] + sorted(names - set(PARAM_ORDER))
+
+
+def slice_data(trials: Sequence[FrozenTrial]) -> SliceData:
+    """Best training CE of each complete trial against each of its hyperparameters."""
+    done = complete_trials(list(trials))
+    diverged = [t for t in trials if t.state == TrialState.PRUNED]
+    params = []
+    for name in _param_names([*done, *diverged]):
+        dist = next(t.distributions[name] for t in [*done, *diverged] if name in t.distributions)
+        with_param = [t for t in done if name in t.params]
+        params.append(SliceParam(
+            name,
+            isinstance(dist, FloatDistribution | IntDistribution) and dist.log,
+            isinstance(dist, CategoricalDistribution),
+            [t.params[name] for t in with_param],
+            [float(t.value) for t in with_param],  # type: ignore[arg-type]
+            [t.number for t in with_param],
+            [t.params[name] for t in diverged if name in t.params],
+        ))
+    return SliceData(params, len(done), len(diverged))
+
+
+class Importances(NamedTuple):
+    names: list[str]  # most important first
+    values: list[float]  # normalised importances, summing to 1
+    method: str  # the evaluator used
+    trials: int  # complete trials they rest on
+    note: str  # why there are none, when there are none
+
+
+def _evaluator(seed: int) -> tuple[Any, str]:
+    """fANOVA (Optuna's default) when scikit-learn is there, else PED-ANOVA, which needs none."""
+    try:
+        return optuna.importance.FanovaImportanceEvaluator(seed=seed), "fANOVA"
+    except ImportError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+
+
+def importance_data(trials: Sequence[FrozenTrial], seed: int = 0) -> Importances:
+    """Optuna's hyperparameter importances over the complete trials (seeded: repeatable)."""
+    done = complete_trials(list(trials))
+    if len(done) < 2:
+        return Importances([], [], "", len(done),
+                           f"needs at least 2 complete trials; this study has {len(done)}")
+    if len({float(t.value) for t in done}) < 2:  # type: ignore[arg-type]
+        return Importances([], [], "", len(done), "every complete trial has the same value")
+    evaluator, method = _evaluator(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            found = optuna.importance.get_param_importances(in_memory_study(done),
+                                                            evaluator=evaluator)
+    except (ValueError, RuntimeError, ZeroDivisionError) as e:
+        return Importances([], [], method, len(done),
+                           f"Optuna's {method} could not compute them: {e}")
+    if not found:
+        return Importances([], [], method, len(done),
+                           "no hyperparameter varies across the complete trials")
+    return Importances(list(found), [float(v) for v in found.values()], method, len(done), "")
+
+
+class Ecdf(NamedTuple):
+    """Empirical CDF of the complete trials' final training CE."""
+
+    values: list[float]  # sorted ascending
+    fractions: list[float]  # (i + 1) / n: the share of complete trials at or below values[i]
+    diverged: int
+    failed: int
+
+
+def ecdf_data(trials: Sequence[FrozenTrial]) -> Ecdf:
+    finals = sorted(v for t in complete_trials(list(trials)) if (v := final_loss(t)) is not None)
+    n = len(finals)
+    return Ecdf(
+        finals,
+        [(i + 1) / n for i in range(n)],
+        sum(t.state == TrialState.PRUNED for t in trials),
+        sum(t.state == TrialState.FAIL for t in trials),
+    )
+
+
+def training_examples(
+    x: torch.Tensor, y: torch.Tensor, limit: int | None, max_samples: int = MAX_SAMPLES
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first examples a trial trained on (its ``limit_train`` subset), at most max_samples."""
+    n = min(len(y), max_samples, limit if limit is not None else len(y))
+    return x[:n], y[:n]

@@ -1,0 +1,104 @@
+"""Reading a storage into plain records, so every figure works from the same frozen snapshot.
+
+A study says what configuration it is through its ``spec`` user attr (see ``search.studies``);
+studies made by other tools may lack it, so the name (``[prefix]dataset-model-dDEPTH``) is the
+fallback. Studies that say neither are left out of the report, and the page says so.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.studies import SPEC_ATTR
+from storage import StudyStorage
+from training import DATASETS, MODELS
+
+_DEPTH = re.compile(r"-d(\d+)$")
+
+
+class StudyRecord(NamedTuple):
+    """One configuration of the search and all its trials, as stored."""
+
+    name: str
+    dataset: str
+    model: str
+    depth: int
+    spec: dict[str, Any]
+    trials: list[FrozenTrial]
+
+    @property
+    def limit_train(self) -> int | None:
+        value = self.spec.get("limit_train")
+        return int(value) if value is not None else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}, {self.depth} layers"
+
+
+def spec_of(name: str, user_attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored spec, else what the name says, else None (not a study of this search)."""
+    spec = user_attrs.get(SPEC_ATTR)
+    if isinstance(spec, dict) and {"dataset", "model", "depth"} <= set(spec):
+        return dict(spec)
+    match = _DEPTH.search(name)
+    if match is None:
+        return None
+    stem = name[: match.start()]
+    for dataset in sorted(DATASETS, key=len, reverse=True):  # "fashion-mnist" before "mnist"
+        for model in MODELS:
+            if stem.endswith(f"{dataset}-{model}"):
+                return {"dataset": dataset, "model": model, "depth": int(match[1])}
+    return None
+
+
+def load_studies(store: StudyStorage, dataset: str) -> tuple[list[StudyRecord], list[str]]:
+    """All studies of ``dataset`` (sorted by model, depth, name) and the names of unknown ones."""
+    records: list[StudyRecord] = []
+    unknown: list[str] = []
+    for summary in store.optuna.get_all_studies():
+        spec = spec_of(summary.study_name, summary.user_attrs)
+        if spec is None:
+            unknown.append(summary.study_name)
+            continue
+        if spec["dataset"] != dataset:
+            continue
+        study_id = store.optuna.get_study_id_from_name(summary.study_name)
+        trials = store.optuna.get_all_trials(study_id, deepcopy=False)
+        records.append(
+            StudyRecord(summary.study_name, dataset, str(spec["model"]), int(spec["depth"]),
+                        spec, list(trials))
+        )
+    records.sort(key=lambda r: (r.model, r.depth, r.name))
+    return records, sorted(unknown)
+
+
+def complete_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Finished trials with a usable objective; diverged (pruned) trials have none."""
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def ranked(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Complete trials, best (lowest training cross-entropy) first; ties by trial number."""
+    return sorted(complete_trials(trials), key=lambda t: (float(t.value), t.number))  # type: ignore[arg-type]
+
+
+def best_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    best = ranked(trials)
+    return best[0] if best else None
+
+
+def in_memory_study(trials: list[FrozenTrial]) -> optuna.Study:
+    """A throwaway study holding ``trials``, for Optuna's analysis functions (no storage I/O)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+    try:
+        study = optuna.create_study(direction="minimize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    study.add_trials(trials)
+    return study

@@ -1,0 +1,327 @@
+"""``write_report``: read the storage, compute each figure's data, draw it, write one page.
+
+Nothing is retrained. Weights come from the stored artifacts; training data only feeds the
+analyses of Figure 2 and the lesioning, and when it is missing the page says so and draws the
+rest. Any figure that lacks its data is replaced by a sentence saying what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial
+
+from models import DEFAULT_WIDTH, FCNet
+from search.recording import load_trial_model
+from search.studies import counts
+from storage import StudyStorage, open_storage
+from training import DataError, load_dataset
+
+from . import figures
+from .checks import AGREES, DISAGREES, TOLERANCE, best_by_config, paper_checks, summary_data
+from .data import (
+    BiasChange,
+    InnerWorkings,
+    LesionData,
+    bias_change_data,
+    ecdf_data,
+    figure1_data,
+    importance_data,
+    inner_workings_data,
+    lesion_data,
+    slice_data,
+    training_examples,
+)
+from .page import Page, plotly_js
+from .studies import StudyRecord, best_trial, load_studies, ranked
+
+INDEX = "index.html"
+FIGURE2_DEPTH = 50
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked (e.g. an unknown study); the message says why."""
+
+
+def write_report(
+    storage_url: str,
+    out_dir: str | Path,
+    dataset: str = "mnist",
+    study: str | None = None,
+    data_dir: str | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path.
+
+    ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
+    data for Figure 2 and the lesioning (without it those panels say the data is missing).
+    """
+    store = open_storage(storage_url)
+    try:
+        records, unknown = load_studies(store, dataset)
+        if study is not None and study not in {r.name for r in records}:
+            names = ", ".join(r.name for r in records) or "none"
+            raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
+        page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device))
+    finally:
+        store.close()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / INDEX
+    path.write_text(page.render(plotly_js()), encoding="utf-8")
+    return path
+
+
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _params_text(params: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())
+
+
+def _width(model: str, width: int | None) -> str:
+    if width:
+        return str(width)
+    return f"{DEFAULT_WIDTH[model]} (paper's)" if model in DEFAULT_WIDTH else "default"
+
+
+def _build(
+    store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
+    study: str | None, data_dir: str | None, device: torch.device,
+) -> Page:
+    page = Page(f"Highway networks reproduction report: {dataset}")
+    page.raw(f"<h1>Highway networks: reproduction report ({dataset})</h1>")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page.paragraph(
+        f"Storage {store.display_url}; {len(records)} {dataset} studies; generated {now}. "
+        "Papers: Srivastava, Greff & Schmidhuber, Highway Networks (arXiv:1505.00387) and "
+        "Training Very Deep Networks (arXiv:1507.06228).", "meta")
+    if unknown:
+        page.missing(f"Left out {len(unknown)} studies that name no configuration: "
+                     + ", ".join(unknown))
+    if not records:
+        page.missing(f"The storage holds no {dataset} study, so no figure has data.")
+
+    chosen, chosen_note = pick_highway_study(records)
+    net, net_trial, net_note = _load_net(store, chosen)
+    x = y = None
+    data_note = ""
+    if net is not None:
+        x, y, data_note = _training_data(dataset, data_dir, chosen, device)  # type: ignore[arg-type]
+        net = net.to(device)
+    inner = inner_workings_data(net, x) if net is not None else None
+    lesion = lesion_data(net, x, y) if net is not None and x is not None else None
+    bias = bias_change_data(net) if net is not None else None
+    net_label = (f"trial {net_trial.number} of {chosen.name}"
+                 if chosen is not None and net_trial is not None else "")
+
+    _summary(page, records, bias, net_label)
+    _figure1(page, records)
+    _figure2(page, inner, net_label, chosen_note, net_note, data_note)
+    _lesioning(page, lesion, net_label, chosen_note, net_note, data_note)
+    _diagnostics(page, [r for r in records if study is None or r.name == study], study)
+    return page
+
+
+def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | None, str]:
+    """The study of Figure 2: best 50-layer highway study, else the deepest (and says so)."""
+    highway = [r for r in records if r.model == "highway" and best_trial(r.trials) is not None]
+    if not highway:
+        return None, ("No highway study has a complete trial, so Figure 2 and the lesioning "
+                      "lack data.")
+
+    def best_value(r: StudyRecord) -> float:
+        return float(best_trial(r.trials).value)  # type: ignore[union-attr, arg-type]
+
+    at_50 = [r for r in highway if r.depth == FIGURE2_DEPTH]
+    if at_50:
+        return min(at_50, key=best_value), ""
+    deepest = max(r.depth for r in highway)
+    pick = min((r for r in highway if r.depth == deepest), key=best_value)
+    return pick, (f"No {FIGURE2_DEPTH}-layer highway study has a complete trial; showing the "
+                  f"deepest highway net instead ({deepest} layers, study {pick.name}).")
+
+
+def _load_net(
+    store: StudyStorage, record: StudyRecord | None
+) -> tuple[FCNet | None, FrozenTrial | None, str]:
+    """The best trial's net that has stored weights; notes when a better trial had none."""
+    if record is None:
+        return None, None, ""
+    skipped = []
+    for trial in ranked(record.trials):
+        try:
+            model = load_trial_model(store, trial)
+        except (LookupError, ArtifactNotFound, RuntimeError, ValueError, OSError) as e:
+            skipped.append(f"trial {trial.number} ({e})")
+            continue
+        if not isinstance(model, FCNet) or model.config.kind != "highway":
+            skipped.append(f"trial {trial.number} (not a fully connected highway net)")
+            continue
+        note = ("Better trials without usable weights were skipped: " + "; ".join(skipped)
+                if skipped else "")
+        return model, trial, note
+    return None, None, (f"No trial of {record.name} has usable stored weights: "
+                        + "; ".join(skipped))
+
+
+def _training_data(
+    dataset: str, data_dir: str | None, record: StudyRecord, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None, str]:
+    if data_dir is None:
+        return None, None, ("No training data given (data_dir), so the data-dependent panels "
+                            "are missing; the gate biases need none.")
+    try:
+        data = load_dataset(dataset, data_dir)
+    except DataError as e:
+        return None, None, (f"Training data unavailable ({e}); the data-dependent panels are "
+                            "missing.")
+    x, y = training_examples(data.x_train, data.y_train, record.limit_train)
+    return x.to(device), y.to(device), ""
+
+
+def _summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
+             net_label: str) -> None:
+    page.section("summary", "Summary")
+    rows = summary_data(records)
+    if rows:
+        page.table(
+            ["Study", "Model", "Depth", "Width", "Epochs", "Train examples", "Complete",
+             "Diverged", "Failed", "Best training CE", "Best trial", "Its test accuracy",
+             "Its hyperparameters"],
+            [[r.study, r.model, str(r.depth), _width(r.model, r.width), str(r.epochs or "–"),
+              str(r.limit_train or "all"), (str(r.complete), "num"), (str(r.diverged), "num"),
+              (str(r.failed), "num"), (_fmt(r.best_value), "num"),
+              "–" if r.best_trial is None else str(r.best_trial),
+              (_fmt(r.test_accuracy, ".2%") if r.test_accuracy is not None else "–", "num"),
+              _params_text(r.params) or "–"] for r in rows],
+        )
+        page.paragraph("Best training CE: the lowest per-epoch training cross-entropy of the "
+                       "configuration's best complete trial (the search objective). Diverged "
+                       "trials are stored as pruned and have no value.")
+    else:
+        page.missing("No configuration to summarise.")
+    page.heading("The papers' claims, checked with this run's numbers")
+    checks = paper_checks(best_by_config(records), bias,
+                          f"the Figure 2 net: {net_label}" if net_label else "")
+    page.table(
+        ["Claim", "Paper", "This run", "Verdict", "Note"],
+        [[c.claim, c.paper, c.measured, (c.verdict, c.verdict.replace(" ", "-")), c.note]
+         for c in checks],
+    )
+    agree = sum(c.verdict == AGREES for c in checks)
+    disagree = sum(c.verdict == DISAGREES for c in checks)
+    page.paragraph(
+        f"{agree} of {len(checks)} checks agree with the papers, {disagree} disagree. Ratios "
+        f"compare the best training CE of each configuration; 'small' means at most "
+        f"{TOLERANCE:g}, 'large' at least {TOLERANCE:g}. A short or small search can disagree "
+        "simply because it is too short: read the numbers, not only the verdicts.")
+
+
+def _figure1(page: Page, records: list[StudyRecord]) -> None:
+    page.section("figure1", "Figure 1: optimization of plain and highway networks")
+    data = figure1_data(records)
+    page.figure(
+        figures.figure1(data), "figure1",
+        "Training cross-entropy per epoch (log scale) of the best trial at each depth: plain "
+        "(blue) against highway (green), one panel per depth, sharing the y axis. Curves are "
+        "the stored per-epoch means; nothing is retrained. Cf. arXiv:1505.00387, Fig. 1.",
+        f"Figure 1 lacks data: no plain or highway study has a complete trial "
+        f"({len(data.panels)} depths found).")
+    for p in data.panels:
+        parts = [f"{m} trial {c.trial} of {c.study} (best CE {c.best:.4g}; "
+                 f"{_params_text(c.params)})"
+                 for m, c in (("plain", p.plain), ("highway", p.highway)) if c is not None]
+        if parts:
+            page.paragraph(f"{p.depth} layers: " + "; ".join(parts) + ".")
+
+
+def _notes(page: Page, *notes: str) -> None:
+    for note in notes:
+        if note:
+            page.missing(note)
+
+
+def _figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note: str,
+             net_note: str, data_note: str) -> None:
+    page.section("figure2", "Figure 2: inner workings of a trained highway network")
+    _notes(page, chosen_note, net_note)
+    if inner is None:
+        page.missing("Figure 2 lacks data: no trained highway net with stored weights.")
+        return
+    _notes(page, data_note)
+    data_panels = (
+        f"the mean transform-gate output over {inner.n_samples} training examples; the gate "
+        f"outputs and the block outputs H(x) for training example #{inner.sample_index}"
+        if inner.mean_gates is not None else
+        "the mean gate outputs, and one example's gate and block outputs (missing: no data)")
+    page.figure(
+        figures.inner_workings(inner), "figure2",
+        f"{net_label}, {len(inner.layers) + 1} layers (layer 1, the plain input layer, has no "
+        f"gate). Rows: highway layers; columns: blocks (units). From left: the transform-gate "
+        f"biases after training (initialised to {inner.initial_bias:.3g}; red: now lower, "
+        f"blue: now higher); {data_panels}. Cf. arXiv:1505.00387, Fig. 2.",
+        "Figure 2 lacks data: the net has no highway layers.")
+
+
+def _lesioning(page: Page, lesion: LesionData | None, net_label: str, chosen_note: str,
+               net_note: str, data_note: str) -> None:
+    page.section("lesion", "Lesioning: how much each layer matters")
+    if lesion is None:
+        _notes(page, chosen_note, net_note, data_note)
+        page.missing("The lesioning lacks data: it needs a trained highway net and its "
+                     "training data.")
+        return
+    worst = max(range(len(lesion.layers)), key=lambda i: lesion.losses[i])
+    page.figure(
+        figures.lesion(lesion), "lesion",
+        f"{net_label}: training cross-entropy on {lesion.n_samples} training examples with one "
+        "highway layer lesioned at a time (its transform gate forced to T = 0, so the layer "
+        "only copies its input), against the intact net (dashed). Lesioning layer "
+        f"{lesion.layers[worst]} hurts most (CE {lesion.losses[worst]:.4g} vs "
+        f"{lesion.unlesioned:.4g}). Points on the dashed line mark layers the net does not "
+        "need; points far above it, layers it relies on. Cf. arXiv:1507.06228, Fig. 4.",
+        "The lesioning lacks data.")
+
+
+def _diagnostics(page: Page, records: list[StudyRecord], study: str | None) -> None:
+    title = "Search diagnostics" + (f": {study}" if study else "")
+    page.section("diagnostics", title)
+    if not records:
+        page.missing("No study to diagnose.")
+        return
+    page.paragraph("Per study: the best training CE of each trial against each hyperparameter "
+                   "(log x for log-uniform ones; diverged trials as red crosses at the top), "
+                   "Optuna's hyperparameter importances (fANOVA, or PED-ANOVA where scikit-learn "
+                   "is not installed), and the empirical CDF of the complete trials' final "
+                   "(last-epoch) training CE.")
+    for i, r in enumerate(records):
+        c = counts(r.trials)
+        page.heading(f"{r.name} ({r.label})")
+        page.paragraph(f"{len(r.trials)} trials: {c.complete} complete, {c.diverged} diverged "
+                       f"(stored as pruned), {c.failed} failed, {c.running} running or waiting; "
+                       f"best training CE {_fmt(c.best)}.")
+        key = f"{i}-" + re.sub(r"[^A-Za-z0-9_-]", "-", r.name)
+        slices = figures.slices(slice_data(r.trials))
+        if slices is None:
+            page.missing(f"{r.name}: no finished trial to plot against its hyperparameters.")
+        else:
+            page.raw(page.figure_html(slices, f"slices-{key}"))
+        imp = importance_data(r.trials)
+        imp_fig, ecdf_fig = figures.importances(imp), figures.ecdf(ecdf_data(r.trials))
+        cells = [
+            page.figure_html(imp_fig, f"importance-{key}") if imp_fig is not None
+            else f'<p class="missing">No hyperparameter importances: {html.escape(imp.note)}.</p>',
+            page.figure_html(ecdf_fig, f"ecdf-{key}") if ecdf_fig is not None
+            else '<p class="missing">No spread of outcomes: no complete trial.</p>',
+        ]
+        page.row(cells)
+

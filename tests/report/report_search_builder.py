@@ -1,0 +1,121 @@
+"""Small but real random searches, stored exactly as the search service stores them (no Ray).
+
+Used by the report tests' session fixture and to make the sample report in docs/report:
+``python tests/report/report_search_builder.py sqlite:///sample.db /work/shared/data/MNIST``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from optuna.trial import TrialState
+
+from search.recording import record_epoch, serialize_weights, upload_weights
+from search.settings import StudySpec
+from search.space import SearchSpace
+from search.studies import open_study
+from storage import StudyStorage
+from training import Dataset, Hyperparams, train
+from training.loop import TrialResult
+
+
+class Search(NamedTuple):
+    """A built search: where it is stored, its data, its studies."""
+
+    url: str
+    data_dir: str
+    studies: list[str]
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str
+    depth: int
+    trials: int
+    enqueue: tuple[Mapping[str, Any], ...] = ()  # fixed parameter sets, asked first
+
+
+def run_study(
+    store: StudyStorage, data: Dataset, config: Config, *, epochs: int, limit_train: int,
+    seed: int = 0, prefix: str = "", batch_size: int = 128, space: SearchSpace | None = None,
+) -> str:
+    """Run ``config.trials`` trials of one configuration, recording each as the service does."""
+    space = space or SearchSpace()
+    spec = StudySpec("mnist", config.model, config.depth, 0, epochs, batch_size, limit_train)
+    name = spec.study_name(prefix)
+    study = open_study(store.optuna, name, spec, seed, space)
+    for params in config.enqueue:
+        study.enqueue_trial(dict(params))
+    train_config = spec.train_config(None, False, "cpu")
+    subset = data.limit_train(limit_train)
+    for _ in range(config.trials):
+        trial = study.ask(space.distributions(config.model))
+        p = trial.params
+        hp = Hyperparams(lr=p["lr"], momentum=p["momentum"], decay_rate=p["decay_rate"],
+                         activation=p["activation"], gate_bias=p.get("gate_bias", -2.0),
+                         seed=seed + trial.number)
+
+        def on_epoch(epoch: int, results: Sequence[TrialResult], trial_id: int = trial._trial_id
+                     ) -> None:
+            rows = [{"epoch": e.epoch, "train_loss": e.train_loss,
+                     "train_accuracy": e.train_accuracy, "test_accuracy": e.test_accuracy,
+                     "lr": e.lr, "seconds": e.seconds} for e in results[0].epochs]
+            if rows and rows[-1]["epoch"] == epoch:
+                record_epoch(store.optuna, trial_id, rows)
+
+        (result,), _ = train(train_config, [hp], subset, packed=False, on_epoch=on_epoch)
+        trial.set_user_attr("seed", hp.seed)
+        if result.diverged or not math.isfinite(result.best_train_loss):
+            trial.set_user_attr("outcome", "diverged")
+            trial.set_user_attr("diverged_epoch", result.diverged_epoch)
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        assert result.state_dict is not None
+        model_config = train_config.model_config(hp, subset.in_features, subset.in_channels,
+                                                 subset.num_classes)
+        upload_weights(store, trial, serialize_weights(model_config, result.state_dict))
+        trial.set_user_attr("outcome", "completed")
+        study.tell(trial, result.best_train_loss)
+    return name
+
+
+# Plain relu nets with this step size blow up within two epochs (NaN loss): a real divergence.
+DIVERGING = {"lr": 1.0, "momentum": 0.99, "decay_rate": 1.0, "activation": "relu"}
+
+
+def main() -> None:
+    import torch
+
+    from storage import open_storage
+    from training import load_dataset
+
+    torch.set_num_threads(1)  # small nets; threads only contend on a shared machine
+
+    parser = argparse.ArgumentParser(description="Run a small sample search for the report.")
+    parser.add_argument("storage_url")
+    parser.add_argument("data_dir")
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit-train", type=int, default=2000)
+    parser.add_argument("--depths", default="10,20", help="plain and highway")
+    parser.add_argument("--highway-depth", type=int, default=50, help="one more, highway only")
+    args = parser.parse_args()
+    store = open_storage(args.storage_url)
+    data = load_dataset("mnist", args.data_dir)
+    configs = [Config(m, int(d), args.trials) for m in ("plain", "highway")
+               for d in args.depths.split(",")]
+    if str(args.highway_depth) not in args.depths.split(","):
+        configs.append(Config("highway", args.highway_depth, args.trials))
+    for config in configs:
+        name = run_study(store, data, config, epochs=args.epochs, limit_train=args.limit_train,
+                         seed=1)
+        print("ran", name, flush=True)
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The pure data functions, on hand-built trials and on untrained nets with known gates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from optuna.trial import TrialState
+from report_fakes import record, trial
+
+from models import FCConfig, FCNet
+from report.data import (
+    bias_change_data,
+    cross_entropy,
+    ecdf_data,
+    figure1_data,
+    importance_data,
+    inner_workings_data,
+    lesion_data,
+    slice_data,
+    training_curve,
+    training_examples,
+)
+from report.studies import spec_of
+from report.write import pick_highway_study
+
+
+def net(gate_bias: float, depth: int = 6, activation: str = "tanh", seed: int = 0) -> FCNet:
+    return FCNet(FCConfig(kind="highway", depth=depth, width=16, activation=activation,
+                          gate_bias=gate_bias), torch.Generator().manual_seed(seed)).eval()
+
+
+def inputs(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+# --- Figure 1 ---------------------------------------------------------------------------------
+
+
+def test_figure1_picks_each_depths_best_complete_trial_across_studies() -> None:
+    records = [
+        record("plain", 10, [trial(0, [2.0, 1.5]), trial(1, [2.0, 0.9, 1.2])]),
+        # A second study of the same configuration (another prefix) holds the overall best.
+        record("plain", 10, [trial(0, [1.0, 0.4])], name="b-mnist-plain-d10"),
+        # A diverged trial is pruned: its low early loss must not make it "best".
+        record("highway", 10, [trial(0, [0.01], TrialState.PRUNED), trial(1, [0.8, 0.3])]),
+        record("highway", 20, [trial(0, [3.0, 2.0]), trial(1, [1.0, 0.2, 0.25])]),
+        record("plain", 20, [trial(0, [5.0], TrialState.PRUNED)]),
+    ]
+    data = figure1_data(records)
+    assert [p.depth for p in data.panels] == [10, 20]
+    d10, d20 = data.panels
+    assert (d10.plain.study, d10.plain.trial, d10.plain.best) == ("b-mnist-plain-d10", 0, 0.4)
+    assert d10.plain.losses == [1.0, 0.4] and d10.plain.epochs == [1, 2]
+    assert (d10.highway.trial, d10.highway.best) == (1, 0.3)
+    assert (d20.highway.trial, d20.highway.losses) == (1, [1.0, 0.2, 0.25])
+    assert d20.plain is None  # the depth exists but has no complete plain trial
+
+
+def test_figure1_ignores_other_datasets_models_and_is_empty_without_trials() -> None:
+    assert figure1_data([]).panels == []
+    conv = record("mnist-highway-10", 0, [trial(0, [1.0])])
+    assert figure1_data([conv]).panels == []
+
+
+def test_training_curve_falls_back_to_intermediate_values() -> None:
+    t = trial(0, [3.0, 2.0, 1.0], with_history=False)
+    assert training_curve(t) == ([1, 2, 3], [3.0, 2.0, 1.0])
+
+
+# --- Figure 2 and lesioning -------------------------------------------------------------------
+
+
+def test_lesioning_a_net_with_shut_gates_changes_nothing() -> None:
+    """Gate bias −1000 ⇒ T ≈ 0 everywhere: every layer already only carries its input."""
+    model = net(gate_bias=-1e3)
+    x, y = inputs()
+    data = lesion_data(model, x, y)
+    assert data.layers == [2, 3, 4, 5, 6]
+    assert data.n_samples == 64
+    assert data.losses == pytest.approx([data.unlesioned] * 5, rel=1e-9, abs=1e-12)
+
+
+def test_lesioning_a_net_with_open_gates_changes_the_loss() -> None:
+    """T ≈ 1: each layer transforms; pinning T = 0 skips it, which must change the output."""
+    model = net(gate_bias=1e3)
+    x, y = inputs()
+    data = lesion_data(model, x, y)
+    assert all(abs(v - data.unlesioned) > 1e-6 for v in data.losses)
+    assert data.unlesioned == pytest.approx(cross_entropy(model, x, y))
+
+
+def test_lesion_data_refuses_plain_nets() -> None:
+    plain = FCNet(FCConfig(kind="plain", depth=3, width=8))
+    with pytest.raises(ValueError, match="highway"):
+        lesion_data(plain, *inputs(4))
+
+
+def test_inner_workings_of_an_untrained_net() -> None:
+    model = net(gate_bias=-3.0, depth=5)
+    x, _ = inputs(50)
+    data = inner_workings_data(model, x, sample_index=7, batch_size=16)  # chunks of 16: 4 steps
+    assert data.layers == [2, 3, 4, 5]
+    for panel in (data.biases, data.mean_gates, data.sample_gates, data.sample_blocks):
+        assert panel.shape == (4, 16)
+    np.testing.assert_array_equal(data.biases, -3.0)
+    gates, blocks = model.internals(x)
+    np.testing.assert_allclose(data.mean_gates, gates.double().mean(1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(data.sample_gates, gates[:, 7].double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(data.sample_blocks, blocks[:, 7].double().numpy(), atol=1e-5)
+    assert (data.n_samples, data.sample_index, data.initial_bias) == (50, 7, -3.0)
+
+
+def test_inner_workings_without_data_still_has_the_biases() -> None:
+    data = inner_workings_data(net(gate_bias=-2.0), None)
+    assert data.biases.shape == (5, 16)
+    assert data.mean_gates is None and data.sample_gates is None and data.n_samples == 0
+
+
+def test_bias_change_counts_biases_below_their_initial_value() -> None:
+    model = net(gate_bias=-2.0, depth=3)  # 2 highway layers × 16 = 32 biases
+    with torch.no_grad():
+        model.layers[0].t.bias[:12] -= 0.5
+        model.layers[1].t.bias[:4] += 1.0
+    change = bias_change_data(model)
+    assert (change.initial, change.decreased, change.final.size) == (-2.0, 12, 32)
+    assert change.fraction_decreased == pytest.approx(12 / 32)
+    assert change.mean_change == pytest.approx((-0.5 * 12 + 4) / 32)
+
+
+def test_training_examples_follow_the_trials_subset() -> None:
+    x, y = torch.arange(30.0), torch.arange(30)
+    assert len(training_examples(x, y, 12)[0]) == 12
+    assert len(training_examples(x, y, None, max_samples=20)[1]) == 20
+    assert len(training_examples(x, y, 100)[0]) == 30
+
+
+def test_figure2_prefers_a_50_layer_highway_study_else_the_deepest() -> None:
+    d20 = record("highway", 20, [trial(0, [0.1])])
+    d50a = record("highway", 50, [trial(0, [0.9])], name="a-mnist-highway-d50")
+    d50b = record("highway", 50, [trial(0, [0.5])], name="b-mnist-highway-d50")
+    d100 = record("highway", 100, [trial(0, [0.2], TrialState.PRUNED)])
+    plain = record("plain", 100, [trial(0, [0.1], model="plain")])
+    assert pick_highway_study([d20, d50a, d50b, d100, plain]) == (d50b, "")
+    chosen, note = pick_highway_study([d20, record("highway", 10, [trial(0, [0.05])]), d100])
+    assert chosen is d20 and "deepest" in note and "20 layers" in note
+    chosen, note = pick_highway_study([plain, d100])
+    assert chosen is None and "No highway study" in note
+
+
+# --- Search diagnostics -----------------------------------------------------------------------
+
+
+def test_ecdf_is_monotone_and_ends_at_one() -> None:
+    trials = [trial(i, [2.0, v]) for i, v in enumerate([0.5, 0.1, 0.9, 0.3])]
+    trials += [trial(9, [1.0], TrialState.PRUNED), trial(10, [], TrialState.FAIL)]
+    data = ecdf_data(trials)
+    assert data.values == [0.1, 0.3, 0.5, 0.9]  # final (last-epoch) losses, sorted
+    assert all(a <= b for a, b in zip(data.fractions, data.fractions[1:], strict=False))
+    assert data.fractions[-1] == 1.0 and data.fractions[0] == 0.25
+    assert (data.diverged, data.failed) == (1, 1)
+    assert ecdf_data([]).values == []
+
+
+def test_slice_data_has_one_point_per_complete_trial() -> None:
+    complete = [trial(i, [1.0 + i]) for i in range(5)]
+    diverged = [trial(7, [0.5], TrialState.PRUNED), trial(8, [0.5], TrialState.PRUNED)]
+    data = slice_data([*complete, *diverged, trial(9, [], TrialState.FAIL)])
+    assert [p.name for p in data.params] == ["lr", "momentum", "decay_rate", "activation",
+                                             "gate_bias"]
+    assert (data.complete, data.diverged) == (5, 2)
+    for p in data.params:
+        assert len(p.x) == len(p.y) == len(p.trials) == 5
+        assert len(p.diverged_x) == 2
+        assert p.y == [1.0, 2.0, 3.0, 4.0, 5.0]
+        assert p.x == [t.params[p.name] for t in complete]
+    by_name = {p.name: p for p in data.params}
+    assert by_name["lr"].log and not by_name["momentum"].log
+    assert by_name["activation"].categorical and set(by_name["activation"].x) == {"relu", "tanh"}
+
+
+def test_importances_need_two_complete_trials() -> None:
+    one = importance_data([trial(0, [1.0]), trial(1, [0.5], TrialState.PRUNED)])
+    assert one.names == [] and "at least 2" in one.note
+    same = importance_data([trial(0, [1.0]), trial(1, [1.0])])
+    assert same.names == [] and "same value" in same.note
+
+
+def test_importances_rank_the_parameters() -> None:
+    trials = [trial(i, [0.1 + (i % 5) * 0.3 + 0.01 * i]) for i in range(12)]
+    data = importance_data(trials)
+    assert data.note == "" and data.method in ("fANOVA", "PED-ANOVA") and data.trials == 12
+    assert set(data.names) == {"lr", "momentum", "decay_rate", "activation", "gate_bias"}
+    assert sum(data.values) == pytest.approx(1.0)
+    assert data.values == sorted(data.values, reverse=True)
+    assert importance_data(trials) == data  # seeded: the report is repeatable
+
+
+# --- Reading studies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("mnist-highway-d50", ("mnist", "highway", 50)),
+        ("run2-mnist-plain-d10", ("mnist", "plain", 10)),
+        ("x-fashion-mnist-plain-d100", ("fashion-mnist", "plain", 100)),
+        ("cifar100-highway-d20", ("cifar100", "highway", 20)),
+        ("mnist-mnist-highway-10-d0", ("mnist", "mnist-highway-10", 0)),
+        ("something-else", None),
+        ("mnist-resnet-d10", None),
+    ],
+)
+def test_a_study_without_spec_is_known_by_its_name(name: str, expected: tuple | None) -> None:
+    spec = spec_of(name, {})
+    assert (None if spec is None else (spec["dataset"], spec["model"], spec["depth"])) == expected
+
+
+def test_the_stored_spec_wins_over_the_name() -> None:
+    spec = {"dataset": "fashion-mnist", "model": "plain", "depth": 20, "limit_train": None}
+    assert spec_of("mnist-highway-d50", {"spec": spec}) == spec

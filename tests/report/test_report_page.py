@@ -1,0 +1,105 @@
+"""Figures and page assembly without training: empty data, escaping, an empty storage."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from report_fakes import record, trial
+
+from report import ReportError, figures, write_report
+from report.data import (
+    Ecdf,
+    Figure1Data,
+    Importances,
+    InnerWorkings,
+    LesionData,
+    SliceData,
+    ecdf_data,
+    figure1_data,
+    slice_data,
+)
+from report.page import Page
+from storage import open_storage
+
+
+def test_figures_without_data_are_none() -> None:
+    assert figures.figure1(Figure1Data([])) is None
+    assert figures.inner_workings(InnerWorkings([], np.zeros((0, 5)), -2.0, None, None, None,
+                                                0, 0)) is None
+    assert figures.lesion(LesionData([], [], 1.0, 0)) is None
+    assert figures.slices(SliceData([], 0, 0)) is None
+    assert figures.importances(Importances([], [], "", 0, "too few")) is None
+    assert figures.ecdf(Ecdf([], [], 2, 0)) is None
+
+
+def test_figure1_draws_one_log_panel_per_depth() -> None:
+    records = [record("plain", 10, [trial(0, [2.0, 1.0])]),
+               record("highway", 10, [trial(0, [1.0, 0.5])]),
+               record("highway", 20, [trial(0, [1.0, 0.2])])]
+    fig = figures.figure1(figure1_data(records))
+    assert [t.name for t in fig.data] == ["plain", "highway", "highway"]
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert [a.text for a in fig.layout.annotations if "no complete" in a.text] == [
+        "no complete plain trial"]
+
+
+def test_slices_use_a_log_axis_for_lr() -> None:
+    trials = [trial(i, [1.0 + i]) for i in range(3)]
+    fig = figures.slices(slice_data(trials))
+    assert fig.layout.xaxis.type == "log"  # lr comes first
+    assert fig.layout.xaxis2.type != "log"  # momentum
+    assert figures.ecdf(ecdf_data(trials)).data[0].y[-1] == 1.0
+
+
+def test_page_escapes_text_and_figure_json() -> None:
+    import plotly.graph_objects as go
+
+    page = Page("a <b> title")
+    page.section("s", "Section <1>")
+    page.paragraph("x < y & z")
+    page.missing("no <data>")
+    page.figure(go.Figure(layout={"title": {"text": "</script><script>alert(1)</script>"}}),
+                "f", "caption", "lacking")
+    page.figure(None, "g", "caption", "lacking <it>")
+    out = page.render("/* plotly */")
+    assert "<title>a &lt;b&gt; title</title>" in out and "x &lt; y &amp; z" in out
+    assert "no &lt;data&gt;" in out and "lacking &lt;it&gt;" in out
+    assert "alert" in out and "</script><script>alert" not in out
+    blob = re.search(r'<script type="application/json" id="fig-f-json">(.*?)</script>', out, re.S)
+    assert json.loads(blob[1])["layout"]["title"]["text"].startswith("</script>")
+    assert out.count('class="plot"') == 1 and page.figure_count == 1
+
+
+def test_an_empty_storage_gives_a_page_that_says_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_storage(url).close()
+    path = write_report(url, tmp_path / "out")
+    text = path.read_text()
+    assert path.name == "index.html"
+    assert "holds no mnist study" in text
+    assert "Figure 1 lacks data" in text and "Figure 2 lacks data" in text
+    assert "The lesioning lacks data" in text and "No study to diagnose" in text
+    assert text.count("not enough data") == 4
+    assert 'class="plot"' not in text
+
+
+def test_an_unknown_study_is_an_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_storage(url).close()
+    with pytest.raises(ReportError, match="no mnist study named 'nope'"):
+        write_report(url, tmp_path / "out", study="nope")
+
+
+def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from report.__main__ import main
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_storage(url).close()
+    assert main([url, str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "index.html")
+    assert main([url, str(tmp_path / "out"), "--study", "nope"]) == 2
+    assert "no mnist study named 'nope'" in capsys.readouterr().err

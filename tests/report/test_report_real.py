@@ -1,0 +1,119 @@
+"""The whole report from a small real search (trained here), and in a real browser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from plotly.offline import get_plotlyjs
+from report_search_builder import Search
+
+from report import write_report
+from report.browser import check_page, find_chromium, screenshot
+from report.data import cross_entropy, figure1_data, lesion_data, training_examples
+from report.studies import best_trial, load_studies
+from search.recording import load_trial_model
+from storage import open_storage
+from training import Dataset
+
+pytestmark = pytest.mark.slow
+
+# Figure 1, Figure 2, lesioning, and per study: slices, importances, spread of outcomes.
+PLOTS = 3 + 4 * 3
+
+
+@pytest.fixture(scope="module")
+def page(search: Search, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(search.url, tmp_path_factory.mktemp("report"), data_dir=search.data_dir)
+
+
+def test_the_search_was_stored_as_the_service_stores_it(search: Search) -> None:
+    store = open_storage(search.url)
+    records, unknown = load_studies(store, "mnist")
+    store.close()
+    assert unknown == [] and [r.name for r in records] == [  # by model, then depth
+        "t-mnist-highway-d4", "t-mnist-highway-d10", "t-mnist-plain-d4", "t-mnist-plain-d10"]
+    for r in records:
+        assert len(r.trials) == 3 and r.limit_train == 1000
+        for t in r.trials:
+            assert t.user_attrs["outcome"] in ("completed", "diverged")
+            assert len(t.user_attrs["history"]) == len(t.intermediate_values)
+    diverged = [t for r in records for t in r.trials if t.user_attrs["outcome"] == "diverged"]
+    assert diverged and all(t.params["lr"] == 1.0 for t in diverged)
+
+
+def test_figure1_uses_each_studys_best_trial(search: Search) -> None:
+    store = open_storage(search.url)
+    records, _ = load_studies(store, "mnist")
+    store.close()
+    data = figure1_data(records)
+    assert [p.depth for p in data.panels] == [4, 10]
+    for r in records:
+        best = best_trial(r.trials)
+        curve = getattr(data.panels[[4, 10].index(r.depth)], r.model)
+        assert (curve.study, curve.trial, curve.best) == (r.name, best.number, best.value)
+        assert min(curve.losses) == best.value and len(curve.epochs) == 2
+
+
+def test_lesioning_the_stored_net(search: Search, mnist: Dataset) -> None:
+    store = open_storage(search.url)
+    records, _ = load_studies(store, "mnist")
+    highway = next(r for r in records if r.name == "t-mnist-highway-d10")
+    model = load_trial_model(store, best_trial(highway.trials))
+    store.close()
+    x, y = training_examples(mnist.x_train, mnist.y_train, highway.limit_train)
+    data = lesion_data(model, x, y)
+    assert data.layers == list(range(2, 11)) and data.n_samples == 1000
+    assert data.unlesioned == pytest.approx(cross_entropy(model, x, y))
+    assert len(set(data.losses)) > 1  # a trained net's layers differ
+
+
+def test_the_page_is_self_contained_and_complete(page: Path) -> None:
+    text = page.read_text()
+    assert text.count(get_plotlyjs()[:300]) == 1  # plotly.js inlined exactly once
+    assert not re.search(r"<script[^>]+src=", text)  # nothing to fetch
+    assert text.count('class="plot"') == PLOTS
+    for name in ("t-mnist-highway-d10", "t-mnist-highway-d4", "t-mnist-plain-d10",
+                 "t-mnist-plain-d4"):
+        assert f"<h3>{name} (" in text
+    assert "No 50-layer highway study has a complete trial" in text
+    assert "deepest highway net instead (10 layers, study t-mnist-highway-d10)" in text
+    assert text.count('<td class="agrees">') + text.count('<td class="disagrees">') == 4
+    assert "used highway depth 10 for 100" in text
+    assert "1 diverged (stored as pruned)" in text
+
+
+def test_without_data_the_page_says_so_and_still_draws_the_biases(
+    search: Search, tmp_path: Path
+) -> None:
+    text = write_report(search.url, tmp_path, data_dir=None).read_text()
+    assert "No training data given (data_dir)" in text
+    assert 'id="fig-figure2"' in text and "no training data" in text
+    assert "The lesioning lacks data" in text and 'id="fig-lesion"' not in text
+    bad = write_report(search.url, tmp_path, data_dir=str(tmp_path / "nowhere")).read_text()
+    assert "Training data unavailable" in bad and "does not exist" in bad
+
+
+def test_study_restricts_the_diagnostics(search: Search, tmp_path: Path) -> None:
+    text = write_report(search.url, tmp_path, study="t-mnist-plain-d4").read_text()
+    assert "<h3>t-mnist-plain-d4 (" in text and "<h3>t-mnist-highway-d4 (" not in text
+    assert "Search diagnostics: t-mnist-plain-d4" in text
+    assert 'id="fig-figure1"' in text  # the papers' figures still use every study
+    assert text.count('class="plot"') == 2 + 3  # figures 1 and 2 (biases only) + one study
+
+
+def test_the_page_renders_in_a_real_browser(page: Path, tmp_path: Path) -> None:
+    if find_chromium() is None:
+        pytest.skip("no Chromium on this machine (set HWSEARCH_CHROMIUM to a Chromium binary)")
+    result = check_page(page)
+    assert result.errors == []
+    assert result.status == "ok"
+    assert result.drawn == result.total == PLOTS
+    assert list(result.sections) == ["summary", "figure1", "figure2", "lesion", "diagnostics"]
+    shot = screenshot(page, tmp_path / "page.png", height=1600)
+    with Image.open(shot) as im:
+        assert im.size == (1400, 1600)
+        assert len(im.convert("L").getcolors(1 << 16) or []) > 50  # not a blank page
+
