@@ -17,4 +17,6 @@ def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}") from None
+        raise ValueError(
+            f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}"
+        ) from None

@@ -94,8 +94,9 @@ class ConvHighwayNet(nn.Module):
                 width = int(m["c"])
             elif m["h"]:
                 layers.append(
-                    HighwayConv2d(width, kernel, config.activation, config.gate_bias,
-                                  config.carry_gate)
+                    HighwayConv2d(
+                        width, kernel, config.activation, config.gate_bias, config.carry_gate
+                    )
                 )
             else:
                 layers.append(nn.MaxPool2d(2))
@@ -108,8 +109,10 @@ class ConvHighwayNet(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("weight"):
                 fan_in = math.prod(p.shape[1:])
-                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype)
-                        * math.sqrt(2.0 / fan_in))
+                p.copy_(
+                    torch.randn(p.shape, generator=generator, dtype=p.dtype)
+                    * math.sqrt(2.0 / fan_in)
+                )
             else:
                 p.zero_()
         for layer in self.layers:

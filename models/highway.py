@@ -66,7 +66,11 @@ class HighwayLinear(_Highway):
     """Fully connected highway layer of constant width (5,100 parameters at width 50)."""
 
     def __init__(
-        self, width: int, activation: str = "relu", gate_bias: float = -2.0, carry_gate: bool = False
+        self,
+        width: int,
+        activation: str = "relu",
+        gate_bias: float = -2.0,
+        carry_gate: bool = False,
     ) -> None:
         super().__init__(activation, gate_bias)
         self.h = nn.Linear(width, width)

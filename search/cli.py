@@ -37,6 +37,7 @@ def _fail(message: str) -> NoReturn:
 
 # -- train ------------------------------------------------------------------------------------
 
+
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train one trial of the papers' protocol")
     d, h = TrainConfig(), Hyperparams()
@@ -71,14 +72,30 @@ def _train(args: argparse.Namespace) -> int:
     from training import load_data, resolve_device, train
 
     config = TrainConfig(
-        dataset=args.dataset, data_dir=args.data_dir, download=args.download, model=args.model,
-        depth=args.depth, width=args.width, epochs=args.epochs, batch_size=args.batch_size,
-        decay_steps=args.decay_steps, staircase=args.staircase, limit_train=args.limit_train,
-        eval_test=not args.no_test, device=args.device, dtype=args.dtype,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        model=args.model,
+        depth=args.depth,
+        width=args.width,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        decay_steps=args.decay_steps,
+        staircase=args.staircase,
+        limit_train=args.limit_train,
+        eval_test=not args.no_test,
+        device=args.device,
+        dtype=args.dtype,
         carry_gate=args.carry_gate,
     )
-    hp = Hyperparams(lr=args.lr, momentum=args.momentum, decay_rate=args.decay_rate,
-                     activation=args.activation, gate_bias=args.gate_bias, seed=args.seed)
+    hp = Hyperparams(
+        lr=args.lr,
+        momentum=args.momentum,
+        decay_rate=args.decay_rate,
+        activation=args.activation,
+        gate_bias=args.gate_bias,
+        seed=args.seed,
+    )
     device = resolve_device(config.device)
     data = load_data(config, device)
     start = time.perf_counter()
@@ -90,12 +107,19 @@ def _train(args: argparse.Namespace) -> int:
             return
         e = r.epochs[-1]
         test = "" if e.test_accuracy is None else f" test_acc {e.test_accuracy:.4f}"
-        print(f"epoch {epoch}/{config.epochs}: train_loss {e.train_loss:.4f} "
-              f"train_acc {e.train_accuracy:.4f}{test} lr {e.lr:.3g} {e.seconds:.1f}s",
-              file=sys.stderr, flush=True)
+        print(
+            f"epoch {epoch}/{config.epochs}: train_loss {e.train_loss:.4f} "
+            f"train_acc {e.train_accuracy:.4f}{test} lr {e.lr:.3g} {e.seconds:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    print(f"training {config.model} depth {config.depth} on {config.dataset} "
-          f"({len(data.y_train)} examples) on {device}", file=sys.stderr, flush=True)
+    print(
+        f"training {config.model} depth {config.depth} on {config.dataset} "
+        f"({len(data.y_train)} examples) on {device}",
+        file=sys.stderr,
+        flush=True,
+    )
     (result,), params = train(config, [hp], data, packed=False, on_epoch=on_epoch)
     final = result.final
     summary = {
@@ -118,7 +142,9 @@ def _train(args: argparse.Namespace) -> int:
 # -- launch -----------------------------------------------------------------------------------
 
 _LAUNCH_FLAGS: dict[str, dict[str, Any]] = {
-    "--storage": {"help": "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)"},
+    "--storage": {
+        "help": "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)"
+    },
     "--dataset": {"choices": DATASETS},
     "--data-dir": {},
     "--download": {"action": "store_true", "default": None},
@@ -164,7 +190,9 @@ def _launch(args: argparse.Namespace) -> int:
         try:
             values["pack"] = int(values["pack"])
         except ValueError:
-            raise ConfigError(f"bad pack {values['pack']!r}; allowed: a number >= 1 or auto") from None
+            raise ConfigError(
+                f"bad pack {values['pack']!r}; allowed: a number >= 1 or auto"
+            ) from None
     settings = build_settings(values)
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
@@ -175,10 +203,13 @@ def _launch(args: argparse.Namespace) -> int:
 
 # -- queries ----------------------------------------------------------------------------------
 
+
 def _add_queries(sub: Any) -> None:
-    for name, help_text in (("status", "studies with counts per state and the best value"),
-                            ("best", "the best trial per study"),
-                            ("trials", "every trial of one study")):
+    for name, help_text in (
+        ("status", "studies with counts per state and the best value"),
+        ("best", "the best trial per study"),
+        ("trials", "every trial of one study"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--storage")
         p.add_argument("--study", required=name == "trials")
@@ -219,13 +250,18 @@ def _add_dashboard(sub: Any) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
     store = open_storage(url)  # validates and creates the schema; the dashboard reads it as is
-    print(f"optuna-dashboard on {store.display_url} at http://{args.host}:{args.port}/",
-          file=sys.stderr, flush=True)
+    print(
+        f"optuna-dashboard on {store.display_url} at http://{args.host}:{args.port}/",
+        file=sys.stderr,
+        flush=True,
+    )
     store.close()
     # The URL goes through the environment, not argv, so `ps` does not show the password.
-    code = ("import os, optuna_dashboard;"
-            "optuna_dashboard.run_server(os.environ['HWSEARCH_DASHBOARD_URL'],"
-            f"host={args.host!r}, port={args.port})")
+    code = (
+        "import os, optuna_dashboard;"
+        "optuna_dashboard.run_server(os.environ['HWSEARCH_DASHBOARD_URL'],"
+        f"host={args.host!r}, port={args.port})"
+    )
     import os
 
     env = {**os.environ, "HWSEARCH_DASHBOARD_URL": url}
@@ -248,8 +284,13 @@ def _report(args: argparse.Namespace) -> int:
     from .launcher import quiet_libraries
 
     quiet_libraries()
-    path = write_report(resolve_url(args.storage), args.out, dataset=args.dataset,
-                        study=args.study, data_dir=args.data_dir)
+    path = write_report(
+        resolve_url(args.storage),
+        args.out,
+        dataset=args.dataset,
+        study=args.study,
+        data_dir=args.data_dir,
+    )
     print(path)
     return 0
 

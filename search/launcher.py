@@ -41,6 +41,8 @@ class LaunchResult:
 def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # We run trials through ask/tell and beat their hearts ourselves (search/heartbeat.py).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -73,25 +75,38 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
         name = spec.study_name(settings.study_prefix)
         study = open_study(store.optuna, name, spec, settings.seed, settings.space)
         train = spec.train_config(settings.data_dir, settings.download, settings.device)
-        plans[name] = StudyPlan(study, settings.trials, settings.space.distributions(spec.model),
-                                train.to_dict(), settings.seed)
+        plans[name] = StudyPlan(
+            study,
+            settings.trials,
+            settings.space.distributions(spec.model),
+            train.to_dict(),
+            settings.seed,
+        )
     if not settings.ray_address:  # fail fast on bad data before starting anything
         load_dataset(settings.dataset, settings.data_dir, settings.download)
 
     start = {n: counts(p.study.get_trials(deepcopy=False)) for n, p in plans.items()}
     progress = Progress(
-        {n: StudyProgress(p.target, start[n].finished, start[n].best, start[n].diverged)
-         for n, p in plans.items()},
-        out=out, every=settings.progress_every,
+        {
+            n: StudyProgress(p.target, start[n].finished, start[n].best, start[n].diverged)
+            for n, p in plans.items()
+        },
+        out=out,
+        every=settings.progress_every,
     )
     pack_size = pick_pack_size(settings)
-    print(f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
-          f"trials; pack {pack_size}", file=out, flush=True)
+    print(
+        f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
+        f"trials; pack {pack_size}",
+        file=out,
+        flush=True,
+    )
     progress.maybe_print(force=True)
     if all(c.finished >= settings.trials and c.running == 0 for c in start.values()):
         store.close()
-        return LaunchResult({n: (start[n].finished, settings.trials) for n in plans},
-                            store.display_url)
+        return LaunchResult(
+            {n: (start[n].finished, settings.trials) for n in plans}, store.display_url
+        )
 
     started_ray = start_ray(settings.ray_address)
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
@@ -100,20 +115,22 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     try:
         sink = WeightSink.remote()
         with Heartbeat(store.optuna, settings.heartbeat) as heartbeat:
-            searcher = PackSearcher(store, plans, pack_size, heartbeat, progress, launcher_id,
-                                    sink)
+            searcher = PackSearcher(store, plans, pack_size, heartbeat, progress, launcher_id, sink)
             resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
-            trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink),
-                                            resources)
+            trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=searcher, num_samples=-1,
+                    search_alg=searcher,
+                    num_samples=-1,
                     trial_dirname_creator=lambda trial: trial.trial_id,
                     max_concurrent_trials=settings.max_concurrent or None,
+                    reuse_actors=True,  # a worker keeps torch imported between packs
                 ),
                 run_config=tune.RunConfig(
-                    name="hwsearch", storage_path=experiment_dir, verbose=0,
+                    name="hwsearch",
+                    storage_path=experiment_dir,
+                    verbose=0,
                     log_to_file=False,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                 ),

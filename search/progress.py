@@ -59,8 +59,10 @@ class Progress:
         total = sum(s.target for s in self.studies.values())
         done = sum(min(s.done, s.target) for s in self.studies.values())
         eta_text = "?" if eta is None else _hms(eta)
-        lines = [f"[hwsearch] {done}/{total} trials done, elapsed {_hms(now - self._start)}, "
-                 f"ETA {eta_text}"]
+        lines = [
+            f"[hwsearch] {done}/{total} trials done, elapsed {_hms(now - self._start)}, "
+            f"ETA {eta_text}"
+        ]
         for name, s in self.studies.items():
             best = "-" if s.best is None else f"{s.best:.4g}"
             extra = f", {s.diverged} diverged" if s.diverged else ""

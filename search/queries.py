@@ -20,8 +20,16 @@ def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
     rows = []
     for study in store.studies():
         c = counts(study.get_trials(deepcopy=False))
-        rows.append({"study": study.study_name, "complete": c.complete, "diverged": c.diverged,
-                     "running": c.running, "failed": c.failed, "best": c.best})
+        rows.append(
+            {
+                "study": study.study_name,
+                "complete": c.complete,
+                "diverged": c.diverged,
+                "running": c.running,
+                "failed": c.failed,
+                "best": c.best,
+            }
+        )
     return rows
 
 
@@ -33,8 +41,14 @@ def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[s
             rows.append({"study": study.study_name, "number": None, "value": None, "params": {}})
             continue
         best = min(complete, key=lambda t: t.value if t.value is not None else math.inf)
-        rows.append({"study": study.study_name, "number": best.number, "value": best.value,
-                     "params": best.params})
+        rows.append(
+            {
+                "study": study.study_name,
+                "number": best.number,
+                "value": best.value,
+                "params": best.params,
+            }
+        )
     return rows
 
 

@@ -33,8 +33,12 @@ def start_ray(address: str | None) -> bool:
         return False
     # Workers' own output stays in Ray's log files: our progress lines are the interface, and a
     # failed pack is reported through Tune and recorded on its trials.
-    kwargs = {"include_dashboard": False, "log_to_driver": False,
-              "configure_logging": True, "logging_level": logging.WARNING}
+    kwargs = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": True,
+        "logging_level": logging.WARNING,
+    }
     if address and address != "auto":
         if is_loopback(address):
             pin_loopback()

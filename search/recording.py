@@ -45,7 +45,9 @@ def record_epoch(
     storage.set_trial_user_attr(trial_id, "history", [dict(h) for h in history])
 
 
-def serialize_weights(model_config: FCConfig | ConvConfig, state_dict: dict[str, torch.Tensor]) -> bytes:
+def serialize_weights(
+    model_config: FCConfig | ConvConfig, state_dict: dict[str, torch.Tensor]
+) -> bytes:
     buf = io.BytesIO()
     torch.save(
         {

@@ -28,7 +28,11 @@ class SeededRandomSampler(RandomSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> object:
-        entropy = [self.seed, zlib.crc32(study.study_name.encode()), trial.number,
-                   zlib.crc32(param_name.encode())]
+        entropy = [
+            self.seed,
+            zlib.crc32(study.study_name.encode()),
+            trial.number,
+            zlib.crc32(param_name.encode()),
+        ]
         self._rng._rng = np.random.RandomState(np.random.SeedSequence(entropy).generate_state(4))
         return super().sample_independent(study, trial, param_name, param_distribution)

@@ -68,7 +68,11 @@ class PackSearcher(Searcher):
         super().__init__(metric=None, mode=None)
         self.store, self.plans, self.pack_size = store, plans, pack_size
         self.heartbeat, self.progress, self.launcher_id, self.sink = (
-            heartbeat, progress, launcher_id, sink)
+            heartbeat,
+            progress,
+            launcher_id,
+            sink,
+        )
         self.buffers: dict[tuple[str, str], list[optuna.Trial]] = defaultdict(list)
         self.live: dict[str, Pack] = {}
         self._idle_until = 0.0
@@ -130,8 +134,10 @@ class PackSearcher(Searcher):
                 continue
             entry = final.get(trial.number)
             if entry is None:
-                reason = ("infrastructure failure: the Ray trial running this pack died or raised"
-                          f" (Tune trial {trial_id}); replaced")
+                reason = (
+                    "infrastructure failure: the Ray trial running this pack died or raised"
+                    f" (Tune trial {trial_id}); replaced"
+                )
                 self._tell_failed(pack, trial, reason)
             elif entry["diverged_epoch"] is not None:
                 self._tell_diverged(pack, trial, entry["diverged_epoch"])
@@ -197,14 +203,19 @@ class PackSearcher(Searcher):
 
     def _hyperparams(self, plan: StudyPlan, trial: optuna.Trial) -> dict[str, Any]:
         p = trial.params
-        hp = {"lr": p["lr"], "momentum": p["momentum"], "decay_rate": p["decay_rate"],
-              "activation": p["activation"], "seed": trial_seed(plan.seed, trial.number)}
+        hp = {
+            "lr": p["lr"],
+            "momentum": p["momentum"],
+            "decay_rate": p["decay_rate"],
+            "activation": p["activation"],
+            "seed": trial_seed(plan.seed, trial.number),
+        }
         if "gate_bias" in p:
             hp["gate_bias"] = p["gate_bias"]
         return hp
 
     def _pop_full_buffer(self, flush_study: str | None = None) -> Pack | None:
-        for (study, activation), trials in self.buffers.items():
+        for (study, _activation), trials in self.buffers.items():
             if trials and (len(trials) >= self.pack_size or study == flush_study):
                 pack_trials = trials[: self.pack_size]
                 del trials[: self.pack_size]
@@ -231,15 +242,16 @@ class PackSearcher(Searcher):
         """Ask for trials until a pack fills or the study needs no more; True when it needs none."""
         plan = self.plans[name]
         with self.store.claim(name):
-            optuna.storages.fail_stale_trials(plan.study)
+            self.store.fail_stale(plan.study)
             c = counts(plan.study.get_trials(deepcopy=False))
             need = plan.target - c.finished - c.running
             while need > 0:
                 trial = plan.study.ask(plan.distributions)
                 self.heartbeat.add(trial._trial_id)
                 storage = self.store.optuna
-                storage.set_trial_user_attr(trial._trial_id, "seed",
-                                            trial_seed(plan.seed, trial.number))
+                storage.set_trial_user_attr(
+                    trial._trial_id, "seed", trial_seed(plan.seed, trial.number)
+                )
                 storage.set_trial_user_attr(trial._trial_id, "launcher", self.launcher_id)
                 buffer = self.buffers[(name, trial.params["activation"])]
                 buffer.append(trial)
@@ -253,7 +265,7 @@ class PackSearcher(Searcher):
             return False
         for plan in self.plans.values():
             with self.store.claim(plan.study.study_name):
-                optuna.storages.fail_stale_trials(plan.study)
+                self.store.fail_stale(plan.study)
                 c = counts(plan.study.get_trials(deepcopy=False))
             if c.finished < plan.target:
                 return False

@@ -41,10 +41,18 @@ class StudySpec:
 
     def train_config(self, data_dir: str | None, download: bool, device: str) -> TrainConfig:
         return TrainConfig(
-            dataset=self.dataset, data_dir=data_dir, download=download, model=self.model,
-            depth=self.depth, width=self.width, epochs=self.epochs, batch_size=self.batch_size,
-            decay_steps=self.decay_steps, staircase=self.staircase,
-            limit_train=self.limit_train, device=device,
+            dataset=self.dataset,
+            data_dir=data_dir,
+            download=download,
+            model=self.model,
+            depth=self.depth,
+            width=self.width,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            decay_steps=self.decay_steps,
+            staircase=self.staircase,
+            limit_train=self.limit_train,
+            device=device,
         )
 
 
@@ -76,8 +84,10 @@ class LaunchSettings:
     space: SearchSpace = field(default_factory=SearchSpace)
 
     def __post_init__(self) -> None:
-        _require(self.dataset in DATASETS,
-                 f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}")
+        _require(
+            self.dataset in DATASETS,
+            f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}",
+        )
         _require(len(self.models) > 0, "no models given; allowed: " + ", ".join(MODELS))
         for m in self.models:
             _require(m in MODELS, f"unknown model {m!r}; allowed: {', '.join(MODELS)}")
@@ -90,16 +100,26 @@ class LaunchSettings:
         _require(self.max_concurrent >= 0, f"max-concurrent {self.max_concurrent} must be >= 0")
         _require(self.pack >= 0, f"pack {self.pack} must be >= 1 (or auto)")
         _require(self.heartbeat >= 1, f"heartbeat {self.heartbeat} must be >= 1 second")
-        _require(math.isfinite(self.progress_every) and self.progress_every > 0,
-                 f"progress-every {self.progress_every} must be > 0")
+        _require(
+            math.isfinite(self.progress_every) and self.progress_every > 0,
+            f"progress-every {self.progress_every} must be > 0",
+        )
         for spec in self.study_specs():  # TrainConfig checks epochs, batch size, limits, ...
             spec.train_config(self.data_dir, self.download, self.device)
 
     def study_specs(self) -> list[StudySpec]:
         return [
-            StudySpec(self.dataset, model, depth if model in ("plain", "highway") else 0,
-                      self.width, self.epochs, self.batch_size, self.limit_train,
-                      self.decay_steps, self.staircase)
+            StudySpec(
+                self.dataset,
+                model,
+                depth if model in ("plain", "highway") else 0,
+                self.width,
+                self.epochs,
+                self.batch_size,
+                self.limit_train,
+                self.decay_steps,
+                self.staircase,
+            )
             for model in self.models
             for depth in (self.depths if model in ("plain", "highway") else (0,))
         ]

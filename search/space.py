@@ -53,8 +53,10 @@ class SearchSpace:
             if r.low < lo or r.high > hi:
                 raise ConfigError(f"space.{f}: [{r.low}, {r.high}] outside allowed [{lo}, {hi}]")
         if not self.activation or any(a not in ACTIVATIONS for a in self.activation):
-            raise ConfigError(f"space.activation {list(self.activation)} must be a non-empty "
-                              f"subset of {list(ACTIVATIONS)}")
+            raise ConfigError(
+                f"space.activation {list(self.activation)} must be a non-empty "
+                f"subset of {list(ACTIVATIONS)}"
+            )
 
     def distributions(self, model: str) -> dict[str, BaseDistribution]:
         """The Optuna distributions for ``model``; the gate bias exists for highway nets only."""
@@ -72,8 +74,9 @@ class SearchSpace:
         out: dict[str, object] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else {"low": v.low, "high": v.high,
-                                                                 "log": v.log}
+            out[f.name] = (
+                list(v) if isinstance(v, tuple) else {"low": v.low, "high": v.high, "log": v.log}
+            )
         return out
 
     @classmethod
@@ -91,13 +94,16 @@ class SearchSpace:
                 changes[key] = tuple(value)
                 continue
             if not isinstance(value, dict) or not set(value) <= {"low", "high", "log"}:
-                raise ConfigError(f"space.{key} must be a table with low, high (and log), "
-                                  f"got {value!r}")
+                raise ConfigError(
+                    f"space.{key} must be a table with low, high (and log), got {value!r}"
+                )
             base: Range = getattr(space, key)
             try:
-                changes[key] = Range(float(value.get("low", base.low)),
-                                     float(value.get("high", base.high)),
-                                     bool(value.get("log", base.log)))
+                changes[key] = Range(
+                    float(value.get("low", base.low)),
+                    float(value.get("high", base.high)),
+                    bool(value.get("log", base.log)),
+                )
             except (TypeError, ValueError):
                 raise ConfigError(f"space.{key} bounds must be numbers, got {value!r}") from None
         return replace(space, **changes)  # type: ignore[arg-type]

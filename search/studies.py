@@ -20,13 +20,17 @@ SPEC_ATTR, SEED_ATTR, SPACE_ATTR = "spec", "seed", "search_space"
 def open_study(
     storage: optuna.storages.BaseStorage, name: str, spec: StudySpec, seed: int, space: SearchSpace
 ) -> optuna.Study:
-    """Create the study, or load it and insist it is the same search (else exit, touching nothing)."""
+    """Create the study, or load it and insist it is the same search (else stop, touching
+    nothing)."""
     sampler = SeededRandomSampler(seed)
     try:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     except KeyError:
         study = optuna.create_study(
-            study_name=name, storage=storage, sampler=sampler, direction="minimize",
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            direction="minimize",
             load_if_exists=True,
         )
         if SPEC_ATTR not in study.user_attrs:

@@ -69,10 +69,17 @@ def train_pack(config: dict[str, Any], sink: Any = None) -> None:
     final = []
     for number, hp, r in zip(numbers, hps, results, strict=True):
         if r.state_dict is not None and sink is not None:
-            model_config = train_config.model_config(hp, data.in_features, data.in_channels,
-                                                     data.num_classes)
+            model_config = train_config.model_config(
+                hp, data.in_features, data.in_channels, data.num_classes
+            )
             key = f"{config['study']}/{number}"
             ray.get(sink.put.remote(key, serialize_weights(model_config, r.state_dict)))
-        final.append({"number": number, "diverged_epoch": r.diverged_epoch,
-                      "best_train_loss": r.best_train_loss, "weights": r.state_dict is not None})
+        final.append(
+            {
+                "number": number,
+                "diverged_epoch": r.diverged_epoch,
+                "best_train_loss": r.best_train_loss,
+                "weights": r.state_dict is not None,
+            }
+        )
     tune.report({"done": True, "final": final, "params_per_net": params, **node})

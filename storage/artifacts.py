@@ -40,8 +40,9 @@ class SQLArtifactStore:
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         with self._engine.begin() as conn:
             conn.execute(ARTIFACTS.delete().where(ARTIFACTS.c.artifact_id == artifact_id))
-            conn.execute(ARTIFACTS.insert().values(artifact_id=artifact_id,
-                                                   data=content_body.read()))
+            conn.execute(
+                ARTIFACTS.insert().values(artifact_id=artifact_id, data=content_body.read())
+            )
 
     def remove(self, artifact_id: str) -> None:
         with self._engine.begin() as conn:

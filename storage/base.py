@@ -36,6 +36,10 @@ class StudyStorage(abc.ABC):
         """Exclusive across processes and machines for ``study_name`` while held."""
 
     @abc.abstractmethod
+    def fail_stale(self, study: optuna.Study) -> int:
+        """Fail the RUNNING trials of launchers that stopped beating; returns how many."""
+
+    @abc.abstractmethod
     def study_names(self) -> list[str]: ...
 
     @abc.abstractmethod

@@ -1,4 +1,4 @@
-"""SQLite and PostgreSQL behind :class:`StudyStorage`, through SQLAlchemy and Optuna's RDBStorage."""
+"""SQLite and PostgreSQL behind :class:`StudyStorage`, via SQLAlchemy and Optuna's RDBStorage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy as sa
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from .artifacts import SQLArtifactStore
@@ -19,6 +21,7 @@ from .errors import StorageError
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
+STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
 
 
 def engine_kwargs(url: str) -> dict[str, object]:
@@ -58,9 +61,13 @@ class SQLStudyStorage(StudyStorage):
             )
             self._artifacts = SQLArtifactStore(self._engine)
         except (SQLAlchemyError, OSError) as e:
-            raise StorageError(f"cannot open storage {self.display_url}: {_short_reason(e)}") from None
+            raise StorageError(
+                f"cannot open storage {self.display_url}: {_short_reason(e)}"
+            ) from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
-            raise StorageError(f"cannot use storage {self.display_url}: {_short_reason(e)}") from None
+            raise StorageError(
+                f"cannot use storage {self.display_url}: {_short_reason(e)}"
+            ) from None
         self._local = threading.Lock()
 
     # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
@@ -111,6 +118,21 @@ class SQLStudyStorage(StudyStorage):
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
+
+    def fail_stale(self, study: optuna.Study) -> int:
+        """Fail RUNNING trials whose launcher stopped beating, saying why; returns how many.
+
+        Optuna's ``fail_stale_trials`` cannot record a reason (a finished trial is read-only),
+        so the reason is written first, then the state.
+        """
+        failed = 0
+        for trial_id in self._optuna._get_stale_trial_ids(study._study_id):
+            try:
+                self._optuna.set_trial_user_attr(trial_id, "outcome", STALE_REASON)
+                failed += self._optuna.set_trial_state_values(trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                pass  # another launcher got there first
+        return failed
 
     def close(self) -> None:
         self._optuna.remove_session()

@@ -34,8 +34,10 @@ class Hyperparams:
         _check(math.isfinite(self.lr) and self.lr > 0, f"lr {self.lr} must be > 0")
         _check(0 <= self.momentum < 1, f"momentum {self.momentum} must be in [0, 1)")
         _check(0 < self.decay_rate <= 1, f"decay rate {self.decay_rate} must be in (0, 1]")
-        _check(self.activation in ACTIVATIONS,
-               f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}")
+        _check(
+            self.activation in ACTIVATIONS,
+            f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}",
+        )
         _check(math.isfinite(self.gate_bias), f"gate bias {self.gate_bias} must be finite")
 
     def to_dict(self) -> dict[str, float | str | int]:
@@ -64,17 +66,26 @@ class TrainConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.dataset in DATASETS,
-               f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}")
+        _check(
+            self.dataset in DATASETS,
+            f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}",
+        )
         _check(self.model in MODELS, f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
-        _check(1 <= self.depth <= MAX_DEPTH, f"depth {self.depth} out of range; allowed: 1..{MAX_DEPTH}")
+        _check(
+            1 <= self.depth <= MAX_DEPTH,
+            f"depth {self.depth} out of range; allowed: 1..{MAX_DEPTH}",
+        )
         _check(self.width >= 0, f"width {self.width} must be positive (0: the paper's width)")
         _check(self.epochs >= 1, f"epochs {self.epochs} must be >= 1")
         _check(self.batch_size >= 1, f"batch size {self.batch_size} must be >= 1")
         _check(self.decay_steps >= 0, f"decay steps {self.decay_steps} must be >= 0")
-        _check(self.limit_train is None or self.limit_train >= 1,
-               f"limit-train {self.limit_train} must be >= 1")
-        _check(self.device in DEVICES, f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
+        _check(
+            self.limit_train is None or self.limit_train >= 1,
+            f"limit-train {self.limit_train} must be >= 1",
+        )
+        _check(
+            self.device in DEVICES, f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}"
+        )
         _check(self.dtype in DTYPES, f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
 
     @property
@@ -85,13 +96,24 @@ class TrainConfig:
         self, hp: Hyperparams, in_features: int, in_channels: int, num_classes: int
     ) -> FCConfig | ConvConfig:
         if self.is_conv:
-            return preset(self.model, in_channels=in_channels, num_classes=num_classes,
-                          activation=hp.activation, gate_bias=hp.gate_bias,
-                          carry_gate=self.carry_gate)
-        return FCConfig(kind=self.model, depth=self.depth, width=self.width,
-                        activation=hp.activation, gate_bias=hp.gate_bias,
-                        in_features=in_features, num_classes=num_classes,
-                        carry_gate=self.carry_gate)
+            return preset(
+                self.model,
+                in_channels=in_channels,
+                num_classes=num_classes,
+                activation=hp.activation,
+                gate_bias=hp.gate_bias,
+                carry_gate=self.carry_gate,
+            )
+        return FCConfig(
+            kind=self.model,
+            depth=self.depth,
+            width=self.width,
+            activation=hp.activation,
+            gate_bias=hp.gate_bias,
+            in_features=in_features,
+            num_classes=num_classes,
+            carry_gate=self.carry_gate,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

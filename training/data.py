@@ -61,8 +61,14 @@ class Dataset:
         """The first ``n`` training examples (a fixed subset, so every trial sees the same data)."""
         if n is None or n >= len(self.y_train):
             return self
-        return Dataset(self.name, self.x_train[:n], self.y_train[:n], self.x_test, self.y_test,
-                       self.num_classes)
+        return Dataset(
+            self.name,
+            self.x_train[:n],
+            self.y_train[:n],
+            self.x_test,
+            self.y_test,
+            self.num_classes,
+        )
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
@@ -74,15 +80,19 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     if data_dir is None:
         data_dir = _download_idx(name) if download else None
         if data_dir is None:
-            raise DataError(f"no --data-dir for {name}; give a directory holding "
-                            f"{', '.join(_IDX_FILES.values())} (optionally .gz), or --download")
+            raise DataError(
+                f"no --data-dir for {name}; give a directory holding "
+                f"{', '.join(_IDX_FILES.values())} (optionally .gz), or --download"
+            )
     return _load_idx_dataset(name, Path(data_dir))
 
 
 def _find_idx_dir(name: str, root: Path) -> Path:
     if not root.is_dir():
-        raise DataError(f"data directory {root} does not exist; expected the {name} IDX files "
-                        f"{', '.join(_IDX_FILES.values())} (optionally .gz)")
+        raise DataError(
+            f"data directory {root} does not exist; expected the {name} IDX files "
+            f"{', '.join(_IDX_FILES.values())} (optionally .gz)"
+        )
     candidates = [root, root / "raw", root / _RAW_SUBDIR[name] / "raw"]
     for d in candidates:
         if all(_idx_path(d, f) is not None for f in _IDX_FILES.values()):
@@ -122,7 +132,9 @@ def _load_idx_dataset(name: str, root: Path) -> Dataset:
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataError(f"{name} {split} files in {d} disagree: images {x.shape}, labels {y.shape}")
+            raise DataError(
+                f"{name} {split} files in {d} disagree: images {x.shape}, labels {y.shape}"
+            )
 
     def images(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
@@ -130,8 +142,14 @@ def _load_idx_dataset(name: str, root: Path) -> Dataset:
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
 
-    return Dataset(name, images(arrays["train_x"]), labels(arrays["train_y"]),
-                   images(arrays["test_x"]), labels(arrays["test_y"]), 10)
+    return Dataset(
+        name,
+        images(arrays["train_x"]),
+        labels(arrays["train_y"]),
+        images(arrays["test_x"]),
+        labels(arrays["test_y"]),
+        10,
+    )
 
 
 def _download_idx(name: str) -> Path:
@@ -153,8 +171,10 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> Datas
         train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=download)
     except RuntimeError as e:
-        raise DataError(f"{name} not found in {root} ({e}); pass --download or a directory "
-                        f"holding torchvision's {cls.base_folder}/") from None
+        raise DataError(
+            f"{name} not found in {root} ({e}); pass --download or a directory "
+            f"holding torchvision's {cls.base_folder}/"
+        ) from None
 
     def images(ds: datasets.CIFAR10) -> torch.Tensor:
         return torch.from_numpy(ds.data.astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()
@@ -162,5 +182,11 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> Datas
     def labels(ds: datasets.CIFAR10) -> torch.Tensor:
         return torch.tensor(ds.targets, dtype=torch.int64)
 
-    return Dataset(name, images(train), labels(train), images(test), labels(test),
-                   100 if name == "cifar100" else 10)
+    return Dataset(
+        name,
+        images(train),
+        labels(train),
+        images(test),
+        labels(test),
+        100 if name == "cifar100" else 10,
+    )

@@ -71,8 +71,10 @@ class SingleEngine:
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         self.model.eval()
-        correct = sum((self.model(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum()
-                      for i in range(0, len(y), chunk))
+        correct = sum(
+            (self.model(x[i : i + chunk]).argmax(1) == y[i : i + chunk]).sum()
+            for i in range(0, len(y), chunk)
+        )
         self.model.train()
         return (torch.as_tensor(correct, dtype=torch.float64) / len(y)).reshape(1).cpu()
 
@@ -127,7 +129,9 @@ class PackedEngine:
         with torch.no_grad():
             torch._foreach_mul_(self.bufs, self._momentum_views)
             torch._foreach_add_(self.bufs, grads)
-            steps = torch._foreach_mul(self.bufs, [self._view(lr, i) for i in range(len(self.params))])
+            steps = torch._foreach_mul(
+                self.bufs, [self._view(lr, i) for i in range(len(self.params))]
+            )
             torch._foreach_sub_(self.params, steps)
         return losses.detach(), correct
 
@@ -135,8 +139,8 @@ class PackedEngine:
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
         correct = torch.zeros(self.k, device=y.device, dtype=torch.float64)
         for i in range(0, len(y), chunk):
-            xb = x[i:i + chunk].flatten(1).expand(self.k, -1, -1)  # (K, n, in), no copy
-            correct += (self.pack(xb).argmax(2) == y[i:i + chunk]).sum(1)
+            xb = x[i : i + chunk].flatten(1).expand(self.k, -1, -1)  # (K, n, in), no copy
+            correct += (self.pack(xb).argmax(2) == y[i : i + chunk]).sum(1)
         return (correct / len(y)).cpu()
 
     @torch.no_grad()

@@ -3,7 +3,9 @@
 Per trial: its own shuffling stream, its own learning-rate schedule
 ``lr_t = lr_0 · rate^(t / decay_steps)`` (floored exponent when staircase), and its own record of
 every epoch. A trial whose epoch loss is NaN or inf is marked diverged at that epoch and frozen;
-its pack-mates go on.
+its pack-mates go on. So is a trial whose loss explodes past ``DIVERGENCE_FACTOR · ln(classes)``
+(a hundred times chance level): with tanh or sigmoid an absurd learning rate saturates every
+unit and the loss stays finite, but no such run is coming back.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ def init_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(2 * seed)
 
 
+DIVERGENCE_FACTOR = 100.0
+
+
+def diverged(loss: float, num_classes: int) -> bool:
+    return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(num_classes)
+
+
 EpochCallback = Callable[[int, Sequence[TrialResult]], None]
 
 
@@ -106,7 +115,7 @@ def fit(
         test = engine.evaluate(data.x_test, data.y_test).tolist() if eval_test else [None] * k
         seconds = time.perf_counter() - start
         for i in list(alive):
-            if not math.isfinite(mean_loss[i]):
+            if diverged(mean_loss[i], data.num_classes):
                 results[i].diverged_epoch = epoch
                 alive.remove(i)
                 engine.freeze(i)

@@ -22,7 +22,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA device is available; use cpu or auto")
+        raise ConfigError(
+            "device 'cuda' requested but no CUDA device is available; use cpu or auto"
+        )
     return torch.device(name)
 
 
@@ -32,9 +34,7 @@ def load_data(config: TrainConfig, device: torch.device | None = None) -> Datase
     return data.to(device or resolve_device(config.device), getattr(torch, config.dtype))
 
 
-def build_model(
-    config: TrainConfig, hp: Hyperparams, data: Dataset
-) -> FCNet | ConvHighwayNet:
+def build_model(config: TrainConfig, hp: Hyperparams, data: Dataset) -> FCNet | ConvHighwayNet:
     model_config = config.model_config(hp, data.in_features, data.in_channels, data.num_classes)
     gen = init_generator(hp.seed)
     if isinstance(model_config, FCConfig):

@@ -1,0 +1,122 @@
+"""End to end on a local Ray: exact counts, idempotent resume, stored results, external clients.
+
+Every launch is a real ``hwsearch launch`` process starting a real local Ray, writing to a real
+SQLite file or PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, tiny_launch_args
+from search.recording import load_trial_model
+from storage import open_storage
+
+pytestmark = pytest.mark.slow
+
+
+def _studies(url: str, prefix: str) -> dict[str, optuna.Study]:
+    return {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=url)
+        for s in optuna.get_all_study_summaries(url)
+        if s.study_name.startswith(prefix)
+    }
+
+
+def test_search_exact_counts_resume_and_records(
+    storage_url: str, prefix: str, mnist_root: str, tmp_path: Path
+) -> None:
+    args = tiny_launch_args(storage_url, mnist_root, prefix, **{"--pack": "2"})
+    first = run_hwsearch(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "trials done" in first.stderr and "ETA" in first.stderr  # progress is shown
+    studies = _studies(storage_url, prefix)
+    assert sorted(studies) == [f"{prefix}mnist-highway-d2", f"{prefix}mnist-plain-d2"]
+    for study in studies.values():
+        trials = study.get_trials()
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert len(finished) == 3 and len(trials) == 3  # exact, and nothing failed
+        for t in finished:
+            history = t.user_attrs["history"]
+            assert len(history) == 1 and set(history[0]) >= {
+                "train_loss",
+                "train_accuracy",
+                "test_accuracy",
+                "lr",
+                "seconds",
+            }
+            assert t.intermediate_values == {1: pytest.approx(history[0]["train_loss"])}
+            assert t.user_attrs["ray_node_ip"] == "127.0.0.1"
+            assert t.user_attrs["ray_node_id"] and t.user_attrs["pack_size"] in (1, 2)
+            if t.state == TrialState.COMPLETE:
+                assert t.value == pytest.approx(min(h["train_loss"] for h in history))
+        assert ("gate_bias" in finished[0].params) == study.study_name.endswith("highway-d2")
+
+    # The stored weights are the trained net: evaluating it reproduces the stored accuracy.
+    store = open_storage(storage_url)
+    study = studies[f"{prefix}mnist-highway-d2"]
+    best = study.best_trial
+    model = load_trial_model(store, best)
+    from training import load_dataset
+
+    data = load_dataset("mnist", mnist_root)
+    with torch.no_grad():
+        acc = (model(data.x_test).argmax(1) == data.y_test).double().mean().item()
+    assert acc == pytest.approx(best.user_attrs["history"][-1]["test_accuracy"], abs=1e-6)
+    store.close()
+
+    again = run_hwsearch(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for name, study in _studies(storage_url, prefix).items():
+        assert len(study.get_trials()) == 3, name  # nothing added
+
+    for out in (first, again):
+        assert PG_PASSWORD not in out.stdout + out.stderr
+
+
+def test_external_clients_agree_with_hwsearch_best(
+    storage_url: str, prefix: str, mnist_root: str, tmp_path: Path
+) -> None:
+    args = tiny_launch_args(
+        storage_url, mnist_root, prefix, **{"--models": "highway", "--trials": "2"}
+    )
+    assert run_hwsearch(*args, cwd=tmp_path).returncode == 0
+    name = f"{prefix}mnist-highway-d2"
+    ours = run_hwsearch("best", "--storage", storage_url, "--study", name, "--format", "json")
+    assert ours.returncode == 0, ours.stderr
+    (row,) = json.loads(ours.stdout)
+    optuna_cli = [str(Path(sys.executable).with_name("optuna"))]  # the CLI users run
+    env = hwsearch_env()
+    listed = subprocess.run(
+        [*optuna_cli, "studies", "--storage", storage_url, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert name in {s["name"] for s in json.loads(listed.stdout)}
+    best = subprocess.run(
+        [*optuna_cli, "best-trial", "--storage", storage_url, "--study-name", name, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert best.returncode == 0, best.stderr
+    theirs = json.loads(best.stdout)
+    assert theirs["number"] == row["number"]
+    assert theirs["value"] == pytest.approx(row["value"])
+    assert theirs["params"] == pytest.approx(row["params"])
+
+    status = run_hwsearch("status", "--storage", storage_url)
+    line = next(x for x in status.stdout.splitlines() if x.startswith(name))
+    assert line.split()[1:5] == ["2", "0", "0", "0"]  # complete, diverged, running, failed
+    trials = run_hwsearch("trials", "--storage", storage_url, "--study", name, "--format", "csv")
+    assert len(trials.stdout.strip().splitlines()) == 3  # header + 2 trials

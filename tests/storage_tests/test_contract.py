@@ -1,0 +1,129 @@
+"""The storage contract, run against SQLite and the real PostgreSQL alike."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import optuna
+import pytest
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import TrialState
+
+from hwtest import PG_PASSWORD
+from storage import StorageError, mask_url, open_storage
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_display_url_hides_password(storage_url: str) -> None:
+    store = open_storage(storage_url)
+    assert PG_PASSWORD not in store.display_url
+    if storage_url.startswith("postgresql"):
+        assert "***" in store.display_url
+    store.close()
+
+
+def test_studies_round_trip_in_optuna_schema(storage_url: str, prefix: str) -> None:
+    store = open_storage(storage_url)
+    study = optuna.create_study(study_name=f"{prefix}s", storage=store.optuna)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.report(0.5, 1)
+    study.tell(trial, 0.25)
+    assert f"{prefix}s" in store.study_names()
+    store.close()
+    # A plain Optuna storage on the same URL (what the optuna CLI and dashboard use) reads it.
+    again = optuna.load_study(study_name=f"{prefix}s", storage=storage_url)
+    assert again.best_value == 0.25
+    assert again.trials[0].intermediate_values == {1: 0.5}
+
+
+def test_artifacts_round_trip_and_missing(storage_url: str) -> None:
+    store = open_storage(storage_url)
+    store.artifacts.write("a1", io.BytesIO(b"\x00weights\xff" * 1000))
+    assert store.artifacts.open_reader("a1").read() == b"\x00weights\xff" * 1000
+    store.artifacts.write("a1", io.BytesIO(b"new"))  # overwrite keeps one copy
+    assert store.artifacts.open_reader("a1").read() == b"new"
+    store.artifacts.remove("a1")
+    with pytest.raises(ArtifactNotFound):
+        store.artifacts.open_reader("a1")
+    with pytest.raises(ArtifactNotFound):
+        store.artifacts.remove("a1")
+    store.close()
+
+
+def test_claim_excludes_other_processes(storage_url: str, prefix: str) -> None:
+    """While we hold a study's claim, another process cannot take it; after, it can."""
+    probe = textwrap.dedent(f"""
+        import sys, threading, time
+        from storage import open_storage
+        store = open_storage({storage_url!r})
+        got = threading.Event()
+        def take():
+            with store.claim({prefix + "c"!r}):
+                got.set()
+        threading.Thread(target=take, daemon=True).start()
+        print("taken" if got.wait(float(sys.argv[1])) else "blocked", flush=True)
+    """)
+    store = open_storage(storage_url)
+    with store.claim(f"{prefix}c"):
+        out = subprocess.run([sys.executable, "-c", probe, "3"], capture_output=True, text=True)
+        assert out.stdout.strip() == "blocked", out.stderr
+    out = subprocess.run([sys.executable, "-c", probe, "30"], capture_output=True, text=True)
+    assert out.stdout.strip() == "taken", out.stderr
+    store.close()
+
+
+def test_stale_trials_fail_only_after_grace(storage_url: str, prefix: str) -> None:
+    store = open_storage(storage_url, heartbeat_interval=1)  # grace period 3 s
+    study = optuna.create_study(study_name=f"{prefix}h", storage=store.optuna)
+    live, dead = study.ask(), study.ask()
+    store.optuna.record_heartbeat(live._trial_id)
+    store.optuna.record_heartbeat(dead._trial_id)
+    deadline = time.monotonic() + 4.5
+    while time.monotonic() < deadline:
+        store.optuna.record_heartbeat(live._trial_id)
+        store.fail_stale(study)
+        time.sleep(0.5)
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[live.number].state == TrialState.RUNNING
+    assert trials[dead.number].state == TrialState.FAIL
+    assert "heartbeat" in trials[dead.number].user_attrs["outcome"]
+    store.close()
+
+
+def test_storage_refuses_to_be_pickled(storage_url: str) -> None:
+    store = open_storage(storage_url)
+    with pytest.raises(TypeError, match="must not be pickled"):
+        pickle.dumps(store)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("mysql://u:hunter2@localhost/db", "unsupported storage dialect 'mysql'"),
+        ("postgresql+psycopg://u:hunter2@127.0.0.1:1/db", "cannot open storage"),
+        ("not a url", "malformed storage URL"),
+        ("sqlite:////nonexistent-dir/x.db", "does not exist"),
+    ],
+)
+def test_bad_urls_are_one_line_errors_without_password(url: str, message: str) -> None:
+    with pytest.raises(StorageError) as info:
+        open_storage(url)
+    text = str(info.value)
+    assert message in text
+    assert "hunter2" not in text and "\n" not in text
+
+
+def test_mask_url() -> None:
+    assert (
+        mask_url("postgresql+psycopg://me:pw@h:5432/db") == "postgresql+psycopg://me:***@h:5432/db"
+    )
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
