@@ -62,6 +62,18 @@ def pick_pack_size(settings: LaunchSettings) -> int:
     return max(1, min(size, settings.trials))
 
 
+def cluster_slots(settings: LaunchSettings) -> int:
+    """How many packs the cluster can run at once. Tune lets a custom searcher keep only one
+    trial pending unless told this, which leaves a second node idle while the first starts."""
+    import ray
+
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1.0) / settings.cpus_per_trial
+    if settings.gpus_per_trial > 0:
+        slots = min(slots, resources.get("GPU", 0.0) / settings.gpus_per_trial)
+    return max(1, int(slots + 1e-9))
+
+
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     quiet_libraries()
     from ray import tune
@@ -124,7 +136,7 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
                     search_alg=searcher,
                     num_samples=-1,
                     trial_dirname_creator=lambda trial: trial.trial_id,
-                    max_concurrent_trials=settings.max_concurrent or None,
+                    max_concurrent_trials=settings.max_concurrent or cluster_slots(settings),
                     reuse_actors=True,  # a worker keeps torch imported between packs
                 ),
                 run_config=tune.RunConfig(

@@ -1,0 +1,131 @@
+"""Fault injection: a killed worker, a killed launcher, divergent trials, concurrent launchers.
+
+Each ends with exactly ``--trials`` finished trials per study, and failures say why.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hwtest import pg_url, run_hwsearch, start_hwsearch, tiny_launch_args
+
+pytestmark = pytest.mark.slow
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials()
+    except KeyError:
+        return []
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"launcher exited ({proc.returncode}) before {what}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _assert_exact(url: str, name: str, target: int) -> list[optuna.trial.FrozenTrial]:
+    trials = _trials(url, name)
+    finished = [t for t in trials if t.state in FINISHED]
+    assert len(finished) == target, [(t.number, t.state.name) for t in trials]
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    return trials
+
+
+def _slow_args(url: str, data: str, prefix: str, **extra: str) -> list[str]:
+    """Trials of a few seconds each, so there is time to break something mid-trial."""
+    flags = {"--models": "highway", "--depths": "10", "--limit-train": "3000", "--epochs": "4",
+             "--trials": "3", "--pack": "1", "--max-concurrent": "1"}
+    flags.update(extra)
+    return tiny_launch_args(url, data, prefix, **flags)
+
+
+def test_worker_killed_mid_trial_is_replaced(tmp_path: Path, prefix: str, mnist_root: str) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    name = f"{prefix}mnist-highway-d10"
+    proc = start_hwsearch(*_slow_args(url, mnist_root, prefix), log=tmp_path / "log", cwd=tmp_path)
+
+    def mid_trial() -> bool:
+        return any(t.state == TrialState.RUNNING and t.intermediate_values
+                   for t in _trials(url, name))
+
+    _wait_for(mid_trial, 240, "a trial to report its first epoch", proc)
+    killed = subprocess.run(["pkill", "-9", "-f", "ray::ImplicitFunc"], capture_output=True)
+    assert killed.returncode == 0, "no Tune worker process found to kill"
+    assert proc.wait(timeout=400) == 0, (tmp_path / "log").read_text()[-3000:]
+    trials = _assert_exact(url, name, 3)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and all("infrastructure failure" in t.user_attrs["outcome"] for t in failed)
+
+
+def test_killed_launcher_resumes_without_duplicates(tmp_path: Path, prefix: str,
+                                                    mnist_root: str) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    name = f"{prefix}mnist-highway-d10"
+    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4"})
+    proc = start_hwsearch(*args, log=tmp_path / "log1", cwd=tmp_path)
+
+    def one_done_one_running() -> bool:
+        states = [t.state for t in _trials(url, name)]
+        return TrialState.COMPLETE in states and TrialState.RUNNING in states
+
+    _wait_for(one_done_one_running, 300, "one finished and one running trial", proc)
+    done_before = {t.number: t.value for t in _trials(url, name) if t.state == TrialState.COMPLETE}
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the local Ray it started
+    proc.wait()
+
+    again = run_hwsearch(*args, cwd=tmp_path, timeout=500)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = _assert_exact(url, name, 4)
+    for number, value in done_before.items():  # nothing finished was lost or redone
+        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
+    stale = [t for t in trials if t.state == TrialState.FAIL]
+    assert stale and all("heartbeat" in t.user_attrs["outcome"] for t in stale)
+    assert len(trials) == 4 + len(stale)
+
+
+def test_absurd_learning_rates_diverge_and_the_search_goes_on(tmp_path: Path, prefix: str,
+                                                              mnist_root: str) -> None:
+    config = tmp_path / "absurd.toml"
+    config.write_text('[space]\nactivation = ["relu"]\nlr = {low = 1e-2, high = 1e6, log = true}\n')
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    args = tiny_launch_args(url, mnist_root, prefix, **{"--models": "highway", "--trials": "6",
+                                                          "--seed": "1"})
+    out = run_hwsearch(*args, "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = _assert_exact(url, f"{prefix}mnist-highway-d2", 6)
+    diverged = [t for t in trials if t.state == TrialState.PRUNED]
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert diverged and completed, [(t.params["lr"], t.state.name) for t in trials]
+    for t in diverged:
+        assert t.user_attrs["outcome"] == "diverged" and t.user_attrs["diverged_epoch"] == 1
+        assert t.params["lr"] > 1.0
+    assert "diverged" in out.stderr  # progress says so
+
+
+def test_two_launchers_share_one_postgres_study(tmp_path: Path, prefix: str, mnist_root: str,
+                                                pg_database: str) -> None:
+    url = pg_url(pg_database)
+    name = f"{prefix}mnist-highway-d10"
+    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4", "--epochs": "2"})
+    procs = [start_hwsearch(*args, log=tmp_path / f"log{i}", cwd=tmp_path) for i in range(2)]
+    for i, p in enumerate(procs):
+        assert p.wait(timeout=500) == 0, (tmp_path / f"log{i}").read_text()[-3000:]
+    trials = _assert_exact(url, name, 4)
+    assert len(trials) == 4  # no duplicates, and neither failed the other's live trials
+    assert len({t.user_attrs["launcher"] for t in trials}) == 2  # the work was shared
