@@ -80,6 +80,11 @@ def test_search_exact_counts_resume_and_records(
 
     for out in (first, again):
         assert PG_PASSWORD not in out.stdout + out.stderr
+    # Nor anywhere in what the local Ray of that launch wrote.
+    ray_logs = Path("/tmp/ray/session_latest/logs")
+    for path in ray_logs.rglob("*") if ray_logs.is_dir() else []:
+        if path.is_file():
+            assert PG_PASSWORD.encode() not in path.read_bytes(), path
 
 
 def test_external_clients_agree_with_hwsearch_best(
