@@ -253,6 +253,7 @@ class PackSearcher(Searcher):
                     trial._trial_id, "seed", trial_seed(plan.seed, trial.number)
                 )
                 storage.set_trial_user_attr(trial._trial_id, "launcher", self.launcher_id)
+                storage.set_trial_user_attr(trial._trial_id, "history", [])
                 buffer = self.buffers[(name, trial.params["activation"])]
                 buffer.append(trial)
                 need -= 1

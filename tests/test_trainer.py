@@ -106,11 +106,12 @@ def _fit_single(data: Dataset, config: TrainConfig, hp: Hyperparams) -> tuple[Si
 @pytest.mark.parametrize(("decay_steps", "staircase"), [(0, False), (4, False), (0, True),
                                                         (4, True), (7, True)])
 def test_lr_schedule(data: Dataset, decay_steps: int, staircase: bool) -> None:
-    lr0, rate, steps_per_epoch = 0.2, 0.5, 10
+    lr0, rate, steps_per_epoch = 0.02, 0.5, 10
     config = TrainConfig(depth=3, epochs=3, batch_size=32, decay_steps=decay_steps,
                          staircase=staircase, eval_test=False, device="cpu")
     hp = Hyperparams(lr=lr0, momentum=0.5, decay_rate=rate, activation="relu")
     engine, result = _fit_single(data, config, hp)
+    assert not result.diverged and len(result.epochs) == 3
     every = decay_steps or steps_per_epoch
     for record in result.epochs:
         last_step = record.epoch * steps_per_epoch - 1  # steps count from 0

@@ -39,7 +39,7 @@ def test_the_search_was_stored_as_the_service_stores_it(search: Search) -> None:
         assert len(r.trials) == 3 and r.limit_train == 1000
         for t in r.trials:
             assert t.user_attrs["outcome"] in ("completed", "diverged")
-            assert len(t.user_attrs["history"]) == len(t.intermediate_values)
+            assert len(t.user_attrs.get("history", [])) == len(t.intermediate_values)
     diverged = [t for r in records for t in r.trials if t.user_attrs["outcome"] == "diverged"]
     assert diverged and all(t.params["lr"] == 1.0 for t in diverged)
 
