@@ -10,7 +10,6 @@ counts), so the presets below are approximations with the stated sizes, not the 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from .activations import ACTIVATIONS, get_activation
-from .highway import HighwayConv2d
+from .highway import HighwayConv2d, he_init_
 
 _TOKEN = re.compile(r"^(?:c(?P<c>\d+)|(?P<h>h)|(?P<p>p))(?:k(?P<k>\d+))?$")
 
@@ -106,18 +105,7 @@ class ConvHighwayNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        for name, p in self.named_parameters():
-            if name.endswith("weight"):
-                fan_in = math.prod(p.shape[1:])
-                p.copy_(
-                    torch.randn(p.shape, generator=generator, dtype=p.dtype)
-                    * math.sqrt(2.0 / fan_in)
-                )
-            else:
-                p.zero_()
-        for layer in self.layers:
-            if isinstance(layer, HighwayConv2d):
-                layer.reset_gate_bias()
+        he_init_(self, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:  # x: (B, C, H, W)

@@ -8,7 +8,6 @@ what one plain layer (5,112) does.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from .activations import ACTIVATIONS, get_activation
-from .highway import HighwayLinear
+from .highway import HighwayLinear, he_init_
 
 KINDS = ("highway", "plain")
 DEFAULT_WIDTH = {"highway": 50, "plain": 71}
@@ -93,20 +92,7 @@ class FCNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """He-normal weights (as in the paper), zero biases, constant gate bias.
-
-        A generator makes the draw independent of the global RNG, so a trial's weights depend on
-        its seed alone, whether it trains on its own or in a pack.
-        """
-        for name, p in self.named_parameters():
-            if name.endswith("weight"):
-                std = math.sqrt(2.0 / p.shape[1])
-                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
-            else:
-                p.zero_()
-        for layer in self.layers:
-            if isinstance(layer, HighwayLinear):
-                layer.reset_gate_bias()
+        he_init_(self, generator)
 
     def forward(self, x: torch.Tensor, lesion: Collection[int] = ()) -> torch.Tensor:
         """Logits for ``x`` of shape (B, in_features); ``lesion`` pins T = 0 in those layers."""

@@ -6,6 +6,8 @@ carries its input through; that is what lets a 100-layer net train at all (Sriva
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -60,6 +62,22 @@ class _Highway(nn.Module):
         nn.init.constant_(self.t.bias, self.gate_bias)
         if self.c is not None:
             nn.init.constant_(self.c.bias, -self.gate_bias)  # C ≈ 1 − T at the start
+
+
+@torch.no_grad()
+def he_init_(net: nn.Module, generator: torch.Generator | None = None) -> None:
+    """He-normal weights (as in the paper), zero biases, then every highway layer's constant
+    gate bias. A generator makes the draw independent of the global RNG, so a trial's weights
+    depend on its seed alone, whether it trains on its own or in a pack."""
+    for name, p in net.named_parameters():
+        if name.endswith("weight"):
+            std = (2.0 / math.prod(p.shape[1:])) ** 0.5  # fan-in of a Linear or a Conv2d
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
+        else:
+            p.zero_()
+    for module in net.modules():
+        if isinstance(module, _Highway):
+            module.reset_gate_bias()
 
 
 class HighwayLinear(_Highway):

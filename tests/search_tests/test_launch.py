@@ -120,6 +120,12 @@ def test_external_clients_agree_with_hwsearch_best(
     assert theirs["value"] == pytest.approx(row["value"])
     assert theirs["params"] == pytest.approx(row["params"])
 
+    report = run_hwsearch("report", "--storage", storage_url, "--out", str(tmp_path / "r"),
+                          "--study", name, "--data-dir", mnist_root)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert name in html and "Plotly" in html
+
     status = run_hwsearch("status", "--storage", storage_url)
     line = next(x for x in status.stdout.splitlines() if x.startswith(name))
     assert line.split()[1:5] == ["2", "0", "0", "0"]  # complete, diverged, running, failed

@@ -127,3 +127,16 @@ def test_mask_url() -> None:
         mask_url("postgresql+psycopg://me:pw@h:5432/db") == "postgresql+psycopg://me:***@h:5432/db"
     )
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from storage import engine_kwargs
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    open_storage(url).close()
+    with sa.create_engine(url).connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"  # persists in file
+    assert engine_kwargs(url)["connect_args"]["timeout"] >= 30
+    assert engine_kwargs("postgresql+psycopg://h/db") == {"pool_pre_ping": True}
