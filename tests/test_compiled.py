@@ -1,0 +1,311 @@
+"""training.compiled: the fast paths compute PackedEngine's numbers behind its interface.
+
+The fused forward runs the same kernels on the same weight views as ``PackedFCNet.forward`` and
+only changes how autograd gathers the stacked gradients (a stack instead of a sum of zero-padded
+slices), so it is held to bit equality. A step with the exponent as a 0-d tensor (what CUDA
+graphs capture and torch.compile traces) computes ``rate**exponent`` with a tensor-tensor ``pow``:
+a last-bit difference in the learning rate at most, hence a float32 tolerance. Inductor fuses
+elementwise work and may reorder it: a looser float32 tolerance still far below any real
+difference (a wrong lr or momentum moves the loss by 1e-3 or more within a few steps).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import FCConfig, FCNet, PackedFCNet
+from training import Dataset, Hyperparams, PackedEngine, TrainConfig, build_engine, fit
+from training.compiled import (
+    CompiledPackedEngine,
+    FusedPackedEngine,
+    compile_engine,
+    packed_forward,
+    resolve_mode,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+TRIALS = [
+    Hyperparams(lr=0.05, momentum=0.9, decay_rate=0.9, activation="tanh", gate_bias=-2.0, seed=1),
+    Hyperparams(lr=0.02, momentum=0.5, decay_rate=0.5, activation="tanh", gate_bias=-1.0, seed=2),
+    Hyperparams(lr=0.1, momentum=0.0, decay_rate=1.0, activation="tanh", gate_bias=-3.0, seed=3),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny nets gain nothing from more threads, and spinning OpenMP threads on a shared CPU
+    make them several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_data(device: str = "cpu", n: int = 192, dtype: torch.dtype = torch.float32) -> Dataset:
+    gen = torch.Generator().manual_seed(0)
+    data = Dataset(
+        "tiny",
+        torch.rand(n, 1, 4, 4, generator=gen),
+        torch.randint(0, 10, (n,), generator=gen),
+        torch.rand(64, 1, 4, 4, generator=gen),
+        torch.randint(0, 10, (64,), generator=gen),
+        10,
+    )
+    return data.to(device, dtype)
+
+
+def engine(data: Dataset, model: str = "highway", depth: int = 4) -> PackedEngine:
+    config = TrainConfig(model=model, depth=depth, width=8, batch_size=16)
+    built, _ = build_engine(config, TRIALS, data, packed=True)
+    assert isinstance(built, PackedEngine)
+    return built
+
+
+def batches(
+    data: Dataset, steps: int, k: int = 3, batch: int = 16
+) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    gen = torch.Generator().manual_seed(1)
+    out = []
+    for s in range(steps):
+        idx = torch.randint(0, len(data.y_train), (k, batch), generator=gen).to(data.y_train.device)
+        out.append((data.x_train[idx], data.y_train[idx], s / 5))
+    return out
+
+
+def state(e: PackedEngine) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in (*e.params, *e.bufs)]
+
+
+# -- the fused forward: bit for bit -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["highway", "plain"])
+def test_packed_forward_is_the_pack_forward_bit_for_bit(kind: str) -> None:
+    config = FCConfig(kind=kind, depth=5, width=6, activation="tanh", in_features=16)
+    nets = [FCNet(config, torch.Generator().manual_seed(i)) for i in range(3)]
+    pack = PackedFCNet.from_state_dicts(config, [n.state_dict() for n in nets])
+    x = torch.randn(3, 7, 16)
+    ours, theirs = packed_forward(pack, x), pack(x)
+    assert torch.equal(ours, theirs)
+    params = list(pack.parameters())
+    for g1, g2 in zip(
+        torch.autograd.grad(ours.square().sum(), params),
+        torch.autograd.grad(theirs.square().sum(), params),
+        strict=True,
+    ):
+        assert torch.equal(g1, g2)
+
+
+@pytest.mark.parametrize("model", ["highway", "plain"])
+def test_fused_engine_steps_bit_for_bit(model: str) -> None:
+    data = tiny_data()
+    stock, fused = engine(data, model), compile_engine(engine(data, model), "eager")
+    assert isinstance(fused, FusedPackedEngine)
+    for xb, yb, exponent in batches(data, 6):
+        l1, c1 = stock.step(xb, yb, exponent)
+        l2, c2 = fused.step(xb, yb, exponent)
+        assert torch.equal(l1, l2) and torch.equal(c1, c2)
+    for a, b in zip(state(stock), state(fused), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fused_engine_shares_the_engines_state() -> None:
+    data = tiny_data()
+    base = engine(data)
+    fused = FusedPackedEngine.sharing(base)
+    assert FusedPackedEngine.sharing(fused) is fused
+    xb, yb, exponent = batches(data, 1)[0]
+    fused.step(xb, yb, exponent)
+    fused.freeze(1)
+    assert base.lr0[1] == 0 and all(
+        p.select(a, 1).abs().sum() == 0 for p, a in zip(base.params, base._trial_axis, strict=True)
+    )
+    assert torch.equal(fused.lr(2.0), base.lr(2.0))
+    assert torch.equal(
+        fused.evaluate(data.x_test, data.y_test), base.evaluate(data.x_test, data.y_test)
+    )
+    for name, value in base.trial_state_dict(0).items():
+        assert torch.equal(fused.trial_state_dict(0)[name], value)
+
+
+def test_fit_gives_the_same_results_through_the_fast_path() -> None:
+    data = tiny_data()
+    seeds = [hp.seed for hp in TRIALS]
+    kw = dict(epochs=3, batch_size=16)
+    ours = fit(compile_engine(engine(data)), data, seeds, **kw)  # auto on the CPU: eager
+    theirs = fit(engine(data), data, seeds, **kw)
+    for a, b in zip(ours, theirs, strict=True):
+        assert [(e.train_loss, e.train_accuracy, e.test_accuracy, e.lr) for e in a.epochs] == [
+            (e.train_loss, e.train_accuracy, e.test_accuracy, e.lr) for e in b.epochs
+        ]
+
+
+# -- the exponent as a tensor: what graphs capture and compile traces -------------------------
+
+
+def test_tensor_exponent_step_matches_the_float_one() -> None:
+    data = tiny_data()
+    floats, tensors = engine(data), FusedPackedEngine.sharing(engine(data))
+    exponent_t = torch.zeros(())
+    for xb, yb, exponent in batches(data, 6):
+        l1, _ = floats.step(xb, yb, exponent)
+        l2, _ = tensors.step(xb, yb, exponent_t.fill_(exponent))  # type: ignore[arg-type]
+        torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-7)
+    for a, b in zip(state(floats), state(tensors), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_modes_resolve_by_device() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_mode("auto", cpu) == "eager"
+    assert resolve_mode("auto", cuda) == "cudagraph"
+    assert resolve_mode("inductor", cpu) == "inductor"
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_mode("cudagraph", cpu)
+    with pytest.raises(ValueError, match="unknown compile mode"):
+        resolve_mode("fast", cpu)
+
+
+def test_one_trace_serves_every_exponent() -> None:
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    counter = CompileCounter()  # traces without inductor: seconds, and exact
+    data = tiny_data()
+    ref, ours = engine(data), CompiledPackedEngine(engine(data), "inductor", backend=counter)
+    for i, (xb, yb, exponent) in enumerate(batches(data, 5)):
+        l1, c1 = ref.step(xb, yb, exponent)
+        l2, c2 = ours.step(xb, yb, exponent)
+        torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-7)
+        assert torch.equal(c1, c2)
+        if i == 0:
+            traced = counter.frame_count
+    assert traced > 0 and counter.frame_count == traced  # new exponents: no recompiles
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("c++") is None,
+    reason="inductor on the CPU needs a C++ compiler",
+)
+def test_inductor_matches_eager_on_cpu() -> None:
+    torch._dynamo.reset()
+    data = tiny_data()
+    ref, ours = engine(data, depth=3), compile_engine(engine(data, depth=3), "inductor")
+    assert isinstance(ours, CompiledPackedEngine)
+    for xb, yb, exponent in batches(data, 4):
+        l1, c1 = ref.step(xb, yb, exponent)
+        l2, c2 = ours.step(xb, yb, exponent)
+        torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
+    for a, b in zip(state(ref), state(ours.engine), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+# -- CUDA only ---------------------------------------------------------------------------------
+
+
+@needs_cuda
+@pytest.mark.parametrize("mode", ["cudagraph", "inductor-cudagraph"])
+def test_cuda_graph_matches_eager(mode: str) -> None:
+    torch._dynamo.reset()
+    data = tiny_data("cuda")
+    ref, ours = engine(data), compile_engine(engine(data), mode)
+    assert isinstance(ours, CompiledPackedEngine)
+    steps = batches(data, 8)
+    for xb, yb, exponent in steps[:6]:  # 2 warm-up steps, capture, replays
+        l1, c1 = ref.step(xb, yb, exponent)
+        l2, c2 = ours.step(xb, yb, exponent)
+        torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
+        assert torch.equal(c1, c2)
+    assert ours._graph is not None
+    ref.freeze(1)
+    ours.freeze(1)  # in place: the graph must see it
+    for xb, yb, exponent in steps[6:]:
+        l1, _ = ref.step(xb, yb, exponent)
+        l2, _ = ours.step(xb, yb, exponent)
+        torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
+    for a, b in zip(state(ref), state(ours.engine), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert all(
+        p.select(a, 1).abs().sum() == 0
+        for p, a in zip(ours.engine.params, ours.engine._trial_axis, strict=True)
+    )
+    odd = batches(data, 1, batch=5)[0]  # another shape: stepped eagerly, graph kept
+    torch.testing.assert_close(ours.step(*odd)[0], ref.step(*odd)[0], rtol=1e-5, atol=1e-6)
+
+
+# -- the benchmark scripts ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "throughput.py"),
+            "--smoke-test",
+            "--data-dir",
+            str(tmp_path / "absent"),
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "synthetic" in run.stderr
+    result = json.loads(out.read_text())
+    assert set(result) == {"conventional", "single", "packed", "meta"}
+    assert set(result["packed"]) == {"2", "3"}
+    assert all(
+        v > 0 for v in (result["conventional"], result["single"], *result["packed"].values())
+    )
+
+
+def test_protocol_builds_the_launch_command() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "protocol.py"),
+            "--dry-run",
+            "--hwsearch",
+            "hwsearch",
+            "--pack",
+            "8",
+            "--limit-train",
+            "6000",
+            "--gpus-per-trial",
+            "0.25",
+            "--storage",
+            "sqlite:///x.db",
+            "--",
+            "--extra",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (
+        "$ hwsearch launch --dataset mnist --data-dir ../shared/data/MNIST --models plain,highway"
+        " --depths 10,20,50,100 --trials 40 --epochs 1 --pack 8 --storage sqlite:///x.db"
+        " --limit-train 6000 --gpus-per-trial 0.25 --extra 1"
+    )
