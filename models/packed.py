@@ -41,8 +41,10 @@ class PackedFCNet(nn.Module):
         act, w = self._act, self.config.width
         h = act(torch.baddbmm(self.b0, x, self.w0))  # (K, B, w)
         highway = self.config.kind == "highway"
-        for layer in range(self.wl.shape[0]):
-            z = torch.baddbmm(self.bl[layer], h, self.wl[layer])  # (K, B, 2w) or (K, B, w)
+        # Unbound once: indexing wl[layer] would make autograd zero-fill and sum a gradient of
+        # the whole (L, K, w, 2w) stack for every layer, O(L²) memory traffic.
+        for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True):
+            z = torch.baddbmm(bias, h, weight)  # (K, B, 2w) or (K, B, w)
             if highway:
                 block, gate = act(z[..., :w]), torch.sigmoid(z[..., w:])
                 h = h + gate * (block - h)
