@@ -22,6 +22,8 @@ from training import (
     TrialResult,
 )
 
+from .errors import LaunchError
+
 EXIT_USAGE = 2
 
 
@@ -164,6 +166,7 @@ _LAUNCH_FLAGS: dict[str, dict[str, Any]] = {
     "--pack": {"help": "Optuna trials per Ray trial: a number or auto (default)"},
     "--device": {"choices": DEVICES},
     "--study-prefix": {},
+    "--max-failed-packs": {"type": int, "help": "give up after this many failed packs in a row"},
     "--heartbeat": {"type": int, "help": "seconds between trial heartbeats (default 10)"},
     "--progress-every": {"type": float, "help": "seconds between progress reports"},
 }
@@ -307,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, StorageError, ValueError) as e:
+    except (ConfigError, DataError, StorageError, LaunchError, ValueError) as e:
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         print("hwsearch: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ import optuna
 from storage import open_storage, resolve_url
 from training import load_dataset
 
+from .errors import LaunchError
 from .heartbeat import Heartbeat
 from .progress import Progress, StudyProgress
 from .ray_setup import start_ray
@@ -127,7 +128,16 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     try:
         sink = WeightSink.remote()
         with Heartbeat(store.optuna, settings.heartbeat) as heartbeat:
-            searcher = PackSearcher(store, plans, pack_size, heartbeat, progress, launcher_id, sink)
+            searcher = PackSearcher(
+                store,
+                plans,
+                pack_size,
+                heartbeat,
+                progress,
+                launcher_id,
+                sink,
+                max_failed_packs=settings.max_failed_packs,
+            )
             resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
             trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
             tuner = tune.Tuner(
@@ -157,6 +167,12 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
 
             ray.shutdown()
     progress.maybe_print(force=True)
+    if searcher is not None and searcher.gave_up:
+        store.close()
+        raise LaunchError(
+            f"stopped after {searcher.failed_packs_in_a_row} packs failed in a row; "
+            f"last: {searcher.last_error}"
+        )
     final = {n: counts(p.study.get_trials(deepcopy=False)).finished for n, p in plans.items()}
     store.close()
     return LaunchResult({n: (final[n], settings.trials) for n in plans}, store.display_url)

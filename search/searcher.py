@@ -48,6 +48,7 @@ class Pack:
     histories: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     finished: set[int] = field(default_factory=set)  # trial numbers told already
     node_recorded: bool = False
+    error: str | None = None  # what the trainable reported before it failed
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -64,6 +65,7 @@ class PackSearcher(Searcher):
         progress: Progress,
         launcher_id: str,
         sink: Any,
+        max_failed_packs: int = 5,
     ) -> None:
         super().__init__(metric=None, mode=None)
         self.store, self.plans, self.pack_size = store, plans, pack_size
@@ -76,11 +78,22 @@ class PackSearcher(Searcher):
         self.buffers: dict[tuple[str, str], list[optuna.Trial]] = defaultdict(list)
         self.live: dict[str, Pack] = {}
         self._idle_until = 0.0
+        self.failed_packs_in_a_row = 0
+        self.last_error: str | None = None
+        self.max_failed_packs = max_failed_packs
 
     # -- Tune's interface -------------------------------------------------------------------
 
+    @property
+    def gave_up(self) -> bool:
+        """Packs keep failing: something systematic (a bug, bad data on the workers), not bad
+        luck. Replacing trials forever would only fill the study with failures."""
+        return self.failed_packs_in_a_row >= self.max_failed_packs
+
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         self.progress.maybe_print()
+        if self.gave_up:
+            return Searcher.FINISHED
         pack = self._next_pack()
         if pack is not None:
             self.live[trial_id] = pack
@@ -100,6 +113,8 @@ class PackSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         pack = self.live.get(trial_id)
+        if pack is not None and "error" in result:
+            pack.error = str(result["error"])
         if pack is None or "trials" not in result:
             return
         by_number = {t.number: t for t in pack.trials}
@@ -128,16 +143,17 @@ class PackSearcher(Searcher):
         pack = self.live.pop(trial_id, None)
         if pack is None:
             return
+        self.failed_packs_in_a_row = self.failed_packs_in_a_row + 1 if error else 0
+        if error:
+            self.last_error = pack.error or "the worker was lost"
         final = {e["number"]: e for e in (result or {}).get("final", [])} if not error else {}
         for trial in pack.trials:
             if trial.number in pack.finished:
                 continue
             entry = final.get(trial.number)
             if entry is None:
-                reason = (
-                    "infrastructure failure: the Ray trial running this pack died or raised"
-                    f" (Tune trial {trial_id}); replaced"
-                )
+                cause = pack.error or "the worker was lost"
+                reason = f"infrastructure failure: {cause} (Tune trial {trial_id}); replaced"
                 self._tell_failed(pack, trial, reason)
             elif entry["diverged_epoch"] is not None:
                 self._tell_diverged(pack, trial, entry["diverged_epoch"])

@@ -79,6 +79,7 @@ class LaunchSettings:
     pack: int = PACK_AUTO
     study_prefix: str = ""
     device: str = "auto"
+    max_failed_packs: int = 5  # consecutive failed packs before the launch gives up
     heartbeat: int = 10  # seconds; a launcher silent for 3 of these is taken for dead
     progress_every: float = 5.0
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -99,6 +100,15 @@ class LaunchSettings:
         _require(self.gpus_per_trial >= 0, f"gpus-per-trial {self.gpus_per_trial} must be >= 0")
         _require(self.max_concurrent >= 0, f"max-concurrent {self.max_concurrent} must be >= 0")
         _require(self.pack >= 0, f"pack {self.pack} must be >= 1 (or auto)")
+        _require(
+            self.max_failed_packs >= 1, f"max-failed-packs {self.max_failed_packs} must be >= 1"
+        )
+        conv = [m for m in self.models if m not in ("plain", "highway")]
+        _require(
+            self.pack <= 1 or not conv,
+            f"pack {self.pack} with model {conv[0] if conv else ''!r}: conv presets train one "
+            "trial at a time; use --pack 1 or auto",
+        )
         _require(self.heartbeat >= 1, f"heartbeat {self.heartbeat} must be >= 1 second")
         _require(
             math.isfinite(self.progress_every) and self.progress_every > 0,

@@ -53,7 +53,19 @@ def _epoch_report(epoch: int, results: list[TrialResult], numbers: list[int]) ->
 
 
 def train_pack(config: dict[str, Any], sink: Any = None) -> None:
-    """Tune function trainable. ``config``: study, numbers, params (one dict per trial), train."""
+    """Tune function trainable. ``config``: study, numbers, params (one dict per trial), train.
+
+    An exception is reported (type and message) before it propagates, so the launcher can say
+    why the pack's trials failed; a killed worker reports nothing and is called a lost worker.
+    """
+    try:
+        _train_pack(config, sink)
+    except Exception as e:
+        tune.report({"error": f"{type(e).__name__}: {e}".splitlines()[0][:500]})
+        raise
+
+
+def _train_pack(config: dict[str, Any], sink: Any) -> None:
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
     train_config = TrainConfig(**config["train"])

@@ -88,6 +88,8 @@ def compile_engine(
 ) -> FusedPackedEngine | CompiledPackedEngine:
     """The fast path for ``engine`` (sharing its state): a :class:`FusedPackedEngine` where the
     mode resolves to eager, else a :class:`CompiledPackedEngine`."""
+    if isinstance(engine, CompiledPackedEngine):
+        return engine
     if resolve_mode(mode, engine.params[0].device) == "eager":
         return FusedPackedEngine.sharing(engine)
     return CompiledPackedEngine(engine, mode, **options)  # type: ignore[arg-type]

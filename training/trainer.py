@@ -68,9 +68,7 @@ def build_engine(
         [hp.momentum for hp in trials],
         [hp.decay_rate for hp in trials],
     )
-    # On a GPU the step is captured once as a CUDA graph (a pack of 50-wide nets is bound by
-    # kernel launches); on a CPU this is the eager engine itself.
-    return compile_engine(engine, "auto"), params
+    return engine, params
 
 
 def train(
@@ -90,6 +88,10 @@ def train(
     data = data if data is not None else load_data(config)
     packed = len(trials) > 1 if packed is None else packed
     engine, params = build_engine(config, trials, data, packed)
+    if isinstance(engine, PackedEngine):
+        # On a GPU the step is captured once as a CUDA graph (a pack of 50-wide nets is bound by
+        # kernel launches); on a CPU this is the eager engine itself.
+        engine = compile_engine(engine, "auto")
     results = fit(
         engine,
         data,

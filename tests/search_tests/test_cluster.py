@@ -16,13 +16,20 @@ from optuna.trial import TrialState
 from hwtest import hwsearch_env, pg_url, run_hwsearch, tiny_launch_args
 
 pytestmark = pytest.mark.slow
-RAY_CLI = ("from search.ray_setup import pin_loopback; pin_loopback(); "
-           "from ray.scripts.scripts import main; main()")
+RAY_CLI = (
+    "from search.ray_setup import pin_loopback; pin_loopback(); "
+    "from ray.scripts.scripts import main; main()"
+)
 
 
 def _ray(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", RAY_CLI, *args], capture_output=True, text=True,
-                          env=hwsearch_env(), timeout=180)
+    return subprocess.run(
+        [sys.executable, "-c", RAY_CLI, *args],
+        capture_output=True,
+        text=True,
+        env=hwsearch_env(),
+        timeout=180,
+    )
 
 
 def _free_port() -> int:
@@ -35,24 +42,55 @@ def _free_port() -> int:
 def cluster() -> Iterator[str]:
     port = _free_port()  # not 6379: Redis holds it
     address = f"127.0.0.1:{port}"
-    head = _ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats")
+    head = _ray(
+        "start",
+        "--head",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num-cpus",
+        "1",
+        "--include-dashboard",
+        "false",
+        "--disable-usage-stats",
+    )
     assert head.returncode == 0, head.stderr[-2000:]
     try:
-        worker = _ray("start", "--address", address, "--node-ip-address", "127.0.0.1",
-                      "--num-cpus", "1", "--disable-usage-stats")
+        worker = _ray(
+            "start",
+            "--address",
+            address,
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "1",
+            "--disable-usage-stats",
+        )
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield address
     finally:
         _ray("stop", "--force")
 
 
-def test_search_runs_on_both_nodes(cluster: str, pg_database: str, prefix: str,
-                                   mnist_root: str, tmp_path: Path) -> None:
+def test_search_runs_on_both_nodes(
+    cluster: str, pg_database: str, prefix: str, mnist_root: str, tmp_path: Path
+) -> None:
     url = pg_url(pg_database)
-    args = tiny_launch_args(url, mnist_root, prefix, **{
-        "--models": "highway", "--depths": "10", "--trials": "4", "--pack": "1",
-        "--epochs": "2", "--limit-train": "2000", "--ray-address": cluster})
+    args = tiny_launch_args(
+        url,
+        mnist_root,
+        prefix,
+        **{
+            "--models": "highway",
+            "--depths": "10",
+            "--trials": "4",
+            "--pack": "1",
+            "--epochs": "2",
+            "--limit-train": "2000",
+            "--ray-address": cluster,
+        },
+    )
     out = run_hwsearch(*args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     trials = optuna.load_study(study_name=f"{prefix}mnist-highway-d10", storage=url).get_trials()

@@ -30,7 +30,10 @@ def test_dashboard_reads_our_studies(tmp_path: Path) -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "search.cli", "dashboard", "--storage", url, "--port", str(port)],
-        cwd=REPO, env=hwsearch_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=hwsearch_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
@@ -45,8 +48,9 @@ def test_dashboard_reads_our_studies(tmp_path: Path) -> None:
         assert body is not None, proc.stderr.read1().decode() if proc.poll() is not None else ""
         names = [s["study_name"] for s in body["study_summaries"]]
         assert names == ["mnist-highway-d10"]
-        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
-                                   text=True).stdout.split()
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
+        ).stdout.split()
         assert listening[3] == f"127.0.0.1:{port}"  # local address column: loopback only
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

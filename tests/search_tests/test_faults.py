@@ -6,6 +6,7 @@ Each ends with exactly ``--trials`` finished trials per study, and failures say 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -49,8 +50,15 @@ def _assert_exact(url: str, name: str, target: int) -> list[optuna.trial.FrozenT
 
 def _slow_args(url: str, data: str, prefix: str, **extra: str) -> list[str]:
     """Trials of a few seconds each, so there is time to break something mid-trial."""
-    flags = {"--models": "highway", "--depths": "10", "--limit-train": "3000", "--epochs": "4",
-             "--trials": "3", "--pack": "1", "--max-concurrent": "1"}
+    flags = {
+        "--models": "highway",
+        "--depths": "10",
+        "--limit-train": "3000",
+        "--epochs": "4",
+        "--trials": "3",
+        "--pack": "1",
+        "--max-concurrent": "1",
+    }
     flags.update(extra)
     return tiny_launch_args(url, data, prefix, **flags)
 
@@ -61,8 +69,9 @@ def test_worker_killed_mid_trial_is_replaced(tmp_path: Path, prefix: str, mnist_
     proc = start_hwsearch(*_slow_args(url, mnist_root, prefix), log=tmp_path / "log", cwd=tmp_path)
 
     def mid_trial() -> bool:
-        return any(t.state == TrialState.RUNNING and t.intermediate_values
-                   for t in _trials(url, name))
+        return any(
+            t.state == TrialState.RUNNING and t.intermediate_values for t in _trials(url, name)
+        )
 
     _wait_for(mid_trial, 240, "a trial to report its first epoch", proc)
     killed = subprocess.run(["pkill", "-9", "-f", "ray::ImplicitFunc"], capture_output=True)
@@ -73,8 +82,9 @@ def test_worker_killed_mid_trial_is_replaced(tmp_path: Path, prefix: str, mnist_
     assert failed and all("infrastructure failure" in t.user_attrs["outcome"] for t in failed)
 
 
-def test_killed_launcher_resumes_without_duplicates(tmp_path: Path, prefix: str,
-                                                    mnist_root: str) -> None:
+def test_killed_launcher_resumes_without_duplicates(
+    tmp_path: Path, prefix: str, mnist_root: str
+) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
     name = f"{prefix}mnist-highway-d10"
     args = _slow_args(url, mnist_root, prefix, **{"--trials": "4"})
@@ -99,13 +109,15 @@ def test_killed_launcher_resumes_without_duplicates(tmp_path: Path, prefix: str,
     assert len(trials) == 4 + len(stale)
 
 
-def test_absurd_learning_rates_diverge_and_the_search_goes_on(tmp_path: Path, prefix: str,
-                                                              mnist_root: str) -> None:
+def test_absurd_learning_rates_diverge_and_the_search_goes_on(
+    tmp_path: Path, prefix: str, mnist_root: str
+) -> None:
     config = tmp_path / "absurd.toml"
     config.write_text('[space]\nactivation = ["relu"]\nlr = {low = 1e-2, high = 1e6, log = true}\n')
     url = f"sqlite:///{tmp_path / 'd.db'}"
-    args = tiny_launch_args(url, mnist_root, prefix, **{"--models": "highway", "--trials": "6",
-                                                          "--seed": "1"})
+    args = tiny_launch_args(
+        url, mnist_root, prefix, **{"--models": "highway", "--trials": "6", "--seed": "1"}
+    )
     out = run_hwsearch(*args, "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     trials = _assert_exact(url, f"{prefix}mnist-highway-d2", 6)
@@ -118,8 +130,9 @@ def test_absurd_learning_rates_diverge_and_the_search_goes_on(tmp_path: Path, pr
     assert "diverged" in out.stderr  # progress says so
 
 
-def test_two_launchers_share_one_postgres_study(tmp_path: Path, prefix: str, mnist_root: str,
-                                                pg_database: str) -> None:
+def test_two_launchers_share_one_postgres_study(
+    tmp_path: Path, prefix: str, mnist_root: str, pg_database: str
+) -> None:
     url = pg_url(pg_database)
     name = f"{prefix}mnist-highway-d10"
     args = _slow_args(url, mnist_root, prefix, **{"--trials": "4", "--epochs": "2"})
@@ -129,3 +142,23 @@ def test_two_launchers_share_one_postgres_study(tmp_path: Path, prefix: str, mni
     trials = _assert_exact(url, name, 4)
     assert len(trials) == 4  # no duplicates, and neither failed the other's live trials
     assert len({t.user_attrs["launcher"] for t in trials}) == 2  # the work was shared
+
+
+def test_systematic_failures_stop_the_launch_with_the_reason(
+    tmp_path: Path, prefix: str, mnist_root: str
+) -> None:
+    """Workers that cannot train at all (here: asked for CUDA on a CPU-only cluster) must not
+    be replaced forever: after a few failed packs in a row the launch stops and says why."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    args = tiny_launch_args(
+        url, mnist_root, prefix, **{"--models": "highway", "--pack": "1", "--max-failed-packs": "2"}
+    )
+    out = run_hwsearch(*args, "--device", "cuda", cwd=tmp_path, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    # 2 or more: packs already running when the second failed may fail too
+    assert re.search(r"stopped after [2-9] packs failed in a row; last: ConfigError", last), last
+    assert "no CUDA device" in last
+    trials = _trials(url, f"{prefix}mnist-highway-d2")
+    assert trials and all(t.state == TrialState.FAIL for t in trials)
+    assert "no CUDA device" in trials[0].user_attrs["outcome"]

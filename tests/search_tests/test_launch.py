@@ -120,8 +120,17 @@ def test_external_clients_agree_with_hwsearch_best(
     assert theirs["value"] == pytest.approx(row["value"])
     assert theirs["params"] == pytest.approx(row["params"])
 
-    report = run_hwsearch("report", "--storage", storage_url, "--out", str(tmp_path / "r"),
-                          "--study", name, "--data-dir", mnist_root)
+    report = run_hwsearch(
+        "report",
+        "--storage",
+        storage_url,
+        "--out",
+        str(tmp_path / "r"),
+        "--study",
+        name,
+        "--data-dir",
+        mnist_root,
+    )
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "r" / "index.html").read_text()
     assert name in html and "Plotly" in html
