@@ -87,7 +87,9 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     for spec in settings.study_specs():
         name = spec.study_name(settings.study_prefix)
         study = open_study(store.optuna, name, spec, settings.seed, settings.space)
-        train = spec.train_config(settings.data_dir, settings.download, settings.device)
+        # Absolute: Tune runs each trial in a directory of its own.
+        data_dir = os.path.abspath(settings.data_dir) if settings.data_dir else None
+        train = spec.train_config(data_dir, settings.download, settings.device)
         plans[name] = StudyPlan(
             study,
             settings.trials,

@@ -7,6 +7,7 @@ SQLite file or PostgreSQL database.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,8 @@ def _studies(url: str, prefix: str) -> dict[str, optuna.Study]:
 def test_search_exact_counts_resume_and_records(
     storage_url: str, prefix: str, mnist_root: str, tmp_path: Path
 ) -> None:
-    args = tiny_launch_args(storage_url, mnist_root, prefix, **{"--pack": "2"})
+    relative = os.path.relpath(mnist_root, tmp_path)  # resolved by the launcher, not the workers
+    args = tiny_launch_args(storage_url, relative, prefix, **{"--pack": "2"})
     first = run_hwsearch(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "trials done" in first.stderr and "ETA" in first.stderr  # progress is shown
