@@ -1,10 +1,7 @@
 """Fixtures: real MNIST and one small real search in a temporary SQLite storage (built once).
 
-Import paths: this folder is named ``report`` like the package it tests, and when ``tests/`` is
-on ``sys.path`` (pytest's ``pythonpath``), ``import report`` would find this folder as a
-namespace package before the real one; so the repository root goes first on the path. This
-folder goes there too, for its helper modules (``report_fakes``, ``report_search_builder``),
-whatever pytest's import mode.
+This folder goes on ``sys.path`` for its helper modules (``report_fakes``,
+``report_search_builder``), whatever pytest's import mode.
 """
 
 from __future__ import annotations
@@ -16,12 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-for path in (str(HERE), str(ROOT)):  # ROOT ends up first
-    if path in sys.path:
-        sys.path.remove(path)
-    sys.path.insert(0, path)
-if getattr(sys.modules.get("report"), "__file__", "") is None:  # a namespace stand-in: drop it
-    del sys.modules["report"]
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
