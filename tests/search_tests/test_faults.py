@@ -63,10 +63,16 @@ def _slow_args(url: str, data: str, prefix: str, **extra: str) -> list[str]:
     return tiny_launch_args(url, data, prefix, **flags)
 
 
-def test_worker_killed_mid_trial_is_replaced(tmp_path: Path, prefix: str, mnist_root: str) -> None:
+def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_root: str) -> None:
+    """A worker killed while training a pack of 2: both of its trials are FAIL, then replaced."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     name = f"{prefix}mnist-highway-d10"
-    proc = start_hwsearch(*_slow_args(url, mnist_root, prefix), log=tmp_path / "log", cwd=tmp_path)
+    one_activation = tmp_path / "tanh.toml"  # so the pack is not split by activation
+    one_activation.write_text('[space]\nactivation = ["tanh"]\n')
+    args = _slow_args(url, mnist_root, prefix, **{"--pack": "2", "--trials": "4"})
+    proc = start_hwsearch(
+        *args, "--config", str(one_activation), log=tmp_path / "log", cwd=tmp_path
+    )
 
     def mid_trial() -> bool:
         return any(
@@ -77,9 +83,10 @@ def test_worker_killed_mid_trial_is_replaced(tmp_path: Path, prefix: str, mnist_
     killed = subprocess.run(["pkill", "-9", "-f", "ray::ImplicitFunc"], capture_output=True)
     assert killed.returncode == 0, "no Tune worker process found to kill"
     assert proc.wait(timeout=400) == 0, (tmp_path / "log").read_text()[-3000:]
-    trials = _assert_exact(url, name, 3)
+    trials = _assert_exact(url, name, 4)
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert failed and all("infrastructure failure" in t.user_attrs["outcome"] for t in failed)
+    assert len(failed) >= 2 and all(t.user_attrs["pack_size"] == 2 for t in failed)
+    assert all("infrastructure failure" in t.user_attrs["outcome"] for t in failed)
 
 
 def test_killed_launcher_resumes_without_duplicates(
