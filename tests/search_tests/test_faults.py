@@ -142,7 +142,7 @@ def test_two_launchers_share_one_postgres_study(
 ) -> None:
     url = pg_url(pg_database)
     name = f"{prefix}mnist-highway-d10"
-    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4", "--epochs": "2"})
+    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4"})  # long enough to overlap
     procs = [start_hwsearch(*args, log=tmp_path / f"log{i}", cwd=tmp_path) for i in range(2)]
     for i, p in enumerate(procs):
         assert p.wait(timeout=500) == 0, (tmp_path / f"log{i}").read_text()[-3000:]
