@@ -21,6 +21,7 @@ from .errors import StorageError
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
+SCHEMA_LOCK = "__schema__"  # a claim name no study can have (study names are not empty)
 STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
 
 
@@ -47,19 +48,23 @@ class SQLStudyStorage(StudyStorage):
             parent = Path(self._sqlite_path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StorageError(f"directory {parent} for {self.display_url} does not exist")
+        self._local = threading.Lock()
         try:
             self._engine = sa.create_engine(url, **engine_kwargs(url))  # type: ignore[arg-type]
             with self._engine.connect() as conn:
                 if self._sqlite_path:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            self._optuna = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs(url),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period or 3 * heartbeat_interval,
-                failed_trial_callback=None,
-            )
-            self._artifacts = SQLArtifactStore(self._engine)
+            # Two launchers opening a new database at once would both create the tables, and
+            # PostgreSQL rejects the loser's CREATE TABLE; so the schema is made under a lock.
+            with self.claim(SCHEMA_LOCK):
+                self._optuna = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs(url),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period or 3 * heartbeat_interval,
+                    failed_trial_callback=None,
+                )
+                self._artifacts = SQLArtifactStore(self._engine)
         except (SQLAlchemyError, OSError) as e:
             raise StorageError(
                 f"cannot open storage {self.display_url}: {_short_reason(e)}"
@@ -68,7 +73,6 @@ class SQLStudyStorage(StudyStorage):
             raise StorageError(
                 f"cannot use storage {self.display_url}: {_short_reason(e)}"
             ) from None
-        self._local = threading.Lock()
 
     # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
     def __getstate__(self) -> None:

@@ -140,3 +140,24 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"  # persists in file
     assert engine_kwargs(url)["connect_args"]["timeout"] >= 30
     assert engine_kwargs("postgresql+psycopg://h/db") == {"pool_pre_ping": True}
+
+
+def test_concurrent_first_opens_of_a_new_database(tmp_path, pg_database) -> None:
+    """Launchers started together on an empty database must not trip over each other's
+    CREATE TABLE (PostgreSQL rejects the second with a duplicate-key error)."""
+    import psycopg
+
+    from hwtest import PG_ADMIN, pg_url
+
+    name = f"{pg_database}_fresh"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        code = f"from storage import open_storage; open_storage({pg_url(name)!r}).close()"
+        procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, errors
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
