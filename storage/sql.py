@@ -38,6 +38,10 @@ def _short_reason(error: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
+def _lock_key(study_name: str) -> int:
+    return zlib.crc32(f"hwsearch:{study_name}".encode())
+
+
 class SQLStudyStorage(StudyStorage):
     def __init__(self, url: str, heartbeat_interval: int = 10, grace_period: int | None = None):
         parsed = parse_url(url)
@@ -104,16 +108,20 @@ class SQLStudyStorage(StudyStorage):
         if not self._sqlite_path:  # in-memory: one process only
             yield
             return
+        # One byte per study in one lock file (POSIX record locks), so claims on different
+        # studies, and the schema's, do not wait for each other. Record locks belong to the
+        # process; ``self._local`` keeps this instance's claims one at a time.
+        key = _lock_key(study_name)
         with open(f"{self._sqlite_path}.lock", "a+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            fcntl.lockf(f, fcntl.LOCK_EX, 1, key)
             try:
                 yield
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                fcntl.lockf(f, fcntl.LOCK_UN, 1, key)
 
     @contextmanager
     def _advisory_lock(self, study_name: str) -> Iterator[None]:
-        key = zlib.crc32(f"hwsearch:{study_name}".encode())
+        key = _lock_key(study_name)
         with self._engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             conn.commit()

@@ -59,24 +59,29 @@ def test_artifacts_round_trip_and_missing(storage_url: str) -> None:
 
 
 def test_claim_excludes_other_processes(storage_url: str, prefix: str) -> None:
-    """While we hold a study's claim, another process cannot take it; after, it can."""
+    """While we hold a study's claim, another process cannot take it (but can take another
+    study's); after, it can."""
     probe = textwrap.dedent(f"""
         import sys, threading, time
         from storage import open_storage
         store = open_storage({storage_url!r})
         got = threading.Event()
         def take():
-            with store.claim({prefix + "c"!r}):
+            with store.claim(sys.argv[2]):
                 got.set()
         threading.Thread(target=take, daemon=True).start()
         print("taken" if got.wait(float(sys.argv[1])) else "blocked", flush=True)
     """)
+    def probe_run(wait: str, study: str) -> str:
+        out = subprocess.run([sys.executable, "-c", probe, wait, study], capture_output=True,
+                             text=True, timeout=120)
+        return out.stdout.strip() or out.stderr[-500:]
+
     store = open_storage(storage_url)
     with store.claim(f"{prefix}c"):
-        out = subprocess.run([sys.executable, "-c", probe, "3"], capture_output=True, text=True)
-        assert out.stdout.strip() == "blocked", out.stderr
-    out = subprocess.run([sys.executable, "-c", probe, "30"], capture_output=True, text=True)
-    assert out.stdout.strip() == "taken", out.stderr
+        assert probe_run("3", f"{prefix}c") == "blocked"
+        assert probe_run("30", f"{prefix}d") == "taken"  # other studies are not held up
+    assert probe_run("30", f"{prefix}c") == "taken"
     store.close()
 
 
