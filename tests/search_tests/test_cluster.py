@@ -94,6 +94,8 @@ def test_search_runs_on_both_nodes(
     out = run_hwsearch(*args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     trials = optuna.load_study(study_name=f"{prefix}mnist-highway-d10", storage=url).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    # all four finished (a diverged draw is PRUNED, still finished); none lost
+    assert len(trials) == 4
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert len({t.user_attrs["ray_node_id"] for t in trials}) == 2
     assert {t.user_attrs["ray_node_ip"] for t in trials} == {"127.0.0.1"}

@@ -117,13 +117,16 @@ def test_killed_launcher_resumes_without_duplicates(
 
 
 def test_absurd_learning_rates_diverge_and_the_search_goes_on(
-    tmp_path: Path, prefix: str, mnist_root: str
+    tmp_path: Path, mnist_root: str
 ) -> None:
+    # The draws depend on (seed, study name, trial number): this name and seed 2 give learning
+    # rates 0.017 and 0.019 (which train) and four from 2.5 to 5e5 (which blow up).
+    prefix = "absurd-"
     config = tmp_path / "absurd.toml"
     config.write_text('[space]\nactivation = ["relu"]\nlr = {low = 1e-2, high = 1e6, log = true}\n')
     url = f"sqlite:///{tmp_path / 'd.db'}"
     args = tiny_launch_args(
-        url, mnist_root, prefix, **{"--models": "highway", "--trials": "6", "--seed": "1"}
+        url, mnist_root, prefix, **{"--models": "highway", "--trials": "6", "--seed": "2"}
     )
     out = run_hwsearch(*args, "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -90,8 +90,11 @@ def test_search_exact_counts_resume_and_records(
 
 
 def test_external_clients_agree_with_hwsearch_best(
-    storage_url: str, prefix: str, mnist_root: str, tmp_path: Path
+    storage_url: str, mnist_root: str, tmp_path: Path
 ) -> None:
+    # A fixed name (draws depend on seed, study name and trial number): both trials get small
+    # learning rates and tanh, so both complete and the status line below is exact.
+    prefix = "ext-"
     args = tiny_launch_args(
         storage_url, mnist_root, prefix, **{"--models": "highway", "--trials": "2"}
     )
