@@ -56,7 +56,7 @@ main() {
     step "throughput, compiled (CUDA graphs)" 180 \
         "$PYTHON" benchmarks/throughput.py --device cuda --depth 50 --steps 200 --k 8 40 160 640 \
         --compile --data-dir "$DATA_DIR" --json "$OUT/h100.json"
-    step "throughput, eager, K=40 (fused and stock)" 90 \
+    step "throughput, eager, K=40 (beside the CUDA graph figures)" 90 \
         "$PYTHON" benchmarks/throughput.py --device cuda --depth 50 --steps 200 --k 40 --stock \
         --data-dir "$DATA_DIR" --json "$OUT/h100-eager.json"
     step "optional: inductor + CUDA graph vs eager" 120 \

@@ -7,9 +7,8 @@
 (b) ``single``: this project's :class:`SingleEngine` (an ``nn.Module`` + ``torch.optim.SGD``)
     fed as ``training.fit`` feeds it: data resident on the device, batches gathered by index.
 (c) ``packed``: :class:`PackedEngine` packs of each ``--k``, fed the same way, through
-    :func:`training.compiled.compile_engine`: eagerly with the fused forward (same numbers,
-    no O(depth²) gradient of the stacked weights), or with ``--compile`` as ``--compile-mode``
-    says (CUDA graphs by default on CUDA). ``--stock`` also times the unmodified
+    :func:`training.compiled.compile_engine`: eagerly, or with ``--compile`` as ``--compile-mode``
+    says (CUDA graphs by default on CUDA). ``--stock`` also times, eagerly, the plain
     ``PackedEngine`` (into ``meta.packed_stock``).
 
 All train highway nets of width 50 and depth ``--depth`` (tanh, gate bias −3) on the same data:
@@ -272,7 +271,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--stock",
         action="store_true",
-        help="also time the unmodified PackedEngine (meta.packed_stock)",
+        help="also time PackedEngine eagerly, without compile_engine (meta.packed_stock)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
     p.add_argument("--skip-conventional", action="store_true")
@@ -325,7 +324,7 @@ def build(
                 raise
             traceback.print_exc()
             failures[str(k)] = f"{type(e).__name__}: {e}"
-            print(f"  k={k}: {mode} failed; timing the eager fused engine instead", flush=True)
+            print(f"  k={k}: {mode} failed; timing the eager engine instead", flush=True)
             runner = pack(k, "eager")
             warm(runner, args.warmup, device)
         runners.append(runner)

@@ -21,13 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import FCConfig, FCNet, PackedFCNet
 from training import Dataset, Hyperparams, PackedEngine, TrainConfig, build_engine, fit
 from training.compiled import (
     CompiledPackedEngine,
-    FusedPackedEngine,
     compile_engine,
-    packed_forward,
     resolve_mode,
 )
 
@@ -87,56 +84,14 @@ def state(e: PackedEngine) -> list[torch.Tensor]:
     return [t.detach().clone() for t in (*e.params, *e.bufs)]
 
 
-# -- the fused forward: bit for bit -----------------------------------------------------------
+# -- the eager path is the engine itself ----------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["highway", "plain"])
-def test_packed_forward_is_the_pack_forward_bit_for_bit(kind: str) -> None:
-    config = FCConfig(kind=kind, depth=5, width=6, activation="tanh", in_features=16)
-    nets = [FCNet(config, torch.Generator().manual_seed(i)) for i in range(3)]
-    pack = PackedFCNet.from_state_dicts(config, [n.state_dict() for n in nets])
-    x = torch.randn(3, 7, 16)
-    ours, theirs = packed_forward(pack, x), pack(x)
-    assert torch.equal(ours, theirs)
-    params = list(pack.parameters())
-    for g1, g2 in zip(
-        torch.autograd.grad(ours.square().sum(), params),
-        torch.autograd.grad(theirs.square().sum(), params),
-        strict=True,
-    ):
-        assert torch.equal(g1, g2)
-
-
-@pytest.mark.parametrize("model", ["highway", "plain"])
-def test_fused_engine_steps_bit_for_bit(model: str) -> None:
-    data = tiny_data()
-    stock, fused = engine(data, model), compile_engine(engine(data, model), "eager")
-    assert isinstance(fused, FusedPackedEngine)
-    for xb, yb, exponent in batches(data, 6):
-        l1, c1 = stock.step(xb, yb, exponent)
-        l2, c2 = fused.step(xb, yb, exponent)
-        assert torch.equal(l1, l2) and torch.equal(c1, c2)
-    for a, b in zip(state(stock), state(fused), strict=True):
-        assert torch.equal(a, b)
-
-
-def test_fused_engine_shares_the_engines_state() -> None:
-    data = tiny_data()
-    base = engine(data)
-    fused = FusedPackedEngine.sharing(base)
-    assert FusedPackedEngine.sharing(fused) is fused
-    xb, yb, exponent = batches(data, 1)[0]
-    fused.step(xb, yb, exponent)
-    fused.freeze(1)
-    assert base.lr0[1] == 0 and all(
-        p.select(a, 1).abs().sum() == 0 for p, a in zip(base.params, base._trial_axis, strict=True)
-    )
-    assert torch.equal(fused.lr(2.0), base.lr(2.0))
-    assert torch.equal(
-        fused.evaluate(data.x_test, data.y_test), base.evaluate(data.x_test, data.y_test)
-    )
-    for name, value in base.trial_state_dict(0).items():
-        assert torch.equal(fused.trial_state_dict(0)[name], value)
+def test_eager_mode_is_the_engine_itself() -> None:
+    """On a CPU nothing wraps the engine: the fast path there is PackedEngine's own step."""
+    base = engine(tiny_data())
+    assert compile_engine(base, "eager") is base
+    assert compile_engine(base) is base  # auto on the CPU
 
 
 def test_fit_gives_the_same_results_through_the_fast_path() -> None:
@@ -156,7 +111,7 @@ def test_fit_gives_the_same_results_through_the_fast_path() -> None:
 
 def test_tensor_exponent_step_matches_the_float_one() -> None:
     data = tiny_data()
-    floats, tensors = engine(data), FusedPackedEngine.sharing(engine(data))
+    floats, tensors = engine(data), engine(data)
     exponent_t = torch.zeros(())
     for xb, yb, exponent in batches(data, 6):
         l1, _ = floats.step(xb, yb, exponent)

@@ -1,12 +1,4 @@
-"""Fast paths for :class:`PackedEngine`: a fused forward, and the whole SGD step as one CUDA
-graph, or compiled.
-
-Every mode first swaps the pack's forward for :func:`packed_forward`, the same kernels on the same
-weight views, but with the layer-major stacks unbound once: indexing ``wl[layer]`` as
-:meth:`PackedFCNet.forward` does makes autograd zero-fill a gradient of the whole
-``(L, K, w, 2w)`` stack for every layer and sum them: O(L²) memory traffic, three quarters of a
-depth-50 K=8 step on a CPU (measured), ~90 GB a step at K=640 on a GPU (counted). The numbers are
-unchanged bit for bit (each gradient entry was its own slice's value plus zeros).
+"""Fast paths for :class:`PackedEngine`: the whole SGD step as one CUDA graph, or compiled.
 
 A pack of 50-wide nets is launch-bound on a GPU: a step of a depth-50 pack launches several
 hundred small kernels (a ``baddbmm`` and a few elementwise ops per layer, twice as many backward,
@@ -23,7 +15,7 @@ the foreach update), each costing microseconds of host time whatever K is. The m
 ``inductor-cudagraph``
     Both: the compiled step captured into a CUDA graph.
 ``eager`` / ``auto``
-    The fused forward alone, stepping eagerly; ``auto`` means ``cudagraph`` on CUDA and ``eager``
+    The engine itself, stepping eagerly; ``auto`` means ``cudagraph`` on CUDA and ``eager``
     elsewhere, so CPU runs keep the eager path.
 
 ``lr = lr0 · rate**exponent`` changes every step, so the exponent goes in as a 0-d device tensor
@@ -38,39 +30,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import torch
-import torch.nn.functional as F
-
-from models import PackedFCNet
 
 from .engines import PackedEngine
 
 MODES: Final = ("auto", "eager", "cudagraph", "inductor", "inductor-cudagraph")
 _RECOMPILE_LIMIT = 64  # one compile per engine (each pack of a search); dynamo's default is 8
-
-
-def packed_forward(pack: PackedFCNet, x: torch.Tensor) -> torch.Tensor:
-    """:meth:`PackedFCNet.forward`, which now unbinds its layer stacks once itself (see the
-    module's doc); kept as the fused path's named entry point."""
-    return pack(x)
-
-
-class FusedPackedEngine(PackedEngine):
-    """:class:`PackedEngine` whose loss runs :func:`packed_forward`; same numbers, faster."""
-
-    @classmethod
-    def sharing(cls, engine: PackedEngine) -> FusedPackedEngine:
-        """A fused engine over ``engine``'s very tensors: weights, buffers, learning rates."""
-        if isinstance(engine, cls):
-            return engine
-        fused = cls.__new__(cls)
-        fused.__dict__.update(vars(engine))
-        return fused
-
-    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = packed_forward(self.pack, xb.flatten(2))  # (K, B, classes)
-        losses = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)  # (K,)
-        correct = (logits.detach().argmax(2) == yb).sum(1)
-        return losses, correct
 
 
 def resolve_mode(mode: str, device: torch.device) -> str:
@@ -85,13 +49,13 @@ def resolve_mode(mode: str, device: torch.device) -> str:
 
 def compile_engine(
     engine: PackedEngine, mode: str = "auto", **options: object
-) -> FusedPackedEngine | CompiledPackedEngine:
-    """The fast path for ``engine`` (sharing its state): a :class:`FusedPackedEngine` where the
-    mode resolves to eager, else a :class:`CompiledPackedEngine`."""
+) -> PackedEngine | CompiledPackedEngine:
+    """The fast path for ``engine`` (sharing its state): ``engine`` itself where the mode
+    resolves to eager, else a :class:`CompiledPackedEngine`."""
     if isinstance(engine, CompiledPackedEngine):
         return engine
     if resolve_mode(mode, engine.params[0].device) == "eager":
-        return FusedPackedEngine.sharing(engine)
+        return engine
     return CompiledPackedEngine(engine, mode, **options)  # type: ignore[arg-type]
 
 
@@ -110,7 +74,6 @@ class CompiledPackedEngine:
         warmup: int = 2,
         backend: str | Callable[..., Any] = "inductor",
     ) -> None:
-        engine = FusedPackedEngine.sharing(engine)
         self.engine, self.k, self.pack = engine, engine.k, engine.pack
         device = engine.params[0].device
         self.mode = resolve_mode(mode, device)
