@@ -1,8 +1,18 @@
 """Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
 
-from .activations import ACTIVATIONS, get_activation
+from .activations import ACTIVATIONS, check_activation, get_activation
 from .conv import PRESETS, ConvConfig, ConvHighwayNet, preset
-from .fc import DEFAULT_WIDTH, KINDS, MAX_DEPTH, FCConfig, FCNet, Internals, count_parameters
+from .fc import (
+    DEFAULT_WIDTH,
+    KINDS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    FCConfig,
+    FCNet,
+    Internals,
+    check_depth,
+    count_parameters,
+)
 from .highway import HighwayConv2d, HighwayLinear, HighwayOutput
 from .packed import PackedFCNet
 
@@ -11,6 +21,7 @@ __all__ = [
     "DEFAULT_WIDTH",
     "KINDS",
     "MAX_DEPTH",
+    "MAX_WIDTH",
     "PRESETS",
     "ConvConfig",
     "ConvHighwayNet",
@@ -21,6 +32,8 @@ __all__ = [
     "HighwayOutput",
     "Internals",
     "PackedFCNet",
+    "check_activation",
+    "check_depth",
     "count_parameters",
     "get_activation",
     "preset",

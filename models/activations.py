@@ -13,10 +13,12 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def check_activation(name: str) -> None:
+    """The one check of an activation name, for every config that takes one."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}")
+
+
 def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}"
-        ) from None
+    check_activation(name)
+    return ACTIVATIONS[name]

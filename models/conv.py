@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .activations import ACTIVATIONS, get_activation
+from .activations import check_activation, get_activation
 from .highway import HighwayConv2d, he_init_
 
 _TOKEN = re.compile(r"^(?:c(?P<c>\d+)|(?P<h>h)|(?P<p>p))(?:k(?P<k>\d+))?$")
@@ -43,10 +43,7 @@ class ConvConfig:
     carry_gate: bool = False
 
     def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}"
-            )
+        check_activation(self.activation)
         tokens = self.layout.split()
         if not tokens or not tokens[0].startswith("c"):
             raise ValueError(f"layout {self.layout!r} must start with a plain conv 'c<N>'")

@@ -15,12 +15,19 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .activations import ACTIVATIONS, get_activation
+from .activations import check_activation, get_activation
 from .highway import HighwayLinear, he_init_
 
 KINDS = ("highway", "plain")
 DEFAULT_WIDTH = {"highway": 50, "plain": 71}
 MAX_DEPTH = 1000
+MAX_WIDTH = 4096  # far past the papers' 50/71; bounds what a typo can ask for
+
+
+def check_depth(depth: int) -> None:
+    """The one depth bound, for every config that takes a depth."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth {depth} out of range; allowed: 1..{MAX_DEPTH}")
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,12 @@ class FCConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown model {self.kind!r}; allowed: {', '.join(KINDS)}")
-        if not 1 <= self.depth <= MAX_DEPTH:
-            raise ValueError(f"depth {self.depth} out of range; allowed: 1..{MAX_DEPTH}")
-        if self.width < 0:
-            raise ValueError(f"width {self.width} must be positive (0 picks the paper's width)")
-        if self.activation not in ACTIVATIONS:
+        check_depth(self.depth)
+        if not 0 <= self.width <= MAX_WIDTH:
             raise ValueError(
-                f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}"
+                f"width {self.width} out of range; allowed: 0..{MAX_WIDTH} (0: the paper's)"
             )
+        check_activation(self.activation)
         if self.width == 0:
             object.__setattr__(self, "width", DEFAULT_WIDTH[self.kind])
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from hwsearch.search.studies import counts
+from hwsearch.storage.records import count_trials, history
 
 from .data import FC_MODELS, BiasChange
 from .studies import StudyRecord, best_trial
@@ -43,10 +43,10 @@ def summary_data(records: Sequence[StudyRecord]) -> list[SummaryRow]:
     """One row per configuration (study): its best value, hyperparameters and trial counts."""
     rows = []
     for r in records:
-        c = counts(r.trials)
+        c = count_trials(r.trials)
         best = best_trial(r.trials)
-        history = best.user_attrs.get("history", []) if best is not None else []
-        acc = history[-1].get("test_accuracy") if history else None
+        epochs = history(best) if best is not None else []
+        acc = epochs[-1].get("test_accuracy") if epochs else None
         rows.append(SummaryRow(
             r.name, r.model, r.depth, r.spec.get("width"), r.spec.get("epochs"), r.limit_train,
             c.complete, c.diverged, c.failed, c.running,

@@ -19,7 +19,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.models import FCNet
-from hwsearch.search.recording import history
+from hwsearch.storage.records import history
 
 from .studies import StudyRecord, best_trial, complete_trials, in_memory_study
 

@@ -1,8 +1,9 @@
 """Reading a storage into plain records, so every figure works from the same frozen snapshot.
 
-A study says what configuration it is through its ``spec`` user attr (see ``search.studies``);
-studies made by other tools may lack it, so the name (``[prefix]dataset-model-dDEPTH``) is the
-fallback. Studies that say neither are left out of the report, and the page says so.
+A study says what configuration it is through its ``spec`` user attr (see
+``hwsearch.storage.records``); studies made by other tools may lack it, so the name
+(``[prefix]dataset-model-dDEPTH``) is the fallback. Studies that say neither are left out of
+the report, and the page says so.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any, NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.search.studies import SPEC_ATTR
 from hwsearch.storage import StudyStorage
+from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.training import DATASETS, MODELS
 
 _DEPTH = re.compile(r"-d(\d+)$")
@@ -42,7 +43,7 @@ class StudyRecord(NamedTuple):
 
 def spec_of(name: str, user_attrs: dict[str, Any]) -> dict[str, Any] | None:
     """The stored spec, else what the name says, else None (not a study of this search)."""
-    spec = user_attrs.get(SPEC_ATTR)
+    spec = user_attrs.get(STUDY_SPEC)
     if isinstance(spec, dict) and {"dataset", "model", "depth"} <= set(spec):
         return dict(spec)
     match = _DEPTH.search(name)

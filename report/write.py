@@ -18,9 +18,9 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from hwsearch.models import DEFAULT_WIDTH, FCNet
-from hwsearch.search.recording import load_trial_model
-from hwsearch.search.studies import counts
 from hwsearch.storage import StudyStorage, open_storage
+from hwsearch.storage.records import count_trials
+from hwsearch.storage.weights import load_trial_model
 from hwsearch.training import DataError, load_dataset
 
 from . import figures
@@ -304,7 +304,7 @@ def _diagnostics(page: Page, records: list[StudyRecord], study: str | None) -> N
                    "is not installed), and the empirical CDF of the complete trials' final "
                    "(last-epoch) training CE.")
     for i, r in enumerate(records):
-        c = counts(r.trials)
+        c = count_trials(r.trials)
         page.heading(f"{r.name} ({r.label})")
         page.paragraph(f"{len(r.trials)} trials: {c.complete} complete, {c.diverged} diverged "
                        f"(stored as pruned), {c.failed} failed, {c.running} running or waiting; "

@@ -9,20 +9,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from hwsearch.options import ConfigError, add_flags, options_of
 from hwsearch.storage import StorageError, open_storage, resolve_url
-from hwsearch.training import (
-    DATASETS,
-    DEVICES,
-    DTYPES,
-    MODELS,
-    ConfigError,
-    DataError,
-    Hyperparams,
-    TrainConfig,
-    TrialResult,
-)
+from hwsearch.training import DATASETS, DataError, Hyperparams, TrainConfig, TrialResult
 
 from .errors import LaunchError
+from .settings import PER_STUDY, LaunchSettings
 
 EXIT_USAGE = 2
 
@@ -42,28 +34,8 @@ def _fail(message: str) -> NoReturn:
 
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train one trial of the papers' protocol")
-    d, h = TrainConfig(), Hyperparams()
-    p.add_argument("--dataset", default=d.dataset, choices=DATASETS)
-    p.add_argument("--data-dir", help="directory with the dataset files (MNIST: IDX files)")
-    p.add_argument("--download", action="store_true", help="fetch the dataset with torchvision")
-    p.add_argument("--model", default=d.model, help=f"one of {', '.join(MODELS)}")
-    p.add_argument("--depth", type=int, default=d.depth)
-    p.add_argument("--width", type=int, default=d.width, help="0: 50 highway, 71 plain")
-    p.add_argument("--activation", default=h.activation)
-    p.add_argument("--lr", type=float, default=h.lr)
-    p.add_argument("--momentum", type=float, default=h.momentum)
-    p.add_argument("--decay-rate", type=float, default=h.decay_rate)
-    p.add_argument("--decay-steps", type=int, default=d.decay_steps, help="0: one epoch")
-    p.add_argument("--staircase", action="store_true")
-    p.add_argument("--gate-bias", type=float, default=h.gate_bias)
-    p.add_argument("--carry-gate", action="store_true", help="independent carry gate C(x)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=int, default=h.seed)
-    p.add_argument("--device", default=d.device, choices=DEVICES)
-    p.add_argument("--dtype", default=d.dtype, choices=DTYPES)
-    p.add_argument("--limit-train", type=int, help="train on the first N examples only")
-    p.add_argument("--no-test", action="store_true", help="skip test-set accuracy")
+    add_flags(p, TrainConfig)
+    add_flags(p, Hyperparams)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=_train)
 
@@ -73,31 +45,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from hwsearch.training import load_data, resolve_device, train
 
-    config = TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        download=args.download,
-        model=args.model,
-        depth=args.depth,
-        width=args.width,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        decay_steps=args.decay_steps,
-        staircase=args.staircase,
-        limit_train=args.limit_train,
-        eval_test=not args.no_test,
-        device=args.device,
-        dtype=args.dtype,
-        carry_gate=args.carry_gate,
-    )
-    hp = Hyperparams(
-        lr=args.lr,
-        momentum=args.momentum,
-        decay_rate=args.decay_rate,
-        activation=args.activation,
-        gate_bias=args.gate_bias,
-        seed=args.seed,
-    )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f, _ in options_of(TrainConfig)})
+    hp = Hyperparams(**{f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)})
     device = resolve_device(config.device)
     data = load_data(config, device)
     start = time.perf_counter()
@@ -143,59 +92,25 @@ def _train(args: argparse.Namespace) -> int:
 
 # -- launch -----------------------------------------------------------------------------------
 
-_LAUNCH_FLAGS: dict[str, dict[str, Any]] = {
-    "--storage": {
-        "help": "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)"
-    },
-    "--dataset": {"choices": DATASETS},
-    "--data-dir": {},
-    "--download": {"action": "store_true", "default": None},
-    "--models": {"help": "comma-separated: plain,highway (or conv presets)"},
-    "--depths": {"help": "comma-separated, e.g. 10,20,50,100"},
-    "--width": {"type": int},
-    "--trials": {"type": int, "help": "finished trials per configuration (default 40)"},
-    "--epochs": {"type": int},
-    "--batch-size": {"type": int},
-    "--limit-train": {"type": int},
-    "--decay-steps": {"type": int},
-    "--seed": {"type": int},
-    "--ray-address": {"help": "existing Ray cluster (default: start a local Ray)"},
-    "--cpus-per-trial": {"type": float},
-    "--gpus-per-trial": {"type": float, "help": "fractions share a GPU between packs"},
-    "--max-concurrent": {"type": int},
-    "--pack": {"help": "Optuna trials per Ray trial: a number or auto (default)"},
-    "--device": {"choices": DEVICES},
-    "--study-prefix": {},
-    "--max-failed-packs": {"type": int, "help": "give up after this many failed packs in a row"},
-    "--heartbeat": {"type": int, "help": "seconds between trial heartbeats (default 10)"},
-    "--progress-every": {"type": float, "help": "seconds between progress reports"},
-}
-
 
 def _add_launch(sub: Any) -> None:
     p = sub.add_parser("launch", help="run (or resume) the random search")
     p.add_argument("--config", help="TOML file with the same keys as these flags")
-    for flag, kwargs in _LAUNCH_FLAGS.items():
-        p.add_argument(flag, **{"default": None, **kwargs})
+    # Values stay strings here and are coerced with the config file's values, by one code path.
+    add_flags(p, LaunchSettings, skip={"space"}, defaults=False, types=False)
+    add_flags(p, TrainConfig, skip=PER_STUDY, defaults=False, types=False)
     p.set_defaults(func=_launch)
 
 
 def _launch(args: argparse.Namespace) -> int:
     from .launcher import launch
-    from .settings import build_settings, load_toml
+    from .settings import build_settings, load_toml, setting_keys
 
     values: dict[str, Any] = load_toml(args.config) if args.config else {}
-    for flag in _LAUNCH_FLAGS:
-        key = flag[2:].replace("-", "_")
+    launch_keys, train_keys = setting_keys()
+    for key in (launch_keys | train_keys) - {"space"}:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
-    if isinstance(values.get("pack"), str) and values["pack"] != "auto":
-        try:
-            values["pack"] = int(values["pack"])
-        except ValueError:
-            raise ConfigError(
-                f"bad pack {values['pack']!r}; allowed: a number >= 1 or auto"
-            ) from None
     settings = build_settings(values)
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
@@ -222,10 +137,10 @@ def _add_queries(sub: Any) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from .launcher import quiet_libraries
     from .queries import best_rows, format_rows, status_rows, trial_rows
+    from .quiet import quiet_optuna
 
-    quiet_libraries()
+    quiet_optuna()
     store = open_storage(resolve_url(args.storage))
     try:
         if args.query == "status":
@@ -284,9 +199,9 @@ def _add_report(sub: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from hwsearch.report import write_report
 
-    from .launcher import quiet_libraries
+    from .quiet import quiet_optuna
 
-    quiet_libraries()
+    quiet_optuna()
     path = write_report(
         resolve_url(args.storage),
         args.out,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 
-import optuna
+from hwsearch.storage import StudyStorage
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, storage: optuna.storages.RDBStorage, interval: float) -> None:
+    def __init__(self, storage: StudyStorage, interval: float) -> None:
         self._storage, self._interval = storage, interval
         self._trial_ids: set[int] = set()
         self._lock = threading.Lock()

@@ -1,58 +1,46 @@
 """``hwsearch launch``: open the studies, start (or join) Ray, let Tune run packs until every
-study has exactly its target of finished trials."""
+study has exactly its target of finished trials.
+
+In phases: check the data, open the studies, report where they stand, then (if anything is
+left to do) run the search. Everything acquired on the way (storage, Ray, the heartbeat
+thread, Tune's temporary directory, trials held) is released by one ``ExitStack``, on every
+path out, in reverse order.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
 import tempfile
 import uuid
-import warnings
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from typing import TextIO
 
-import optuna
-
-from hwsearch.storage import open_storage, resolve_url
+from hwsearch.storage import StudyStorage, open_storage, resolve_url
 from hwsearch.training import load_dataset
 
 from .errors import LaunchError
 from .heartbeat import Heartbeat
+from .planner import PackPlanner, StudyPlan
 from .progress import Progress, StudyProgress
-from .ray_setup import start_ray
-from .searcher import PackSearcher, StudyPlan
+from .quiet import quiet_optuna
+from .ray_setup import quiet_ray, start_ray
 from .settings import PACK_AUTO, LaunchSettings
-from .studies import counts, open_study
-
-log = logging.getLogger(__name__)
+from .studies import check_study, open_study, study_name
 
 # From benchmarks/throughput.py: on 2 CPU cores packs of 8 already give 3× a conventional loop
 # (40 adds little); on an H200 throughput still doubles from K=40 to K=160, so on a GPU a pack
 # takes every trial of a study's activation it can. A pack never exceeds what a study needs.
 AUTO_PACK = {"cpu": 8, "gpu": 64}
+RELEASE_REASON = "launcher stopped before this trial finished; replaced"
 
 
 @dataclass(frozen=True)
 class LaunchResult:
     studies: dict[str, tuple[int, int]]  # name -> (finished, target)
     storage: str
-
-
-def quiet_libraries() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # We run trials through ask/tell and beat their hearts ourselves (search/heartbeat.py).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
-    # Tune's result files are off (the database keeps the results), so its analysis step would
-    # warn about each trial's missing result.json.
-    for name in ("ray.tune", "ray.train", "ray.air"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def pick_pack_size(settings: LaunchSettings) -> int:
@@ -77,105 +65,124 @@ def cluster_slots(settings: LaunchSettings) -> int:
 
 
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
-    quiet_libraries()
-    from ray import tune
+    quiet_optuna()
+    quiet_ray()
+    with ExitStack() as stack:
+        store = open_storage(resolve_url(settings.storage))
+        stack.callback(store.close)
+        for config in settings.configs():  # a mismatched study stops everything, first
+            check_study(store.optuna, study_name(config, settings.study_prefix), config,
+                        settings.seed, settings.space)
+        if not settings.ray_address:  # fail fast on bad data, before any study is created
+            load_dataset(settings.train.dataset, settings.train.data_dir,
+                         settings.train.download)
+        plans = open_plans(store, settings)
+        progress = _progress(store, plans, out, settings.progress_every)
+        pack_size = pick_pack_size(settings)
+        print(
+            f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
+            f"trials; pack {pack_size}",
+            file=out,
+            flush=True,
+        )
+        progress.maybe_print(force=True)
+        if any(_left(store, name, plan.target) for name, plan in plans.items()):
+            _run(stack, store, plans, settings, progress, pack_size)
+            progress.maybe_print(force=True)
+        final = {n: store.counts(n).finished for n in plans}
+        return LaunchResult({n: (final[n], settings.trials) for n in plans}, store.display_url)
 
-    from .trainable import WeightSink, train_pack
 
-    url = resolve_url(settings.storage)
-    store = open_storage(url, heartbeat_interval=settings.heartbeat)
+def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, StudyPlan]:
+    """Open (or create) one study per configuration; a mismatched one stops everything."""
     plans: dict[str, StudyPlan] = {}
-    for spec in settings.study_specs():
-        name = spec.study_name(settings.study_prefix)
-        study = open_study(store.optuna, name, spec, settings.seed, settings.space)
-        # Absolute: Tune runs each trial in a directory of its own.
-        data_dir = os.path.abspath(settings.data_dir) if settings.data_dir else None
-        train = spec.train_config(data_dir, settings.download, settings.device)
+    # Absolute: Tune runs each trial in a directory of its own.
+    data_dir = os.path.abspath(settings.train.data_dir) if settings.train.data_dir else None
+    for config in settings.configs():
+        name = study_name(config, settings.study_prefix)
+        study = open_study(store.optuna, name, config, settings.seed, settings.space)
+        train = replace(config, data_dir=data_dir)
         plans[name] = StudyPlan(
             study,
             settings.trials,
-            settings.space.distributions(spec.model),
+            settings.space.distributions(config.model),
             train.to_dict(),
             settings.seed,
         )
-    if not settings.ray_address:  # fail fast on bad data before starting anything
-        load_dataset(settings.dataset, settings.data_dir, settings.download)
+    return plans
 
-    start = {n: counts(p.study.get_trials(deepcopy=False)) for n, p in plans.items()}
-    progress = Progress(
-        {
-            n: StudyProgress(p.target, start[n].finished, start[n].best, start[n].diverged)
-            for n, p in plans.items()
-        },
-        out=out,
-        every=settings.progress_every,
-    )
-    pack_size = pick_pack_size(settings)
-    print(
-        f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
-        f"trials; pack {pack_size}",
-        file=out,
-        flush=True,
-    )
-    progress.maybe_print(force=True)
-    if all(c.finished >= settings.trials and c.running == 0 for c in start.values()):
-        store.close()
-        return LaunchResult(
-            {n: (start[n].finished, settings.trials) for n in plans}, store.display_url
-        )
 
-    started_ray = start_ray(settings.ray_address)
+def _left(store: StudyStorage, name: str, target: int) -> bool:
+    c = store.counts(name)
+    return c.finished < target or c.running > 0
+
+
+def _progress(
+    store: StudyStorage, plans: dict[str, StudyPlan], out: TextIO, every: float
+) -> Progress:
+    studies = {}
+    for name, plan in plans.items():
+        c = store.counts(name)
+        studies[name] = StudyProgress(plan.target, c.finished, c.best, c.diverged)
+    return Progress(studies, out=out, every=every)
+
+
+def _run(
+    stack: ExitStack,
+    store: StudyStorage,
+    plans: dict[str, StudyPlan],
+    settings: LaunchSettings,
+    progress: Progress,
+    pack_size: int,
+) -> None:
+    """Start Ray, then let Tune run packs until the planner says every study is done."""
+    from ray import tune
+
+    from .searcher import PackSearcher
+    from .trainable import WeightSink, train_pack
+
+    if start_ray(settings.ray_address):
+        import ray
+
+        stack.callback(ray.shutdown)
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
-    launcher_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    searcher = None
-    try:
-        sink = WeightSink.remote()
-        with Heartbeat(store.optuna, settings.heartbeat) as heartbeat:
-            searcher = PackSearcher(
-                store,
-                plans,
-                pack_size,
-                heartbeat,
-                progress,
-                launcher_id,
-                sink,
-                max_failed_packs=settings.max_failed_packs,
-            )
-            resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
-            trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    num_samples=-1,
-                    trial_dirname_creator=lambda trial: trial.trial_id,
-                    max_concurrent_trials=settings.max_concurrent or cluster_slots(settings),
-                    reuse_actors=True,  # a worker keeps torch imported between packs
-                ),
-                run_config=tune.RunConfig(
-                    name="hwsearch",
-                    storage_path=experiment_dir,
-                    verbose=0,
-                    log_to_file=False,
-                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                ),
-            )
-            tuner.fit()
-    finally:
-        if searcher is not None:
-            searcher.fail_unfinished("launcher stopped before this trial finished; replaced")
-        shutil.rmtree(experiment_dir, ignore_errors=True)
-        if started_ray:
-            import ray
-
-            ray.shutdown()
-    progress.maybe_print(force=True)
-    if searcher is not None and searcher.gave_up:
-        store.close()
+    stack.callback(shutil.rmtree, experiment_dir, ignore_errors=True)
+    heartbeat = stack.enter_context(Heartbeat(store, settings.heartbeat))
+    planner = PackPlanner(
+        store,
+        plans,
+        pack_size,
+        holder=heartbeat,
+        events=progress,
+        launcher_id=f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        heartbeat_interval=settings.heartbeat,
+        max_failed_packs=settings.max_failed_packs,
+    )
+    sink = WeightSink.remote()
+    searcher = PackSearcher(planner, progress, sink)
+    stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=-1,
+            trial_dirname_creator=lambda trial: trial.trial_id,
+            max_concurrent_trials=settings.max_concurrent or cluster_slots(settings),
+            reuse_actors=True,  # a worker keeps torch imported between packs
+        ),
+        run_config=tune.RunConfig(
+            name="hwsearch",
+            storage_path=experiment_dir,
+            verbose=0,
+            log_to_file=False,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+    tuner.fit()
+    if planner.gave_up:
         raise LaunchError(
-            f"stopped after {searcher.failed_packs_in_a_row} packs failed in a row; "
-            f"last: {searcher.last_error}"
+            f"stopped after {planner.failed_packs_in_a_row} packs failed in a row; "
+            f"last: {planner.last_error}"
         )
-    final = {n: counts(p.study.get_trials(deepcopy=False)).finished for n, p in plans.items()}
-    store.close()
-    return LaunchResult({n: (final[n], settings.trials) for n in plans}, store.display_url)

@@ -41,6 +41,10 @@ class Progress:
         self.studies[study].failed += 1
         self.maybe_print()
 
+    def note(self, message: str) -> None:
+        """One line about something the user should know, at once."""
+        print(f"[hwsearch] {message}", file=self.out, flush=True)
+
     def eta_seconds(self) -> float | None:
         done_now = sum(s.done for s in self.studies.values()) - self._done_at_start
         remaining = sum(max(0, s.target - s.done) for s in self.studies.values())

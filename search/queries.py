@@ -12,19 +12,18 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.storage import StudyStorage
-
-from .studies import counts
+from hwsearch.storage import records as rec
 
 
 def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
     rows = []
-    for study in store.studies():
-        c = counts(study.get_trials(deepcopy=False))
+    for name in store.study_names():
+        c = store.counts(name)
         rows.append(
             {
-                "study": study.study_name,
+                "study": name,
                 "complete": c.complete,
-                "diverged": c.diverged,
+                "diverged": c.pruned,
                 "running": c.running,
                 "failed": c.failed,
                 "best": c.best,
@@ -58,15 +57,15 @@ def trial_rows(store: StudyStorage, study_name: str) -> list[dict[str, Any]]:
 
 
 def _trial_row(t: FrozenTrial) -> dict[str, Any]:
-    history = t.user_attrs.get("history", [])
+    history = rec.history(t)
     return {
         "number": t.number,
         "state": t.state.name,
         "value": t.value,
-        "outcome": t.user_attrs.get("outcome", ""),
+        "outcome": rec.outcome(t),
         "epochs": len(history),
         "test_accuracy": history[-1].get("test_accuracy") if history else None,
-        "node": t.user_attrs.get("ray_node_ip", ""),
+        "node": rec.node_ip(t),
         **{f"param_{k}": v for k, v in sorted(t.params.items())},
     }
 

@@ -1,28 +1,33 @@
-"""Starting or joining Ray.
-
-Ray (2.5x) replaces a loopback node address with the host's network address, so a cluster bound
-to 127.0.0.1 — the safe default on a laptop, and what tests use — would be left unreachable, and
-a local Ray would listen on the network. :func:`pin_loopback` keeps 127.0.0.1 as given.
-"""
+"""Starting or joining Ray, with only what a search needs, and leaving loopback as loopback."""
 
 from __future__ import annotations
 
 import logging
+import os
 from urllib.parse import urlsplit
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from hwsearch.compat import LOOPBACK, init_local_ray, ray_keeps_loopback
 
+from .errors import LaunchError
 
-def pin_loopback() -> None:
-    import ray._private.services as services
-
-    services.resolve_ip_for_localhost = lambda host: host
-    services.get_node_ip_address = lambda address=None: "127.0.0.1"
+LOOPBACKS = (LOOPBACK, "localhost", "::1")
 
 
 def is_loopback(address: str) -> bool:
     host = urlsplit(address if "://" in address else f"//{address}").hostname or ""
-    return host in LOOPBACK
+    return host in LOOPBACKS
+
+
+def quiet_ray() -> None:
+    """Tune's console output off (our progress lines are the interface); no result files."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    # Tune's result files are off (the database keeps the results), so its analysis step would
+    # warn about each trial's missing result.json.
+    for name in ("ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def start_ray(address: str | None) -> bool:
@@ -39,14 +44,27 @@ def start_ray(address: str | None) -> bool:
         "configure_logging": True,
         "logging_level": logging.WARNING,
     }
-    if address and address != "auto":
-        if is_loopback(address):
-            pin_loopback()
-        ray.init(address=address, **kwargs)
-    elif address == "auto":
-        ray.init(address="auto", **kwargs)
-    else:
-        pin_loopback()
+    if not address:
         # "local": always a fresh cluster of our own, never one a `ray start` left running.
-        ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
+        init_local_ray(**kwargs)
+        _check_node_address(LOOPBACK)
+    elif address != "auto" and is_loopback(address):
+        with ray_keeps_loopback():
+            ray.init(address=address, **kwargs)
+        _check_node_address(LOOPBACK)
+    else:
+        ray.init(address=address, **kwargs)
     return True
+
+
+def _check_node_address(wanted: str) -> None:
+    """The node we run on advertises the address we asked for (else Ray changed under us)."""
+    import ray
+
+    got = ray.util.get_node_ip_address()
+    if got != wanted:
+        ray.shutdown()
+        raise LaunchError(
+            f"Ray advertises this node as {got}, not {wanted}: this Ray version no longer "
+            "keeps loopback addresses (see hwsearch/compat.py)"
+        )

@@ -1,146 +1,111 @@
 """``hwsearch launch`` settings: one frozen dataclass, filled from a TOML file and flags.
 
-Everything is checked here, at the boundary, with errors that name the bad value; the rest of
-the service takes the values as given.
+The launch's own settings are fields here; the protocol every study trains with is a
+:class:`TrainConfig` (``train``) whose fields are flags and keys of the same names, minus the
+per-study ``model`` and ``depth`` (from ``models`` and ``depths``). Everything is checked here,
+at the boundary, with errors that name the bad value; the rest of the service takes the
+values as given.
 """
 
 from __future__ import annotations
 
-import math
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hwsearch.training import DATASETS, MODELS, ConfigError, TrainConfig
+from hwsearch.models import KINDS
+from hwsearch.options import (
+    ConfigError,
+    coerce,
+    normalise_keys,
+    number,
+    option,
+    options_of,
+    require,
+    validate,
+)
+from hwsearch.training import MODELS, TrainConfig
 
 from .space import SearchSpace
 
 PACK_AUTO = 0
+MAX_TRIALS = 100_000  # per study; the papers ran 40 (100 in the NeurIPS version)
+MAX_PACK = 4096
+PER_STUDY = ("model", "depth")  # TrainConfig fields that come from `models` and `depths`
+LIST_KEYS = {"models": str, "depths": int}
+LAUNCH_EPOCHS = 50  # our choice: the papers do not state their number of epochs
 
 
-@dataclass(frozen=True)
-class StudySpec:
-    """One configuration of the search: what a study's trials share."""
+def _models(name: str, value: Any) -> str | None:
+    if not value:
+        return "no models given; allowed: " + ", ".join(MODELS)
+    bad = [m for m in value if m not in MODELS]
+    return f"unknown model {bad[0]!r}; allowed: {', '.join(MODELS)}" if bad else None
 
-    dataset: str
-    model: str
-    depth: int
-    width: int
-    epochs: int
-    batch_size: int
-    limit_train: int | None
-    decay_steps: int = 0
-    staircase: bool = False
 
-    def study_name(self, prefix: str = "") -> str:
-        return f"{prefix}{self.dataset}-{self.model}-d{self.depth}"
+def _depths(name: str, value: Any) -> str | None:
+    return "no depths given" if not value else None
 
-    def to_attrs(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def train_config(self, data_dir: str | None, download: bool, device: str) -> TrainConfig:
-        return TrainConfig(
-            dataset=self.dataset,
-            data_dir=data_dir,
-            download=download,
-            model=self.model,
-            depth=self.depth,
-            width=self.width,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            decay_steps=self.decay_steps,
-            staircase=self.staircase,
-            limit_train=self.limit_train,
-            device=device,
-        )
+def _gpus(name: str, value: Any) -> str | None:
+    message = number(0, 64)(name, value)
+    if message is None and 0 < value < 0.01:
+        return f"{name} {value} must be 0 or >= 0.01 (a hundredth of a GPU)"
+    return message
 
 
 @dataclass(frozen=True)
 class LaunchSettings:
-    storage: str | None = None
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    download: bool = False
-    models: tuple[str, ...] = ("plain", "highway")
-    depths: tuple[int, ...] = (10, 20, 50, 100)
-    width: int = 0
-    trials: int = 40
-    epochs: int = 50
-    batch_size: int = 128
-    limit_train: int | None = None
-    decay_steps: int = 0
-    staircase: bool = False
-    seed: int = 0
-    ray_address: str | None = None
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent: int = 0  # 0: as many as the cluster's resources allow
-    pack: int = PACK_AUTO
-    study_prefix: str = ""
-    device: str = "auto"
-    max_failed_packs: int = 5  # consecutive failed packs before the launch gives up
-    heartbeat: int = 10  # seconds; a launcher silent for 3 of these is taken for dead
-    progress_every: float = 5.0
-    space: SearchSpace = field(default_factory=SearchSpace)
+    storage: str | None = option(
+        None, "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)",
+        metavar="URL",
+    )
+    models: tuple[str, ...] = option(
+        ("plain", "highway"), "comma-separated: plain,highway (or conv presets)", check=_models
+    )
+    depths: tuple[int, ...] = option(
+        (10, 20, 50, 100), "comma-separated, e.g. 10,20,50,100", check=_depths
+    )
+    trials: int = option(40, "finished trials per configuration (default 40)",
+                         check=number(1, MAX_TRIALS))
+    seed: int = option(0, "the studies' sampling seed", check=number(0, 2**31 - 1))
+    study_prefix: str = option("", "prefix of the study names")
+    ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
+    cpus_per_trial: float = option(1.0, "CPUs per pack", check=number(0.01, 1024))
+    gpus_per_trial: float = option(0.0, "GPUs per pack; fractions share a GPU", check=_gpus)
+    max_concurrent: int = option(0, "packs at once; 0: as the cluster allows",
+                                 check=number(0, 100_000))
+    pack: int = option(PACK_AUTO, "Optuna trials per Ray trial: a number or auto (default)",
+                       check=number(0, MAX_PACK), metavar="K|auto")
+    max_failed_packs: int = option(5, "give up after this many failed packs in a row",
+                                   check=number(1, 10_000))
+    heartbeat: int = option(10, "seconds between trial heartbeats (default 10)",
+                            check=number(1, 3600))
+    progress_every: float = option(5.0, "seconds between progress reports",
+                                   check=number(above=0, high=86_400))
+    space: SearchSpace = option(help="the search space (TOML table [space])",
+                                factory=SearchSpace)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=LAUNCH_EPOCHS))
 
     def __post_init__(self) -> None:
-        _require(
-            self.dataset in DATASETS,
-            f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}",
-        )
-        _require(len(self.models) > 0, "no models given; allowed: " + ", ".join(MODELS))
-        for m in self.models:
-            _require(m in MODELS, f"unknown model {m!r}; allowed: {', '.join(MODELS)}")
-        _require(len(self.depths) > 0, "no depths given")
-        for d in self.depths:
-            _require(1 <= d <= 1000, f"depth {d} out of range; allowed: 1..1000")
-        _require(self.trials >= 1, f"trials {self.trials} must be >= 1")
-        _require(self.cpus_per_trial > 0, f"cpus-per-trial {self.cpus_per_trial} must be > 0")
-        _require(self.gpus_per_trial >= 0, f"gpus-per-trial {self.gpus_per_trial} must be >= 0")
-        _require(self.max_concurrent >= 0, f"max-concurrent {self.max_concurrent} must be >= 0")
-        _require(self.pack >= 0, f"pack {self.pack} must be >= 1 (or auto)")
-        _require(
-            self.max_failed_packs >= 1, f"max-failed-packs {self.max_failed_packs} must be >= 1"
-        )
-        conv = [m for m in self.models if m not in ("plain", "highway")]
-        _require(
+        validate(self)
+        conv = [m for m in self.models if m not in KINDS]
+        require(
             self.pack <= 1 or not conv,
             f"pack {self.pack} with model {conv[0] if conv else ''!r}: conv presets train one "
             "trial at a time; use --pack 1 or auto",
         )
-        _require(self.heartbeat >= 1, f"heartbeat {self.heartbeat} must be >= 1 second")
-        _require(
-            math.isfinite(self.progress_every) and self.progress_every > 0,
-            f"progress-every {self.progress_every} must be > 0",
-        )
-        for spec in self.study_specs():  # TrainConfig checks epochs, batch size, limits, ...
-            spec.train_config(self.data_dir, self.download, self.device)
+        self.configs()  # TrainConfig checks each study's model and depth
 
-    def study_specs(self) -> list[StudySpec]:
-        return [
-            StudySpec(
-                self.dataset,
-                model,
-                depth if model in ("plain", "highway") else 0,
-                self.width,
-                self.epochs,
-                self.batch_size,
-                self.limit_train,
-                self.decay_steps,
-                self.staircase,
-            )
-            for model in self.models
-            for depth in (self.depths if model in ("plain", "highway") else (0,))
-        ]
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-_TUPLE_KEYS = {"models": str, "depths": int}
+    def configs(self) -> list[TrainConfig]:
+        """One training configuration per study: each model at each depth (a conv preset at
+        its own depth)."""
+        out = []
+        for model in self.models:
+            for depth in self.depths if model in KINDS else (self.train.depth,):
+                out.append(replace(self.train, model=model, depth=depth))
+        return out
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -152,32 +117,42 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"malformed TOML in {path}: {e}") from None
-    return {k.replace("-", "_"): v for k, v in raw.items()}
+    return normalise_keys(raw)
+
+
+def setting_keys() -> tuple[set[str], set[str]]:
+    """The keys a config file (and the flags) may set: the launch's own, and the protocol's."""
+    launch = {f.name for f, _ in options_of(LaunchSettings)}
+    train = {f.name for f, _ in options_of(TrainConfig)} - set(PER_STUDY)
+    return launch, train
 
 
 def build_settings(values: dict[str, Any]) -> LaunchSettings:
     """``values`` from the file and the flags given (flags win); unknown keys are errors."""
-    allowed = {f.name for f in fields(LaunchSettings)}
-    unknown = sorted(set(values) - allowed)
+    values = normalise_keys(values)
+    launch_keys, train_keys = setting_keys()
+    unknown = sorted(set(values) - launch_keys - train_keys)
     if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    values = dict(values)
-    if "space" in values:
-        if not isinstance(values["space"], dict):
-            raise ConfigError(f"space must be a table, got {values['space']!r}")
-        values["space"] = SearchSpace.from_dict(values["space"])
-    for key, kind in _TUPLE_KEYS.items():
-        if key in values:
-            values[key] = _as_tuple(key, values[key], kind)
-    if values.get("pack") == "auto":
-        values["pack"] = PACK_AUTO
-    defaults = LaunchSettings.__dataclass_fields__
+        allowed = ", ".join(sorted(launch_keys | train_keys))
+        raise ConfigError(f"unknown key {unknown[0]!r}; allowed: {allowed}")
+    types = {f.name: str(f.type) for f, _ in [*options_of(LaunchSettings),
+                                              *options_of(TrainConfig)]}
+    launch: dict[str, Any] = {}
+    train: dict[str, Any] = {}
     for key, value in values.items():
-        expected = defaults[key].type
-        if key in ("space", *_TUPLE_KEYS) or value is None:
-            continue
-        values[key] = _coerce(key, value, str(expected))
-    return replace(_DEFAULTS, **values)
+        if key == "space":
+            if not isinstance(value, dict):
+                raise ConfigError(f"space must be a table, got {value!r}")
+            launch[key] = SearchSpace.from_dict(value)
+        elif key in LIST_KEYS:
+            launch[key] = _as_tuple(key, value, LIST_KEYS[key])
+        elif key == "pack" and value == "auto":
+            launch[key] = PACK_AUTO
+        elif value is not None:
+            target = launch if key in launch_keys else train
+            target[key] = coerce(key, value, types[key])
+    base = LaunchSettings.__dataclass_fields__["train"].default_factory()  # type: ignore[misc]
+    return LaunchSettings(train=replace(base, **train), **launch)
 
 
 def _as_tuple(key: str, value: Any, kind: type) -> tuple[Any, ...]:
@@ -188,27 +163,3 @@ def _as_tuple(key: str, value: Any, kind: type) -> tuple[Any, ...]:
         return tuple(kind(str(v).strip()) for v in items if str(v).strip())
     except ValueError:
         raise ConfigError(f"bad {key} {value!r}; expected {kind.__name__} values") from None
-
-
-def _coerce(key: str, value: Any, type_name: str) -> Any:
-    try:
-        if type_name.startswith("int"):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if type_name.startswith("float"):
-            return float(value)
-        if type_name.startswith("bool"):
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if type_name.startswith("str"):
-            if not isinstance(value, str):
-                raise ValueError
-            return value
-    except (TypeError, ValueError):
-        raise ConfigError(f"bad value for {key}: {value!r} (expected {type_name})") from None
-    return value
-
-
-_DEFAULTS = LaunchSettings()

@@ -8,6 +8,7 @@ only, the transform-gate bias uniform in [-10, -1].
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 from optuna.distributions import (
@@ -16,8 +17,8 @@ from optuna.distributions import (
     FloatDistribution,
 )
 
-from hwsearch.models import ACTIVATIONS
-from hwsearch.training import ConfigError
+from hwsearch.models import ACTIVATIONS, check_activation
+from hwsearch.options import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Range:
     log: bool = False
 
     def check(self, name: str) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ConfigError(f"space.{name}: bounds [{self.low}, {self.high}] must be finite")
         if not self.low <= self.high:
             raise ConfigError(f"space.{name}: low {self.low} > high {self.high}")
         if self.log and self.low <= 0:
@@ -52,11 +55,13 @@ class SearchSpace:
             lo, hi = _LIMITS.get(f, (-float("inf"), float("inf")))
             if r.low < lo or r.high > hi:
                 raise ConfigError(f"space.{f}: [{r.low}, {r.high}] outside allowed [{lo}, {hi}]")
-        if not self.activation or any(a not in ACTIVATIONS for a in self.activation):
-            raise ConfigError(
-                f"space.activation {list(self.activation)} must be a non-empty "
-                f"subset of {list(ACTIVATIONS)}"
-            )
+        if not self.activation:
+            raise ConfigError(f"space.activation must be a non-empty subset of {list(ACTIVATIONS)}")
+        for name in self.activation:
+            try:
+                check_activation(name)
+            except ValueError as e:
+                raise ConfigError(f"space.activation: {e}") from None
 
     def distributions(self, model: str) -> dict[str, BaseDistribution]:
         """The Optuna distributions for ``model``; the gate bias exists for highway nets only."""

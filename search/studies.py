@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.training import ConfigError
+from hwsearch.options import ConfigError
+from hwsearch.storage.records import STUDY_SEED, STUDY_SPACE, STUDY_SPEC
+from hwsearch.training import TrainConfig
 
-from .recording import FINISHED
 from .sampler import SeededRandomSampler
-from .settings import StudySpec
 from .space import SearchSpace
 
-SPEC_ATTR, SEED_ATTR, SPACE_ATTR = "spec", "seed", "search_space"
+
+def study_name(config: TrainConfig, prefix: str = "") -> str:
+    """``<prefix><dataset>-<model>-d<depth>``, e.g. ``mnist-highway-d50``."""
+    return f"{prefix}{config.dataset}-{config.model}-d{config.depth}"
+
+
+def check_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    config: TrainConfig,
+    seed: int,
+    space: SearchSpace,
+) -> bool:
+    """True when the study exists (and is the same search); False when it does not. Reads
+    only: a launch checks every study before it creates any."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return False
+    _check_same(study, config.spec(), seed, space)
+    return True
 
 
 def open_study(
-    storage: optuna.storages.BaseStorage, name: str, spec: StudySpec, seed: int, space: SearchSpace
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    config: TrainConfig,
+    seed: int,
+    space: SearchSpace,
 ) -> optuna.Study:
     """Create the study, or load it and insist it is the same search (else stop, touching
     nothing)."""
@@ -33,20 +56,20 @@ def open_study(
             direction="minimize",
             load_if_exists=True,
         )
-        if SPEC_ATTR not in study.user_attrs:
-            study.set_user_attr(SPEC_ATTR, spec.to_attrs())
-            study.set_user_attr(SEED_ATTR, seed)
-            study.set_user_attr(SPACE_ATTR, space.to_dict())
-    _check_same(study, spec, seed, space)
+        if STUDY_SPEC not in study.user_attrs:
+            study.set_user_attr(STUDY_SPEC, config.spec())
+            study.set_user_attr(STUDY_SEED, seed)
+            study.set_user_attr(STUDY_SPACE, space.to_dict())
+    _check_same(study, config.spec(), seed, space)
     return study
 
 
-def _check_same(study: optuna.Study, spec: StudySpec, seed: int, space: SearchSpace) -> None:
+def _check_same(study: optuna.Study, spec: dict[str, Any], seed: int, space: SearchSpace) -> None:
     stored = study.user_attrs
     for key, want, have in (
-        ("configuration", spec.to_attrs(), stored.get(SPEC_ATTR)),
-        ("seed", seed, stored.get(SEED_ATTR)),
-        ("search space", space.to_dict(), stored.get(SPACE_ATTR)),
+        ("configuration", spec, stored.get(STUDY_SPEC)),
+        ("seed", seed, stored.get(STUDY_SEED)),
+        ("search space", space.to_dict(), stored.get(STUDY_SPACE)),
     ):
         if have is not None and have != want:
             diff = _first_difference(have, want) if isinstance(want, dict) else f"{have} vs {want}"
@@ -56,36 +79,8 @@ def _check_same(study: optuna.Study, spec: StudySpec, seed: int, space: SearchSp
             )
 
 
-def _first_difference(stored: dict, wanted: dict) -> str:
+def _first_difference(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
     for k in sorted(set(stored) | set(wanted)):
         if stored.get(k) != wanted.get(k):
             return f"{k}: stored {stored.get(k)!r}, asked {wanted.get(k)!r}"
     return "?"
-
-
-@dataclass(frozen=True)
-class Counts:
-    complete: int
-    diverged: int
-    running: int
-    failed: int
-    best: float | None
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.diverged
-
-
-def counts(trials: list[FrozenTrial]) -> Counts:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    return Counts(
-        complete=len(complete),
-        diverged=sum(t.state == TrialState.PRUNED for t in trials),
-        running=sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials),
-        failed=sum(t.state == TrialState.FAIL for t in trials),
-        best=min((t.value for t in complete if t.value is not None), default=None),
-    )
-
-
-def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)

@@ -4,17 +4,47 @@ A :class:`StudyStorage` holds Optuna studies in the standard schema (so the ``op
 optuna-dashboard read it as is), the trained weights of finished trials, and a per-study claim
 lock that lets several launchers share a study without asking for more trials than it needs.
 Implementations must be safe to use from several processes at once; a single instance is used
-by one process, from the launcher's threads.
+by one process, from the launcher's threads. Bookkeeping (counts, staleness, finishing a
+trial) is answered by queries that never load trial bodies, so its cost does not grow with
+the size of a study's history.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
 
 import optuna
-from optuna.artifacts._protocol import ArtifactStore
+from optuna.trial import TrialState
+
+
+class ArtifactStore(Protocol):
+    """Optuna's artifact-store protocol (``optuna.artifacts`` does not export it)."""
+
+    def open_reader(self, artifact_id: str) -> BinaryIO: ...
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None: ...
+
+    def remove(self, artifact_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A study's trials per state; ``diverged`` counts trials whose outcome is "diverged"."""
+
+    complete: int
+    pruned: int
+    running: int
+    failed: int
+    diverged: int
+    best: float | None
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
 
 
 class StudyStorage(abc.ABC):
@@ -24,7 +54,7 @@ class StudyStorage(abc.ABC):
     @property
     @abc.abstractmethod
     def optuna(self) -> optuna.storages.BaseStorage:
-        """The Optuna storage, with heartbeats enabled so dead launchers' trials can be failed."""
+        """The Optuna storage, for Optuna's own API (studies, asks, attributes)."""
 
     @property
     @abc.abstractmethod
@@ -36,11 +66,46 @@ class StudyStorage(abc.ABC):
         """Exclusive across processes and machines for ``study_name`` while held."""
 
     @abc.abstractmethod
-    def fail_stale(self, study: optuna.Study) -> int:
-        """Fail the RUNNING trials of launchers that stopped beating; returns how many."""
+    def study_names(self) -> list[str]: ...
 
     @abc.abstractmethod
-    def study_names(self) -> list[str]: ...
+    def study_id(self, study_name: str) -> int:
+        """The study's id; :class:`KeyError` when there is none of that name."""
+
+    @abc.abstractmethod
+    def counts(self, study_name: str) -> Counts:
+        """Trials per state and the best complete value, by aggregate queries."""
+
+    @abc.abstractmethod
+    def trial_id(self, study_name: str, number: int) -> int: ...
+
+    @abc.abstractmethod
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Set several user attributes of a running trial in one transaction."""
+
+    @abc.abstractmethod
+    def finish_trial(
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+    ) -> bool:
+        """Finish a RUNNING trial: state, value and user attributes in one transaction.
+
+        False, and nothing written, when the trial had already finished (say another launcher
+        took it over): whoever finishes a trial first wins, and says why in the same write.
+        """
+
+    @abc.abstractmethod
+    def fail_stale(self, study_name: str, default_interval: float) -> int:
+        """Fail the study's RUNNING trials whose launcher stopped beating; returns how many.
+
+        A trial is stale when its last heartbeat is older than ``GRACE_FACTOR`` times its
+        owner's recorded heartbeat interval (``default_interval`` for trials that recorded
+        none), on the database's clock. A trial that never beat starts its grace period when
+        a launcher first sees it.
+        """
+
+    @abc.abstractmethod
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Tell other launchers that this trial's owner is alive (the database's clock)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -1,26 +1,38 @@
-"""SQLite and PostgreSQL behind :class:`StudyStorage`, via SQLAlchemy and Optuna's RDBStorage."""
+"""SQLite and PostgreSQL behind :class:`StudyStorage`, via SQLAlchemy and Optuna's RDBStorage.
+
+One engine serves both Optuna's RDBStorage and this module's own queries (``schema.py``), so an
+in-memory SQLite database (``sqlite:///:memory:``, what the planner's unit tests use) is one
+database, not two.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import json
+import math
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from . import schema as s
 from .artifacts import SQLArtifactStore
-from .base import StudyStorage
+from .base import Counts, StudyStorage
 from .errors import StorageError
+from .records import DIVERGED, GRACE_FACTOR, HEARTBEAT_INTERVAL, OUTCOME
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
+CLAIM_TIMEOUT_S = 120.0  # a claim is held for milliseconds; two minutes means something hangs
 SCHEMA_LOCK = "__schema__"  # a claim name no study can have (study names are not empty)
 STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
 
@@ -42,32 +54,37 @@ def _lock_key(study_name: str) -> int:
     return zlib.crc32(f"hwsearch:{study_name}".encode())
 
 
+def _utcnow() -> dt.datetime:
+    """Naive UTC, as Optuna stores a trial's datetimes."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 class SQLStudyStorage(StudyStorage):
-    def __init__(self, url: str, heartbeat_interval: int = 10, grace_period: int | None = None):
+    def __init__(self, url: str, claim_timeout: float = CLAIM_TIMEOUT_S) -> None:
         parsed = parse_url(url)
         self.display_url = mask_url(parsed)
+        self._claim_timeout = claim_timeout
         self._sqlite = parsed.get_backend_name() == "sqlite"
-        self._sqlite_path = parsed.database if self._sqlite and parsed.database else None
+        database = parsed.database if self._sqlite else None
+        self._sqlite_path = database if database and database != ":memory:" else None
         if self._sqlite_path:
             parent = Path(self._sqlite_path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StorageError(f"directory {parent} for {self.display_url} does not exist")
         self._local = threading.Lock()
+        self._study_ids: dict[str, int] = {}
         try:
-            self._engine = sa.create_engine(url, **engine_kwargs(url))  # type: ignore[arg-type]
-            with self._engine.connect() as conn:
-                if self._sqlite_path:
+            if self._sqlite_path:
+                wal = sa.create_engine(url, poolclass=sa.pool.NullPool)
+                with wal.connect() as conn:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                wal.dispose()
             # Two launchers opening a new database at once would both create the tables, and
-            # PostgreSQL rejects the loser's CREATE TABLE; so the schema is made under a lock.
-            with self.claim(SCHEMA_LOCK):
-                self._optuna = optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=engine_kwargs(url),
-                    heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period or 3 * heartbeat_interval,
-                    failed_trial_callback=None,
-                )
+            # PostgreSQL rejects the loser's CREATE TABLE; so the schema is made under a lock,
+            # taken on a bare connection before Optuna's engine exists.
+            with self._schema_lock(url):
+                self._optuna = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+                self._engine = self._optuna.engine
                 self._artifacts = SQLArtifactStore(self._engine)
         except (SQLAlchemyError, OSError) as e:
             raise StorageError(
@@ -90,22 +107,53 @@ class SQLStudyStorage(StudyStorage):
     def artifacts(self) -> SQLArtifactStore:
         return self._artifacts
 
-    def study_names(self) -> list[str]:
-        return sorted(s.study_name for s in self._optuna.get_all_studies())
+    # -- claims -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _schema_lock(self, url: str) -> Iterator[None]:
+        if self._sqlite:
+            with self._file_lock(SCHEMA_LOCK):
+                yield
+            return
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with self._advisory_lock(engine, SCHEMA_LOCK):
+                yield
+        finally:
+            engine.dispose()
 
     @contextmanager
     def claim(self, study_name: str) -> Iterator[None]:
-        with self._local:
+        if not self._local.acquire(timeout=self._claim_timeout):
+            raise self._claim_timed_out(study_name)
+        try:
             if self._sqlite:
                 with self._file_lock(study_name):
                     yield
             else:
-                with self._advisory_lock(study_name):
+                with self._advisory_lock(self._engine, study_name):
                     yield
+        finally:
+            self._local.release()
+
+    def _claim_timed_out(self, study_name: str) -> StorageError:
+        return StorageError(
+            f"waited {self._claim_timeout:g} s for the claim on study {study_name!r} in "
+            f"{self.display_url}; another launcher holds it and does not let go"
+        )
+
+    def _deadline_poll(self, study_name: str, try_once: Any) -> None:
+        """Call ``try_once`` until it succeeds, backing off, until the claim timeout."""
+        deadline, pause = time.monotonic() + self._claim_timeout, 0.005
+        while not try_once():
+            if time.monotonic() > deadline:
+                raise self._claim_timed_out(study_name)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     @contextmanager
     def _file_lock(self, study_name: str) -> Iterator[None]:
-        if not self._sqlite_path:  # in-memory: one process only
+        if not self._sqlite_path:  # in-memory: one process only, and self._local is held
             yield
             return
         # One byte per study in one lock file (POSIX record locks), so claims on different
@@ -113,45 +161,198 @@ class SQLStudyStorage(StudyStorage):
         # process; ``self._local`` keeps this instance's claims one at a time.
         key = _lock_key(study_name)
         with open(f"{self._sqlite_path}.lock", "a+b") as f:
-            fcntl.lockf(f, fcntl.LOCK_EX, 1, key)
+
+            def try_once() -> bool:
+                try:
+                    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, key)
+                    return True
+                except OSError:
+                    return False
+
+            self._deadline_poll(study_name, try_once)
             try:
                 yield
             finally:
                 fcntl.lockf(f, fcntl.LOCK_UN, 1, key)
 
     @contextmanager
-    def _advisory_lock(self, study_name: str) -> Iterator[None]:
+    def _advisory_lock(self, engine: sa.Engine, study_name: str) -> Iterator[None]:
         key = _lock_key(study_name)
-        with self._engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.commit()
+        with engine.connect() as conn:
+
+            def try_once() -> bool:
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                return bool(got.scalar())
+
+            self._deadline_poll(study_name, try_once)
             try:
                 yield
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
 
-    def fail_stale(self, study: optuna.Study) -> int:
-        """Fail RUNNING trials whose launcher stopped beating, saying why; returns how many.
+    # -- queries ----------------------------------------------------------------------------
 
-        Optuna's ``fail_stale_trials`` cannot record a reason (a finished trial is read-only),
-        so the reason is written first, then the state.
-        """
-        failed = 0
-        for trial_id in self._optuna._get_stale_trial_ids(study._study_id):
-            try:
-                self._optuna.set_trial_user_attr(trial_id, "outcome", STALE_REASON)
-                failed += self._optuna.set_trial_state_values(trial_id, TrialState.FAIL)
-            except UpdateFinishedTrialError:
-                pass  # another launcher got there first
-        return failed
+    def study_names(self) -> list[str]:
+        with self._engine.connect() as conn:
+            names = conn.execute(sa.select(s.STUDIES.c.study_name)).scalars().all()
+        return sorted(names)
+
+    def study_id(self, study_name: str) -> int:
+        if study_name not in self._study_ids:
+            with self._engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(s.STUDIES.c.study_id).where(s.STUDIES.c.study_name == study_name)
+                ).scalar_one_or_none()
+            if found is None:
+                raise KeyError(study_name)
+            self._study_ids[study_name] = int(found)
+        return self._study_ids[study_name]
+
+    def trial_id(self, study_name: str, number: int) -> int:
+        return self._optuna.get_trial_id_from_study_id_trial_number(
+            self.study_id(study_name), number
+        )
+
+    def counts(self, study_name: str) -> Counts:
+        study_id = self.study_id(study_name)
+        t, v, a = s.TRIALS, s.TRIAL_VALUES, s.TRIAL_USER_ATTRIBUTES
+        with self._engine.connect() as conn:
+            per_state = dict(
+                conn.execute(
+                    sa.select(t.c.state, sa.func.count())
+                    .where(t.c.study_id == study_id)
+                    .group_by(t.c.state)
+                ).all()
+            )
+            diverged = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.join(a, a.c.trial_id == t.c.trial_id))
+                .where(
+                    t.c.study_id == study_id,
+                    a.c.key == OUTCOME,
+                    a.c.value_json == json.dumps(DIVERGED),
+                )
+            ).scalar_one()
+            best = conn.execute(
+                sa.select(sa.func.min(v.c.value))
+                .select_from(t.join(v, v.c.trial_id == t.c.trial_id))
+                .where(
+                    t.c.study_id == study_id,
+                    t.c.state == TrialState.COMPLETE.name,
+                    v.c.objective == 0,
+                    v.c.value_type == s.FINITE,
+                )
+            ).scalar_one()
+        return Counts(
+            complete=per_state.get(TrialState.COMPLETE.name, 0),
+            pruned=per_state.get(TrialState.PRUNED.name, 0),
+            running=per_state.get(TrialState.RUNNING.name, 0)
+            + per_state.get(TrialState.WAITING.name, 0),
+            failed=per_state.get(TrialState.FAIL.name, 0),
+            diverged=int(diverged),
+            best=float(best) if best is not None else None,
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _set_attrs(conn: sa.Connection, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        a = s.TRIAL_USER_ATTRIBUTES
+        for key, value in attrs.items():
+            conn.execute(a.delete().where(a.c.trial_id == trial_id, a.c.key == key))
+            row = {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            conn.execute(a.insert().values(**row))
+
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            self._set_attrs(conn, trial_id, attrs)
+
+    def finish_trial(
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+    ) -> bool:
+        if not state.is_finished():
+            raise ValueError(f"{state.name} is not a finished state")
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"trial value {value} is not finite")
+        t, v = s.TRIALS, s.TRIAL_VALUES
+        with self._engine.begin() as conn:
+            won = conn.execute(
+                t.update()
+                .where(t.c.trial_id == trial_id, t.c.state == TrialState.RUNNING.name)
+                .values(state=state.name, datetime_complete=_utcnow())
+            ).rowcount
+            if won != 1:
+                return False
+            if value is not None:
+                conn.execute(v.delete().where(v.c.trial_id == trial_id, v.c.objective == 0))
+                conn.execute(
+                    v.insert().values(
+                        trial_id=trial_id, objective=0, value=float(value), value_type=s.FINITE
+                    )
+                )
+            self._set_attrs(conn, trial_id, attrs)
+        return True
+
+    def _db_now(self, conn: sa.Connection) -> dt.datetime:
+        now = conn.execute(sa.text("SELECT CURRENT_TIMESTAMP")).scalar()
+        if isinstance(now, str):  # SQLite returns the text of CURRENT_TIMESTAMP (UTC)
+            now = dt.datetime.fromisoformat(now)
+        return now.replace(tzinfo=None)
+
+    def fail_stale(self, study_name: str, default_interval: float) -> int:
+        t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
+        study_id = self.study_id(study_name)
+        query = (
+            sa.select(t.c.trial_id, hb.c.heartbeat, a.c.value_json)
+            .select_from(
+                t.outerjoin(hb, hb.c.trial_id == t.c.trial_id).outerjoin(
+                    a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == HEARTBEAT_INTERVAL)
+                )
+            )
+            .where(t.c.study_id == study_id, t.c.state == TrialState.RUNNING.name)
+        )
+        with self._engine.connect() as conn:
+            now = self._db_now(conn)
+            rows = conn.execute(query).all()
+        stale = []
+        for trial_id, beat, interval_json in rows:
+            if beat is None:
+                self._first_seen(trial_id)
+                continue
+            if isinstance(beat, str):
+                beat = dt.datetime.fromisoformat(beat)
+            interval = json.loads(interval_json) if interval_json else default_interval
+            grace = dt.timedelta(seconds=GRACE_FACTOR * float(interval))
+            if now - beat.replace(tzinfo=None) >= grace:
+                stale.append(trial_id)
+        return sum(
+            self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: STALE_REASON})
+            for trial_id in stale
+        )
+
+    def _first_seen(self, trial_id: int) -> None:
+        """Start the grace period of a RUNNING trial that never beat (asked by some other
+        client, or by a launcher that died before its first beat), on the database's clock."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    s.TRIAL_HEARTBEATS.insert().values(
+                        trial_id=trial_id, heartbeat=sa.func.current_timestamp()
+                    )
+                )
+        except IntegrityError:
+            pass  # its owner (or another launcher) wrote one first
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self._optuna.record_heartbeat(trial_id)
 
     def close(self) -> None:
         self._optuna.remove_session()
-        self._optuna.engine.dispose()
         self._engine.dispose()
 
 
-def open_storage(url: str, heartbeat_interval: int = 10) -> SQLStudyStorage:
+def open_storage(url: str, **options: Any) -> SQLStudyStorage:
     """The storage for ``url`` (already resolved); one-line :class:`StorageError` on failure."""
-    return SQLStudyStorage(url, heartbeat_interval=heartbeat_interval)
+    return SQLStudyStorage(url, **options)

@@ -45,5 +45,3 @@ def mask_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def is_sqlite(url: str) -> bool:
-    return parse_url(url).get_backend_name() == "sqlite"

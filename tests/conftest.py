@@ -1,14 +1,21 @@
-"""Shared fixtures. Keep this file small and general; per-area fixtures live in their modules."""
+"""The suite's fixtures, in one place: real MNIST, one torch thread, and storages on SQLite
+and the real PostgreSQL. Helpers that are not fixtures live in the ``hwtest`` package."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from hwtest import PG_ADMIN, REPO, pg_admin_connect, pg_url
+
+if TYPE_CHECKING:
+    from hwsearch.training import Dataset
+
 _IDX_STEMS = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -30,13 +37,21 @@ def mnist_dir() -> Path:
     """The real MNIST directory: $HWSEARCH_MNIST_DIR, else ``../shared/data/MNIST`` beside the
     repository (which holds ``raw/*.gz``). Skips, saying where it looked, when it is missing."""
     override = os.environ.get("HWSEARCH_MNIST_DIR")
-    path = Path(override) if override else ROOT / ".." / "shared" / "data" / "MNIST"
+    path = Path(override) if override else REPO / ".." / "shared" / "data" / "MNIST"
     path = path.resolve()
     if not _has_idx_files(path):
         source = "$HWSEARCH_MNIST_DIR" if override else "the default location"
         pytest.skip(f"real MNIST not found at {path} ({source}); expected {', '.join(_IDX_STEMS)} "
                     "(optionally .gz) there or in its raw/; set HWSEARCH_MNIST_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir: Path) -> Dataset:
+    """Real MNIST, loaded once per session (on the CPU)."""
+    from hwsearch.training import load_dataset
+
+    return load_dataset("mnist", mnist_dir)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +65,34 @@ def torch_one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh database on the real server; fails (not skips) when the server is down in CI."""
+    try:
+        conn = pg_admin_connect()
+    except Exception as e:  # noqa: BLE001
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_ADMIN} is required in CI: {e}")
+        pytest.skip(f"PostgreSQL not reachable: {e}")
+    name = f"hwsearch_test_{uuid.uuid4().hex[:8]}"
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with pg_admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on both backends; PostgreSQL tests get their own prefix space
+    through unique study names (see ``prefix``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return pg_url(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:6]}-"

@@ -31,6 +31,8 @@ from typing import Any, Final
 
 import torch
 
+from hwsearch.compat import recompile_limit
+
 from .engines import PackedEngine
 
 MODES: Final = ("auto", "eager", "cudagraph", "inductor", "inductor-cudagraph")
@@ -81,8 +83,13 @@ class CompiledPackedEngine:
         self._exponent = torch.zeros((), device=device, dtype=engine.lr0.dtype)
         self._fn = engine.step  # accepts a tensor exponent: lr0 * rate**exponent
         if self.mode.startswith("inductor"):
-            _raise_recompile_limit()
-            self._fn = torch.compile(engine.step, backend=backend, dynamic=False)
+            compiled = torch.compile(engine.step, backend=backend, dynamic=False)
+
+            def step_compiled(*args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                with recompile_limit(_RECOMPILE_LIMIT):  # compiles happen inside the call
+                    return compiled(*args)
+
+            self._fn = step_compiled
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static: tuple[torch.Tensor, torch.Tensor] | None = None
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -141,10 +148,3 @@ class CompiledPackedEngine:
 
     def trial_state_dict(self, index: int) -> dict[str, torch.Tensor]:
         return self.engine.trial_state_dict(index)
-
-
-def _raise_recompile_limit() -> None:
-    config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit"):  # the newer name, the older one
-        if hasattr(config, name):
-            setattr(config, name, max(getattr(config, name), _RECOMPILE_LIMIT))

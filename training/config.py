@@ -1,44 +1,71 @@
 """What a training run is: the architecture and protocol shared by a pack, and each trial's own
-hyperparameters. Validation lives here so the CLI, the config file and the search share it."""
+hyperparameters. Each setting is defined once here (``hwsearch.options``); ``hwsearch train``,
+``hwsearch launch`` and the config file derive their flags and keys from these fields."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
-from hwsearch.models import ACTIVATIONS, KINDS, MAX_DEPTH, PRESETS, ConvConfig, FCConfig, preset
+from hwsearch.models import (
+    KINDS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    PRESETS,
+    ConvConfig,
+    FCConfig,
+    check_activation,
+    check_depth,
+    preset,
+)
+from hwsearch.options import ConfigError, number, option, validate
 
 from .data import DATASETS
 
 MODELS = (*KINDS, *PRESETS)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 16
+MAX_SEED = 2**31 - 1
+
+__all__ = ["DEVICES", "DTYPES", "MODELS", "ConfigError", "Hyperparams", "TrainConfig"]
 
 
-class ConfigError(ValueError):
-    """Bad configuration; the message names the bad value and what is allowed."""
+def _models_check(check: Any) -> Any:
+    """A models-layer check (raises ValueError) as an option check (returns the message)."""
+
+    def run(name: str, value: Any) -> str | None:
+        try:
+            check(value)
+        except ValueError as e:
+            return str(e)
+        return None
+
+    return run
+
+
+_activation = _models_check(check_activation)
+_depth = _models_check(check_depth)
 
 
 @dataclass(frozen=True)
 class Hyperparams:
     """One trial's sampled values. Defaults train a 50-layer highway net to >95% in 3 epochs."""
 
-    lr: float = 0.1
-    momentum: float = 0.9
-    decay_rate: float = 0.9
-    activation: str = "tanh"
-    gate_bias: float = -3.0
-    seed: int = 0
+    lr: float = option(0.1, "initial learning rate", check=number(above=0, high=1e6))
+    momentum: float = option(0.9, "SGD momentum, in [0, 1)", check=number(0, 0.999999))
+    decay_rate: float = option(
+        0.9, "learning-rate decay factor per decay period", check=number(above=0, high=1)
+    )
+    activation: str = option("tanh", "relu or tanh", check=_activation)
+    gate_bias: float = option(
+        -3.0, "initial transform-gate bias (highway)", check=number(-100, 100)
+    )
+    seed: int = option(0, "seeds the weights and the data order", check=number(0, MAX_SEED))
 
     def __post_init__(self) -> None:
-        _check(math.isfinite(self.lr) and self.lr > 0, f"lr {self.lr} must be > 0")
-        _check(0 <= self.momentum < 1, f"momentum {self.momentum} must be in [0, 1)")
-        _check(0 < self.decay_rate <= 1, f"decay rate {self.decay_rate} must be in (0, 1]")
-        _check(
-            self.activation in ACTIVATIONS,
-            f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}",
-        )
-        _check(math.isfinite(self.gate_bias), f"gate bias {self.gate_bias} must be finite")
+        validate(self)
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -46,51 +73,55 @@ class Hyperparams:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything trials of one pack share: data, architecture, protocol, device."""
+    """Everything trials of one pack share: data, architecture, protocol, device.
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    download: bool = False
-    model: str = "highway"
-    depth: int = 10
-    width: int = 0  # 0: the paper's width (50 highway, 71 plain)
-    epochs: int = 10
-    batch_size: int = 128
-    decay_steps: int = 0  # 0: one epoch of steps, so decay_rate is per epoch
-    staircase: bool = False
-    limit_train: int | None = None
-    eval_test: bool = True
-    device: str = "auto"
-    dtype: str = "float32"
-    carry_gate: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    Fields marked ``in_spec`` make up a study's configuration (:meth:`spec`): two runs that
+    differ in one of them are different experiments. The others say where and how to run.
+    """
+
+    dataset: str = option("mnist", "dataset", choices=DATASETS, in_spec=True)
+    data_dir: str | None = option(
+        None, "directory with the dataset files (MNIST: IDX files)", metavar="DIR"
+    )
+    download: bool = option(False, "fetch the dataset with torchvision (needs internet)")
+    model: str = option("highway", "highway, plain or a conv preset", choices=MODELS,
+                        in_spec=True)
+    depth: int = option(10, f"layers, 1..{MAX_DEPTH} (fully connected nets)", check=_depth,
+                        in_spec=True)
+    width: int = option(
+        0, "units per layer; 0: the paper's (50 highway, 71 plain)",
+        check=number(0, MAX_WIDTH), in_spec=True,
+    )
+    epochs: int = option(10, "training epochs", check=number(1, MAX_EPOCHS), in_spec=True)
+    batch_size: int = option(128, "minibatch size", check=number(1, MAX_BATCH), in_spec=True)
+    decay_steps: int = option(
+        0, "steps per decay period; 0: one epoch", check=number(0, 10**9), in_spec=True
+    )
+    staircase: bool = option(False, "decay in whole periods (floor the exponent)", in_spec=True)
+    limit_train: int | None = option(
+        None, "train on the first N examples only", check=number(1, 10**9), in_spec=True,
+        metavar="N",
+    )
+    carry_gate: bool = option(False, "independent carry gate C(x) (paper's eq. 2)",
+                              in_spec=True)
+    eval_test: bool = option(True, "skip the test-set accuracy", flag="--no-test", negate=True)
+    device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
+    dtype: str = option("float32", "float32 or float64", choices=DTYPES)
 
     def __post_init__(self) -> None:
-        _check(
-            self.dataset in DATASETS,
-            f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}",
-        )
-        _check(self.model in MODELS, f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
-        _check(
-            1 <= self.depth <= MAX_DEPTH,
-            f"depth {self.depth} out of range; allowed: 1..{MAX_DEPTH}",
-        )
-        _check(self.width >= 0, f"width {self.width} must be positive (0: the paper's width)")
-        _check(self.epochs >= 1, f"epochs {self.epochs} must be >= 1")
-        _check(self.batch_size >= 1, f"batch size {self.batch_size} must be >= 1")
-        _check(self.decay_steps >= 0, f"decay steps {self.decay_steps} must be >= 0")
-        _check(
-            self.limit_train is None or self.limit_train >= 1,
-            f"limit-train {self.limit_train} must be >= 1",
-        )
-        _check(
-            self.device in DEVICES, f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}"
-        )
-        _check(self.dtype in DTYPES, f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        if self.model in PRESETS:  # a preset fixes its own depth
+            object.__setattr__(self, "depth", preset(self.model).depth)
+        validate(self)
 
     @property
     def is_conv(self) -> bool:
         return self.model in PRESETS
+
+    def spec(self) -> dict[str, Any]:
+        """The study's configuration: the fields that define the experiment."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.metadata["option"].in_spec
+        }
 
     def model_config(
         self, hp: Hyperparams, in_features: int, in_channels: int, num_classes: int
@@ -118,7 +149,3 @@ class TrainConfig:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)

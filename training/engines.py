@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsearch.compat import foreach_sgd_momentum_
 from hwsearch.models import PackedFCNet
 
 
@@ -51,8 +52,6 @@ class SingleEngine:
     def __init__(self, model: nn.Module, lr: float, momentum: float, decay_rate: float) -> None:
         self.model, self.lr0, self.rate = model, lr, decay_rate
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-        p = next(model.parameters())
-        self._device, self._dtype = p.device, p.dtype
 
     def lr(self, exponent: float) -> torch.Tensor:
         return torch.tensor([self.lr0 * self.rate**exponent], dtype=torch.float64)
@@ -127,12 +126,8 @@ class PackedEngine:
         grads = torch.autograd.grad(losses.sum(), self.params)
         lr = self.lr(exponent)
         with torch.no_grad():
-            torch._foreach_mul_(self.bufs, self._momentum_views)
-            torch._foreach_add_(self.bufs, grads)
-            steps = torch._foreach_mul(
-                self.bufs, [self._view(lr, i) for i in range(len(self.params))]
-            )
-            torch._foreach_sub_(self.params, steps)
+            lrs = [self._view(lr, i) for i in range(len(self.params))]
+            foreach_sgd_momentum_(self.params, self.bufs, grads, self._momentum_views, lrs)
         return losses.detach(), correct
 
     @torch.no_grad()

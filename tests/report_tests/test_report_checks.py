@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from optuna.trial import TrialState
-from report_fakes import record, trial
 
 from hwsearch.report.checks import (
     AGREES,
@@ -15,6 +14,7 @@ from hwsearch.report.checks import (
     summary_data,
 )
 from hwsearch.report.data import BiasChange
+from hwtest.fake_trials import record, trial
 
 PAPER_LIKE = {("plain", 10): 1e-3, ("plain", 100): 0.3, ("highway", 10): 2e-3,
               ("highway", 100): 8e-4}

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from optuna.trial import TrialState
-from report_fakes import record, trial
 
 from hwsearch.models import FCConfig, FCNet
 from hwsearch.report.data import (
@@ -23,6 +22,7 @@ from hwsearch.report.data import (
 )
 from hwsearch.report.studies import spec_of
 from hwsearch.report.write import pick_highway_study
+from hwtest.fake_trials import record, trial
 
 
 def net(gate_bias: float, depth: int = 6, activation: str = "tanh", seed: int = 0) -> FCNet:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_fakes import record, trial
 
 from hwsearch.report import ReportError, figures, write_report
 from hwsearch.report.data import (
@@ -24,6 +23,7 @@ from hwsearch.report.data import (
 )
 from hwsearch.report.page import Page
 from hwsearch.storage import open_storage
+from hwtest.fake_trials import record, trial
 
 
 def test_figures_without_data_are_none() -> None:
@@ -95,11 +95,13 @@ def test_an_unknown_study_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hwsearch.report.__main__ import main
+    from hwsearch.search.cli import main
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url).close()
-    assert main([url, str(tmp_path / "out")]) == 0
+    assert main(["report", "--storage", url, "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "index.html")
-    assert main([url, str(tmp_path / "out"), "--study", "nope"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--storage", url, "--out", str(tmp_path / "out"), "--study", "nope"])
+    assert exit_.value.code == 2
     assert "no mnist study named 'nope'" in capsys.readouterr().err

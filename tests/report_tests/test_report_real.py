@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from plotly.offline import get_plotlyjs
-from report_search_builder import Search
 
 from hwsearch.report import write_report
 from hwsearch.report.browser import check_page, find_chromium, screenshot
 from hwsearch.report.data import cross_entropy, figure1_data, lesion_data, training_examples
 from hwsearch.report.studies import best_trial, load_studies
-from hwsearch.search.recording import load_trial_model
 from hwsearch.storage import open_storage
+from hwsearch.storage.records import history
+from hwsearch.storage.weights import load_trial_model
 from hwsearch.training import Dataset
+from hwtest.search_builder import Search
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_the_search_was_stored_as_the_service_stores_it(search: Search) -> None:
         assert len(r.trials) == 3 and r.limit_train == 1000
         for t in r.trials:
             assert t.user_attrs["outcome"] in ("completed", "diverged")
-            assert len(t.user_attrs.get("history", [])) == len(t.intermediate_values)
+            assert len(history(t)) == len(t.intermediate_values)
     diverged = [t for r in records for t in r.trials if t.user_attrs["outcome"] == "diverged"]
     assert diverged and all(t.params["lr"] == 1.0 for t in diverged)
 

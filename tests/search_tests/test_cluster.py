@@ -1,5 +1,5 @@
 """A real two-node Ray cluster on this machine (``ray start``), searched through --ray-address
-against PostgreSQL. Ray is kept on 127.0.0.1 (see search/ray_setup.py)."""
+against PostgreSQL. Ray is kept on 127.0.0.1 (see hwsearch/compat.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from hwtest import hwsearch_env, pg_url, run_hwsearch, tiny_launch_args
 
 pytestmark = pytest.mark.slow
 RAY_CLI = (
-    "from search.ray_setup import pin_loopback; pin_loopback(); "
-    "from ray.scripts.scripts import main; main()"
+    "from hwsearch.compat import ray_keeps_loopback; from ray.scripts.scripts import main\n"
+    "with ray_keeps_loopback(): main()"
 )
 
 
@@ -74,12 +74,12 @@ def cluster() -> Iterator[str]:
 
 
 def test_search_runs_on_both_nodes(
-    cluster: str, pg_database: str, prefix: str, mnist_root: str, tmp_path: Path
+    cluster: str, pg_database: str, prefix: str, mnist_dir: Path, tmp_path: Path
 ) -> None:
     url = pg_url(pg_database)
     args = tiny_launch_args(
         url,
-        mnist_root,
+        str(mnist_dir),
         prefix,
         **{
             "--models": "highway",

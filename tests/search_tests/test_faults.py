@@ -16,7 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hwtest import pg_url, run_hwsearch, start_hwsearch, tiny_launch_args
+from hwsearch.storage.records import diverged_epoch, outcome
+from hwtest import kill_descendants, pg_url, run_hwsearch, start_hwsearch, tiny_launch_args
 
 pytestmark = pytest.mark.slow
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -63,13 +64,13 @@ def _slow_args(url: str, data: str, prefix: str, **extra: str) -> list[str]:
     return tiny_launch_args(url, data, prefix, **flags)
 
 
-def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_root: str) -> None:
+def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_dir: Path) -> None:
     """A worker killed while training a pack of 2: both of its trials are FAIL, then replaced."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     name = f"{prefix}mnist-highway-d10"
     one_activation = tmp_path / "tanh.toml"  # so the pack is not split by activation
     one_activation.write_text('[space]\nactivation = ["tanh"]\n')
-    args = _slow_args(url, mnist_root, prefix, **{"--pack": "2", "--trials": "4"})
+    args = _slow_args(url, str(mnist_dir), prefix, **{"--pack": "2", "--trials": "4"})
     proc = start_hwsearch(
         *args, "--config", str(one_activation), log=tmp_path / "log", cwd=tmp_path
     )
@@ -80,21 +81,21 @@ def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_r
         )
 
     _wait_for(mid_trial, 240, "a trial to report its first epoch", proc)
-    killed = subprocess.run(["pkill", "-9", "-f", "ray::ImplicitFunc"], capture_output=True)
-    assert killed.returncode == 0, "no Tune worker process found to kill"
+    killed = kill_descendants(proc.pid, "ray::ImplicitFunc", signal.SIGKILL)
+    assert killed, "no Tune worker process of this launcher found to kill"
     assert proc.wait(timeout=400) == 0, (tmp_path / "log").read_text()[-3000:]
     trials = _assert_exact(url, name, 4)
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(failed) >= 2 and all(t.user_attrs["pack_size"] == 2 for t in failed)
-    assert all("infrastructure failure" in t.user_attrs["outcome"] for t in failed)
+    assert all("infrastructure failure" in outcome(t) for t in failed)
 
 
 def test_killed_launcher_resumes_without_duplicates(
-    tmp_path: Path, prefix: str, mnist_root: str
+    tmp_path: Path, prefix: str, mnist_dir: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
     name = f"{prefix}mnist-highway-d10"
-    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4"})
+    args = _slow_args(url, str(mnist_dir), prefix, **{"--trials": "4"})
     proc = start_hwsearch(*args, log=tmp_path / "log1", cwd=tmp_path)
 
     def one_done_one_running() -> bool:
@@ -112,12 +113,12 @@ def test_killed_launcher_resumes_without_duplicates(
     for number, value in done_before.items():  # nothing finished was lost or redone
         assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
     stale = [t for t in trials if t.state == TrialState.FAIL]
-    assert stale and all("heartbeat" in t.user_attrs["outcome"] for t in stale)
+    assert stale and all("heartbeat" in outcome(t) for t in stale)
     assert len(trials) == 4 + len(stale)
 
 
 def test_absurd_learning_rates_diverge_and_the_search_goes_on(
-    tmp_path: Path, mnist_root: str
+    tmp_path: Path, mnist_dir: Path
 ) -> None:
     # The draws depend on (seed, study name, trial number): this name and seed 2 give learning
     # rates 0.017 and 0.019 (which train) and four from 2.5 to 5e5 (which blow up).
@@ -126,7 +127,7 @@ def test_absurd_learning_rates_diverge_and_the_search_goes_on(
     config.write_text('[space]\nactivation = ["relu"]\nlr = {low = 1e-2, high = 1e6, log = true}\n')
     url = f"sqlite:///{tmp_path / 'd.db'}"
     args = tiny_launch_args(
-        url, mnist_root, prefix, **{"--models": "highway", "--trials": "6", "--seed": "2"}
+        url, str(mnist_dir), prefix, **{"--models": "highway", "--trials": "6", "--seed": "2"}
     )
     out = run_hwsearch(*args, "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -135,17 +136,17 @@ def test_absurd_learning_rates_diverge_and_the_search_goes_on(
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     assert diverged and completed, [(t.params["lr"], t.state.name) for t in trials]
     for t in diverged:
-        assert t.user_attrs["outcome"] == "diverged" and t.user_attrs["diverged_epoch"] == 1
+        assert outcome(t) == "diverged" and diverged_epoch(t) == 1
         assert t.params["lr"] > 1.0
     assert "diverged" in out.stderr  # progress says so
 
 
 def test_two_launchers_share_one_postgres_study(
-    tmp_path: Path, prefix: str, mnist_root: str, pg_database: str
+    tmp_path: Path, prefix: str, mnist_dir: Path, pg_database: str
 ) -> None:
     url = pg_url(pg_database)
     name = f"{prefix}mnist-highway-d10"
-    args = _slow_args(url, mnist_root, prefix, **{"--trials": "4"})  # long enough to overlap
+    args = _slow_args(url, str(mnist_dir), prefix, **{"--trials": "4"})  # long enough to overlap
     procs = [start_hwsearch(*args, log=tmp_path / f"log{i}", cwd=tmp_path) for i in range(2)]
     for i, p in enumerate(procs):
         assert p.wait(timeout=500) == 0, (tmp_path / f"log{i}").read_text()[-3000:]
@@ -155,13 +156,14 @@ def test_two_launchers_share_one_postgres_study(
 
 
 def test_systematic_failures_stop_the_launch_with_the_reason(
-    tmp_path: Path, prefix: str, mnist_root: str
+    tmp_path: Path, prefix: str, mnist_dir: Path
 ) -> None:
     """Workers that cannot train at all (here: asked for CUDA on a CPU-only cluster) must not
     be replaced forever: after a few failed packs in a row the launch stops and says why."""
     url = f"sqlite:///{tmp_path / 'f.db'}"
     args = tiny_launch_args(
-        url, mnist_root, prefix, **{"--models": "highway", "--pack": "1", "--max-failed-packs": "2"}
+        url, str(mnist_dir), prefix,
+        **{"--models": "highway", "--pack": "1", "--max-failed-packs": "2"},
     )
     out = run_hwsearch(*args, "--device", "cuda", cwd=tmp_path, timeout=300)
     assert out.returncode == 2, out.stderr[-2000:]
@@ -171,4 +173,4 @@ def test_systematic_failures_stop_the_launch_with_the_reason(
     assert "no CUDA device" in last
     trials = _trials(url, f"{prefix}mnist-highway-d2")
     assert trials and all(t.state == TrialState.FAIL for t in trials)
-    assert "no CUDA device" in trials[0].user_attrs["outcome"]
+    assert "no CUDA device" in outcome(trials[0])

@@ -17,8 +17,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from hwsearch.search.recording import load_trial_model
 from hwsearch.storage import open_storage
+from hwsearch.storage.records import history
+from hwsearch.storage.weights import load_trial_model
 from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, tiny_launch_args
 
 pytestmark = pytest.mark.slow
@@ -33,9 +34,9 @@ def _studies(url: str, prefix: str) -> dict[str, optuna.Study]:
 
 
 def test_search_exact_counts_resume_and_records(
-    storage_url: str, prefix: str, mnist_root: str, tmp_path: Path
+    storage_url: str, prefix: str, mnist_dir: Path, tmp_path: Path
 ) -> None:
-    relative = os.path.relpath(mnist_root, tmp_path)  # resolved by the launcher, not the workers
+    relative = os.path.relpath(mnist_dir, tmp_path)  # resolved by the launcher, not the workers
     args = tiny_launch_args(storage_url, relative, prefix, **{"--pack": "2"})
     first = run_hwsearch(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -47,19 +48,19 @@ def test_search_exact_counts_resume_and_records(
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert len(finished) == 3 and len(trials) == 3  # exact, and nothing failed
         for t in finished:
-            history = t.user_attrs["history"]
-            assert len(history) == 1 and set(history[0]) >= {
+            history_ = history(t)
+            assert len(history_) == 1 and set(history_[0]) >= {
                 "train_loss",
                 "train_accuracy",
                 "test_accuracy",
                 "lr",
                 "seconds",
             }
-            assert t.intermediate_values == {1: pytest.approx(history[0]["train_loss"])}
+            assert t.intermediate_values == {1: pytest.approx(history_[0]["train_loss"])}
             assert t.user_attrs["ray_node_ip"] == "127.0.0.1"
             assert t.user_attrs["ray_node_id"] and t.user_attrs["pack_size"] in (1, 2)
             if t.state == TrialState.COMPLETE:
-                assert t.value == pytest.approx(min(h["train_loss"] for h in history))
+                assert t.value == pytest.approx(min(h["train_loss"] for h in history_))
         assert ("gate_bias" in finished[0].params) == study.study_name.endswith("highway-d2")
 
     # The stored weights are the trained net: evaluating it reproduces the stored accuracy.
@@ -69,10 +70,10 @@ def test_search_exact_counts_resume_and_records(
     model = load_trial_model(store, best)
     from hwsearch.training import load_dataset
 
-    data = load_dataset("mnist", mnist_root)
+    data = load_dataset("mnist", str(mnist_dir))
     with torch.no_grad():
         acc = (model(data.x_test).argmax(1) == data.y_test).double().mean().item()
-    assert acc == pytest.approx(best.user_attrs["history"][-1]["test_accuracy"], abs=1e-6)
+    assert acc == pytest.approx(history(best)[-1]["test_accuracy"], abs=1e-6)
     store.close()
 
     again = run_hwsearch(*args, cwd=tmp_path)
@@ -90,13 +91,13 @@ def test_search_exact_counts_resume_and_records(
 
 
 def test_external_clients_agree_with_hwsearch_best(
-    storage_url: str, mnist_root: str, tmp_path: Path
+    storage_url: str, mnist_dir: Path, tmp_path: Path
 ) -> None:
     # A fixed name (draws depend on seed, study name and trial number): both trials get small
     # learning rates and tanh, so both complete and the status line below is exact.
     prefix = "ext-"
     args = tiny_launch_args(
-        storage_url, mnist_root, prefix, **{"--models": "highway", "--trials": "2"}
+        storage_url, str(mnist_dir), prefix, **{"--models": "highway", "--trials": "2"}
     )
     assert run_hwsearch(*args, cwd=tmp_path).returncode == 0
     name = f"{prefix}mnist-highway-d2"
@@ -134,7 +135,7 @@ def test_external_clients_agree_with_hwsearch_best(
         "--study",
         name,
         "--data-dir",
-        mnist_root,
+        str(mnist_dir),
     )
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "r" / "index.html").read_text()

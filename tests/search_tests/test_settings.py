@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from hwsearch.search import SearchSpace, build_settings, load_toml
-from hwsearch.search.studies import open_study
+from hwsearch.search.studies import open_study, study_name
 from hwsearch.storage import open_storage
 from hwsearch.training import ConfigError
 from hwtest import PG_PASSWORD, run_hwsearch
@@ -24,10 +24,10 @@ def test_toml_overrides_space_and_flags(tmp_path: Path) -> None:
     values = load_toml(cfg)
     values["trials"] = 9  # a flag given on the command line wins over the file
     s = build_settings(values)
-    assert (s.models, s.depths, s.trials, s.limit_train) == (("highway",), (10, 50), 9, 100)
+    assert (s.models, s.depths, s.trials, s.train.limit_train) == (("highway",), (10, 50), 9, 100)
     assert (s.space.lr.low, s.space.lr.high, s.space.lr.log) == (1e-4, 0.5, True)
     assert s.space.activation == ("tanh",)
-    assert [spec.study_name("p-") for spec in s.study_specs()] == [
+    assert [study_name(c, "p-") for c in s.configs()] == [
         "p-mnist-highway-d10",
         "p-mnist-highway-d50",
     ]
@@ -68,9 +68,9 @@ def test_bad_input_exits_2_in_one_line_and_keeps_studies(
     storage_url: str, prefix: str, tmp_path: Path
 ) -> None:
     store = open_storage(storage_url)
-    spec = build_settings({"models": "highway", "depths": "2"}).study_specs()[0]
-    name = spec.study_name(prefix)
-    study = open_study(store.optuna, name, spec, 0, SearchSpace())
+    config = build_settings({"models": "highway", "depths": "2"}).configs()[0]
+    name = study_name(config, prefix)
+    study = open_study(store.optuna, name, config, 0, SearchSpace())
     t = study.ask(SearchSpace().distributions("highway"))
     study.tell(t, 1.5)
     store.close()

@@ -86,15 +86,16 @@ def test_claim_excludes_other_processes(storage_url: str, prefix: str) -> None:
 
 
 def test_stale_trials_fail_only_after_grace(storage_url: str, prefix: str) -> None:
-    store = open_storage(storage_url, heartbeat_interval=1)  # grace period 3 s
+    store = open_storage(storage_url)
     study = optuna.create_study(study_name=f"{prefix}h", storage=store.optuna)
     live, dead = study.ask(), study.ask()
-    store.optuna.record_heartbeat(live._trial_id)
-    store.optuna.record_heartbeat(dead._trial_id)
-    deadline = time.monotonic() + 4.5
+    live_id, dead_id = (store.trial_id(f"{prefix}h", t.number) for t in (live, dead))
+    store.record_heartbeat(live_id)
+    store.record_heartbeat(dead_id)
+    deadline = time.monotonic() + 4.5  # grace period: 3 beats of 1 s
     while time.monotonic() < deadline:
-        store.optuna.record_heartbeat(live._trial_id)
-        store.fail_stale(study)
+        store.record_heartbeat(live_id)
+        store.fail_stale(f"{prefix}h", default_interval=1)
         time.sleep(0.5)
     trials = {t.number: t for t in study.get_trials()}
     assert trials[live.number].state == TrialState.RUNNING
@@ -158,7 +159,7 @@ def test_concurrent_first_opens_of_a_new_database(tmp_path, pg_database) -> None
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        code = f"from storage import open_storage; open_storage({pg_url(name)!r}).close()"
+        code = f"from hwsearch.storage import open_storage; open_storage({pg_url(name)!r}).close()"
         procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
                                   text=True) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1] for p in procs]

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from hwtest import REPO
+
+ROOT = REPO
 SMALL = ["--limit-train", "1000", "--depth", "5", "--device", "cpu"]
 # Every bad-flag command would otherwise be a short valid run, so a missing check shows up as
 # a wrong exit code, not as a long training run.

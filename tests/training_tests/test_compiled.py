@@ -1,22 +1,15 @@
 """training.compiled: the fast paths compute PackedEngine's numbers behind its interface.
 
-The fused forward runs the same kernels on the same weight views as ``PackedFCNet.forward`` and
-only changes how autograd gathers the stacked gradients (a stack instead of a sum of zero-padded
-slices), so it is held to bit equality. A step with the exponent as a 0-d tensor (what CUDA
-graphs capture and torch.compile traces) computes ``rate**exponent`` with a tensor-tensor ``pow``:
-a last-bit difference in the learning rate at most, hence a float32 tolerance. Inductor fuses
-elementwise work and may reorder it: a looser float32 tolerance still far below any real
-difference (a wrong lr or momentum moves the loss by 1e-3 or more within a few steps).
+A step with the exponent as a 0-d tensor (what CUDA graphs capture and torch.compile traces)
+computes ``rate**exponent`` with a tensor-tensor ``pow``: a last-bit difference in the learning
+rate at most, hence a float32 tolerance. Inductor fuses elementwise work and may reorder it: a
+looser float32 tolerance still far below any real difference (a wrong lr or momentum moves the
+loss by 1e-3 or more within a few steps).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -28,7 +21,6 @@ from hwsearch.training.compiled import (
     resolve_mode,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 
@@ -39,14 +31,7 @@ TRIALS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny nets gain nothing from more threads, and spinning OpenMP threads on a shared CPU
-    make them several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def tiny_data(device: str = "cpu", n: int = 192, dtype: torch.dtype = torch.float32) -> Dataset:
@@ -132,10 +117,19 @@ def test_modes_resolve_by_device() -> None:
         resolve_mode("fast", cpu)
 
 
-def test_one_trace_serves_every_exponent() -> None:
-    from torch._dynamo.testing import CompileCounter
+class CompileCounter:
+    """A torch.compile backend that counts the frames it compiles and runs them as traced."""
 
-    torch._dynamo.reset()
+    def __init__(self) -> None:
+        self.frame_count = 0
+
+    def __call__(self, graph: torch.fx.GraphModule, example_inputs: list) -> object:
+        self.frame_count += 1
+        return graph.forward
+
+
+def test_one_trace_serves_every_exponent() -> None:
+    torch.compiler.reset()
     counter = CompileCounter()  # traces without inductor: seconds, and exact
     data = tiny_data()
     ref, ours = engine(data), CompiledPackedEngine(engine(data), "inductor", backend=counter)
@@ -155,7 +149,7 @@ def test_one_trace_serves_every_exponent() -> None:
     reason="inductor on the CPU needs a C++ compiler",
 )
 def test_inductor_matches_eager_on_cpu() -> None:
-    torch._dynamo.reset()
+    torch.compiler.reset()
     data = tiny_data()
     ref, ours = engine(data, depth=3), compile_engine(engine(data, depth=3), "inductor")
     assert isinstance(ours, CompiledPackedEngine)
@@ -173,7 +167,7 @@ def test_inductor_matches_eager_on_cpu() -> None:
 @needs_cuda
 @pytest.mark.parametrize("mode", ["cudagraph", "inductor-cudagraph"])
 def test_cuda_graph_matches_eager(mode: str) -> None:
-    torch._dynamo.reset()
+    torch.compiler.reset()
     data = tiny_data("cuda")
     ref, ours = engine(data), compile_engine(engine(data), mode)
     assert isinstance(ours, CompiledPackedEngine)
@@ -198,69 +192,3 @@ def test_cuda_graph_matches_eager(mode: str) -> None:
     )
     odd = batches(data, 1, batch=5)[0]  # another shape: stepped eagerly, graph kept
     torch.testing.assert_close(ours.step(*odd)[0], ref.step(*odd)[0], rtol=1e-5, atol=1e-6)
-
-
-# -- the benchmark scripts ---------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
-    out = tmp_path / "t.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "throughput.py"),
-            "--smoke-test",
-            "--data-dir",
-            str(tmp_path / "absent"),
-            "--threads",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "synthetic" in run.stderr
-    result = json.loads(out.read_text())
-    assert set(result) == {"conventional", "single", "packed", "meta"}
-    assert set(result["packed"]) == {"2", "3"}
-    assert all(
-        v > 0 for v in (result["conventional"], result["single"], *result["packed"].values())
-    )
-
-
-def test_protocol_builds_the_launch_command() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "protocol.py"),
-            "--dry-run",
-            "--hwsearch",
-            "hwsearch",
-            "--pack",
-            "8",
-            "--limit-train",
-            "6000",
-            "--gpus-per-trial",
-            "0.25",
-            "--storage",
-            "sqlite:///x.db",
-            "--",
-            "--extra",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == (
-        "$ hwsearch launch --dataset mnist --data-dir ../shared/data/MNIST --models plain,highway"
-        " --depths 10,20,50,100 --trials 40 --epochs 1 --pack 8 --storage sqlite:///x.db"
-        " --limit-train 6000 --gpus-per-trial 0.25 --extra 1"
-    )

@@ -10,6 +10,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.report.studies import StudyRecord
+from hwsearch.storage import records as rec
+from hwsearch.storage.records import epoch_key
 
 DISTRIBUTIONS = {
     "lr": FloatDistribution(1e-6, 1.0, log=True),
@@ -34,11 +36,17 @@ def trial(
                 "lr": 0.1, "seconds": 1.0} for i, v in enumerate(losses)]
     now = dt.datetime(2026, 1, 1)
     complete = state == TrialState.COMPLETE
+    attrs: dict[str, Any] = {epoch_key(h["epoch"]): h for h in history} if with_history else {}
+    attrs[rec.OUTCOME] = {TrialState.COMPLETE: rec.COMPLETED, TrialState.PRUNED: rec.DIVERGED,
+                          TrialState.FAIL: "infrastructure failure: the worker was lost"
+                          }.get(state, "")
+    if state == TrialState.PRUNED:
+        attrs[rec.DIVERGED_EPOCH] = len(losses) + 1
     return FrozenTrial(
         number=number, state=state, value=min(losses) if complete and losses else None,
         values=None, datetime_start=now, datetime_complete=now, params=params,
         distributions={k: DISTRIBUTIONS[k] for k in params},
-        user_attrs={"history": history} if with_history else {},
+        user_attrs=attrs,
         system_attrs={}, intermediate_values={i + 1: v for i, v in enumerate(losses)},
         trial_id=number,
     )

@@ -70,10 +70,6 @@ def assert_one_line(err: pytest.ExceptionInfo[DataError], *needles: str) -> str:
 
 # -- real data --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mnist(mnist_dir: Path) -> Dataset:
-    return load_dataset("mnist", mnist_dir)
-
 
 def test_real_mnist(mnist: Dataset) -> None:
     assert mnist.name == "mnist" and mnist.num_classes == 10

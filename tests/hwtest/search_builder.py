@@ -1,7 +1,8 @@
-"""Small but real random searches, stored exactly as the search service stores them (no Ray).
+"""Small but real random searches, stored exactly as the search service stores them (no Ray):
+through the trial record (``hwsearch.storage.records``), with the service's trial seeds.
 
 Used by the report tests' session fixture and to make the sample report in docs/report:
-``python tests/report/report_search_builder.py sqlite:///sample.db /work/shared/data/MNIST``.
+``python tests/hwtest/search_builder.py sqlite:///sample.db ../shared/data/MNIST``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from optuna.trial import TrialState
-
-from hwsearch.search.recording import record_epoch, serialize_weights, upload_weights
-from hwsearch.search.settings import StudySpec
 from hwsearch.search.space import SearchSpace
-from hwsearch.search.studies import open_study
+from hwsearch.search.studies import open_study, study_name
 from hwsearch.storage import StudyStorage
-from hwsearch.training import Dataset, Hyperparams, train
-from hwsearch.training.loop import TrialResult
+from hwsearch.storage import records as rec
+from hwsearch.storage.weights import serialize_weights, upload_weights
+from hwsearch.training import Dataset, Hyperparams, TrainConfig, TrialResult, train
 
 
 class Search(NamedTuple):
@@ -45,41 +43,38 @@ def run_study(
 ) -> str:
     """Run ``config.trials`` trials of one configuration, recording each as the service does."""
     space = space or SearchSpace()
-    spec = StudySpec("mnist", config.model, config.depth, 0, epochs, batch_size, limit_train)
-    name = spec.study_name(prefix)
-    study = open_study(store.optuna, name, spec, seed, space)
+    config_ = TrainConfig(dataset="mnist", model=config.model, depth=config.depth,
+                          epochs=epochs, batch_size=batch_size, limit_train=limit_train,
+                          device="cpu")
+    name = study_name(config_, prefix)
+    study = open_study(store.optuna, name, config_, seed, space)
     for params in config.enqueue:
         study.enqueue_trial(dict(params))
-    train_config = spec.train_config(None, False, "cpu")
     subset = data.limit_train(limit_train)
     for _ in range(config.trials):
         trial = study.ask(space.distributions(config.model))
+        trial_id = store.trial_id(name, trial.number)
+        store.write_attrs(trial_id, rec.ask_attrs(seed, trial.number, "search_builder", 10))
         p = trial.params
         hp = Hyperparams(lr=p["lr"], momentum=p["momentum"], decay_rate=p["decay_rate"],
                          activation=p["activation"], gate_bias=p.get("gate_bias", -2.0),
-                         seed=seed + trial.number)
+                         seed=rec.trial_seed(seed, trial.number))
 
-        def on_epoch(epoch: int, results: Sequence[TrialResult], trial_id: int = trial._trial_id
+        def on_epoch(epoch: int, results: Sequence[TrialResult], trial_id: int = trial_id
                      ) -> None:
-            rows = [{"epoch": e.epoch, "train_loss": e.train_loss,
-                     "train_accuracy": e.train_accuracy, "test_accuracy": e.test_accuracy,
-                     "lr": e.lr, "seconds": e.seconds} for e in results[0].epochs]
-            if rows and rows[-1]["epoch"] == epoch:
-                record_epoch(store.optuna, trial_id, rows)
+            epochs_done = results[0].epochs
+            if epochs_done and epochs_done[-1].epoch == epoch:
+                rec.record_epoch(store, trial_id, asdict(epochs_done[-1]))
 
-        (result,), _ = train(train_config, [hp], subset, packed=False, on_epoch=on_epoch)
-        trial.set_user_attr("seed", hp.seed)
+        (result,), _ = train(config_, [hp], subset, packed=False, on_epoch=on_epoch)
         if result.diverged or not math.isfinite(result.best_train_loss):
-            trial.set_user_attr("outcome", "diverged")
-            trial.set_user_attr("diverged_epoch", result.diverged_epoch)
-            study.tell(trial, state=TrialState.PRUNED)
+            rec.mark_diverged(store, trial_id, result.diverged_epoch or 1)
             continue
         assert result.state_dict is not None
-        model_config = train_config.model_config(hp, subset.in_features, subset.in_channels,
-                                                 subset.num_classes)
-        upload_weights(store, trial, serialize_weights(model_config, result.state_dict))
-        trial.set_user_attr("outcome", "completed")
-        study.tell(trial, result.best_train_loss)
+        model_config = config_.model_config(hp, subset.in_features, subset.in_channels,
+                                            subset.num_classes)
+        upload_weights(store, trial_id, serialize_weights(model_config, result.state_dict))
+        rec.mark_completed(store, trial_id, result.best_train_loss)
     return name
 
 

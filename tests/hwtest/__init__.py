@@ -1,6 +1,8 @@
-"""Shared test helpers and fixtures for the search service and storage: real SQLite files and a
-real PostgreSQL database per test session, a small MNIST subset, and helpers that run
-``hwsearch`` as users do (a subprocess)."""
+"""Shared test helpers (the fixtures are in ``tests/conftest.py``): the test PostgreSQL's
+URLs and its password, and ``hwsearch`` run as users run it (a subprocess).
+
+``hwtest.fake_trials`` builds trials by hand; ``hwtest.search_builder`` runs small real
+searches stored exactly as the service stores them."""
 
 from __future__ import annotations
 
@@ -8,65 +10,22 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 PG_ADMIN = os.environ.get("HWSEARCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # A password the server ignores (trust auth) but every output is checked for.
 PG_PASSWORD = "pw-" + uuid.uuid4().hex[:12]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def _pg_admin_connect():
+def pg_admin_connect():
     import psycopg
 
     return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh database on the real server; fails (not skips) when the server is down in CI."""
-    try:
-        conn = _pg_admin_connect()
-    except Exception as e:  # noqa: BLE001
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required in CI: {e}")
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    name = f"hwsearch_test_{uuid.uuid4().hex[:8]}"
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with _pg_admin_connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def pg_url(database: str) -> str:
     return f"postgresql+psycopg://postgres:{PG_PASSWORD}@127.0.0.1:5432/{database}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs on both backends; PostgreSQL tests get their own prefix space
-    through unique study names (see ``prefix``)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'studies.db'}"
-    return pg_url(request.getfixturevalue("pg_database"))
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:6]}-"
-
-
-@pytest.fixture(scope="session")
-def mnist_root() -> str:
-    candidates = [os.environ.get("HWSEARCH_MNIST_DIR"), REPO.parent / "shared" / "data" / "MNIST"]
-    for c in candidates:
-        if c and (Path(c) / "raw" / "train-images-idx3-ubyte.gz").exists():
-            return str(c)
-    pytest.skip("real MNIST not found beside the checkout (../shared/data/MNIST)")
 
 
 def hwsearch_env(**extra: str) -> dict[str, str]:
@@ -128,3 +87,42 @@ def tiny_launch_args(storage: str, data_dir: str, prefix: str, **overrides: str)
     }
     flags.update(overrides)
     return ["launch", *[x for kv in flags.items() for x in kv]]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` in the process tree (from /proc), nearest first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        child, parent = int(text.split()[0]), int(text.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(child)
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def kill_descendants(pid: int, needle: str, sig: int) -> list[int]:
+    """Send ``sig`` to the processes below ``pid`` whose command line holds ``needle`` (only
+    what this test started, never a process elsewhere on the machine); returns their PIDs."""
+    import os
+
+    hit = [p for p in descendants(pid) if needle in command_line(p)]
+    for p in hit:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+    return hit

@@ -1,0 +1,89 @@
+"""Every private API of a third-party library this project uses, and nowhere else.
+
+Each has no public replacement (said below), and each is pinned by a test in
+``tests/test_compat.py`` that fails loudly when the library moves or renames it. The tested
+versions are pyproject's bounds (Ray < 2.61, Optuna < 5.1, torch 2.14).
+
+Optuna's *schema* (not its Python API) is read and written by ``hwsearch.storage.schema``: a
+persisted, versioned format rather than a private API, pinned by ``test_schema.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+_ray_patch_lock = threading.Lock()
+
+
+# -- Ray --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def ray_keeps_loopback() -> Iterator[None]:
+    """While held, Ray keeps 127.0.0.1 as a node address instead of swapping in the host's.
+
+    Ray (2.5x, 2.60) resolves a loopback address to the host's network address, so a cluster
+    bound to 127.0.0.1 (the safe default on a laptop, and what the tests use) would be left
+    unreachable and a local Ray would listen on the network. Ray has no option for it; this
+    replaces two functions of ``ray._private.services`` and restores them on exit. Held only
+    around ``ray.init``: once the node exists, Ray reads its address from the node itself.
+    """
+    import ray._private.services as services
+
+    with _ray_patch_lock:
+        saved = services.resolve_ip_for_localhost, services.get_node_ip_address
+        services.resolve_ip_for_localhost = lambda host: host
+        services.get_node_ip_address = lambda address=None: LOOPBACK
+        try:
+            yield
+        finally:
+            services.resolve_ip_for_localhost, services.get_node_ip_address = saved
+
+
+def init_local_ray(**kwargs: Any) -> None:
+    """A fresh local Ray on 127.0.0.1: ``ray.init`` names the node address only through its
+    private ``_node_ip_address`` argument."""
+    import ray
+
+    with ray_keeps_loopback():
+        ray.init(address="local", _node_ip_address=LOOPBACK, **kwargs)
+
+
+# -- torch ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def recompile_limit(at_least: int) -> Iterator[None]:
+    """Let ``torch.compile`` compile a function ``at_least`` times (one compile per pack of a
+    search; dynamo's default limit is 8), restored on exit. The limit exists only in
+    ``torch._dynamo.config`` (``recompile_limit``, formerly ``cache_size_limit``)."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    name = next(n for n in ("recompile_limit", "cache_size_limit") if hasattr(config, n))
+    before = getattr(config, name)
+    setattr(config, name, max(before, at_least))
+    try:
+        yield
+    finally:
+        setattr(config, name, before)
+
+
+def foreach_sgd_momentum_(
+    params: Sequence[Any], bufs: Sequence[Any], grads: Sequence[Any], momenta: Sequence[Any],
+    lrs: Sequence[Any],
+) -> None:
+    """``buf = μ·buf + g; p −= lr·buf`` over lists of tensors with per-tensor μ and lr
+    (broadcast views), in a handful of fused kernels. ``torch.optim.SGD`` takes one lr and
+    momentum per parameter group; the per-element ``torch._foreach_*`` ops it is built on are
+    the only fused way to give every trial of a pack its own."""
+    import torch
+
+    torch._foreach_mul_(bufs, momenta)
+    torch._foreach_add_(bufs, grads)
+    steps = torch._foreach_mul(bufs, lrs)
+    torch._foreach_sub_(params, steps)

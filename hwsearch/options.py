@@ -1,0 +1,194 @@
+"""One definition per setting: its default, help, check and flag, from which the CLI flags,
+the TOML keys and the validation all derive.
+
+A configuration class is a frozen dataclass whose fields are made with :func:`option`; its
+``__post_init__`` calls :func:`validate`. The CLI adds a flag per field (:func:`add_flags`)
+and a config file sets the same names (dashes or underscores), so a new setting is one line.
+Errors name the bad value and what is allowed, in one line (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
+
+Check = Callable[[str, Any], str | None]  # (label, value) -> an error message, or None
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the bad value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Option:
+    help: str
+    check: Check | None = None
+    choices: tuple[str, ...] = ()
+    in_spec: bool = False  # part of a study's configuration: recorded, and compared on resume
+    flag: str = ""  # the flag, when not --<name with dashes>
+    negate: bool = False  # a store_false flag (e.g. --no-test for test=True)
+    metavar: str | None = None
+
+
+def option(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **kw: Any) -> Any:
+    """A dataclass field carrying its :class:`Option`."""
+    meta = {"option": Option(help, **kw)}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def options_of(cls: Any) -> list[tuple[Field[Any], Option]]:
+    return [(f, f.metadata["option"]) for f in fields(cls) if "option" in f.metadata]
+
+
+def label(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def flag_of(f: Field[Any], opt: Option) -> str:
+    return opt.flag or f"--{label(f.name)}"
+
+
+def validate(obj: Any) -> None:
+    """Run every field's check; the first failure is a :class:`ConfigError`."""
+    for f, opt in options_of(obj):
+        value = getattr(obj, f.name)
+        if opt.choices and value not in opt.choices:
+            raise ConfigError(
+                f"unknown {label(f.name)} {value!r}; allowed: {', '.join(opt.choices)}"
+            )
+        message = opt.check(label(f.name), value) if opt.check else None
+        if message:
+            raise ConfigError(message)
+
+
+def require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+# -- checks -------------------------------------------------------------------------------
+
+
+def number(
+    low: float | None = None, high: float | None = None, *, above: float | None = None
+) -> Check:
+    """Finite, ``>= low`` (or ``> above``) and ``<= high``; None passes (optional settings)."""
+
+    def check(name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{name} {value} must be finite"
+        if above is not None and not value > above:
+            return f"{name} {value} must be > {above:g}"
+        if low is not None and value < low:
+            return f"{name} {value} must be >= {low:g}"
+        if high is not None and value > high:
+            return f"{name} {value} must be <= {high:g}"
+        return None
+
+    return check
+
+
+def in_range(low: int, high: int) -> Check:
+    """An integer in ``low..high``, said as a range (depths read better so)."""
+
+    def check(name: str, value: Any) -> str | None:
+        if not low <= value <= high:
+            return f"{name} {value} out of range; allowed: {low}..{high}"
+        return None
+
+    return check
+
+
+# -- values from a file or the command line -------------------------------------------------
+
+
+def coerce(name: str, value: Any, type_name: str) -> Any:
+    """``value`` (from TOML or a flag) as the field's declared type, or a one-line error."""
+    try:
+        if value is None:
+            if "None" in type_name:
+                return None
+            raise ValueError
+        if type_name.startswith("int"):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if type_name.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if type_name.startswith("bool"):
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if type_name.startswith("str"):
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(
+            f"bad value for {label(name)}: {_short(value)} (expected {type_name})"
+        ) from None
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def normalise_keys(values: dict[str, Any]) -> dict[str, Any]:
+    return {k.replace("-", "_"): v for k, v in values.items()}
+
+
+# -- argparse -------------------------------------------------------------------------------
+
+
+def _arg_type(type_name: str) -> Callable[[str], Any] | None:
+    for prefix, kind in (("int", int), ("float", float)):
+        if type_name.startswith(prefix):
+            return kind
+    return None
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    cls: Any,
+    *,
+    skip: Iterable[str] = (),
+    defaults: bool = True,
+    types: bool = True,
+) -> None:
+    """A flag per option of ``cls``. ``defaults=False`` gives every flag the default None, so
+    a caller can tell flags given from flags left out (to merge them over a config file).
+    ``types=False`` keeps values as strings for the caller to coerce."""
+    skip = set(skip)
+    for f, opt in options_of(cls):
+        if f.name in skip:
+            continue
+        kwargs: dict[str, Any] = {"help": opt.help, "dest": f.name}
+        type_name = str(f.type)
+        if type_name == "bool":
+            kwargs["action"] = "store_false" if opt.negate else "store_true"
+            if not defaults:
+                kwargs["default"] = None
+        else:
+            kind = _arg_type(type_name) if types else None
+            if kind is not None:
+                kwargs["type"] = kind
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+            if opt.metavar:
+                kwargs["metavar"] = opt.metavar
+            if not defaults:
+                kwargs["default"] = None
+        if defaults and f.default is not MISSING:
+            kwargs.setdefault("default", f.default)
+        parser.add_argument(flag_of(f, opt), **kwargs)

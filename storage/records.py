@@ -1,0 +1,158 @@
+"""The trial record: how one trial of a search is stored in an Optuna study, in one place.
+
+Everything that writes or reads a stored trial (the search service, the queries, the report,
+the tests' builders) goes through these names and functions; nothing else spells a key.
+
+Study user attributes
+    ``spec`` (the configuration), ``seed`` (the study's sampling seed), ``search_space``.
+
+Trial layout
+    * params: ``lr``, ``momentum``, ``decay_rate``, ``activation``, and ``gate_bias`` (highway);
+    * user attributes written at the ask: ``seed`` (:func:`trial_seed`), ``launcher``,
+      ``heartbeat_interval`` (the owner's, in seconds: the grace period before another launcher
+      may take the trial for lost is :data:`GRACE_FACTOR` times this), ``pack_size``;
+      then the Ray node it trained on: ``ray_node_id``, ``ray_node_ip``, ``hostname``;
+    * per epoch, appended (never rewritten, so an E-epoch run writes O(E) bytes): the
+      objective as the intermediate value at step = epoch (1-based), and the epoch's whole
+      record as the user attribute ``epoch_00001``, ``epoch_00002``, … (see
+      :func:`epoch_key`). A dict per epoch: ``epoch``, ``train_loss`` (the objective),
+      ``train_accuracy``, ``test_accuracy``, ``lr``, ``seconds`` and what the trainer adds.
+      :func:`history` reads them back in order, in one call (they come with the trial);
+    * the end, written in one transaction with the state (:func:`mark_completed`,
+      :func:`mark_diverged`, :func:`mark_failed`): ``outcome`` is ``completed``,
+      ``diverged`` (with ``diverged_epoch``) or the reason a trial was lost.
+
+States
+    COMPLETE (value = the objective), PRUNED (a diverged run: a finished member of the random
+    search without a trustworthy value), FAIL (lost to infrastructure, with ``outcome`` saying
+    why; a launch replaces it). COMPLETE and PRUNED count as finished.
+
+Weights
+    The artifact ``weights.pt`` of a COMPLETE trial (see ``hwsearch.storage.weights``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from .base import Counts
+
+if TYPE_CHECKING:
+    from .base import StudyStorage
+
+# Study user attributes.
+STUDY_SPEC = "spec"
+STUDY_SEED = "seed"
+STUDY_SPACE = "search_space"
+
+# Trial user attributes.
+SEED = "seed"
+LAUNCHER = "launcher"
+HEARTBEAT_INTERVAL = "heartbeat_interval"
+PACK_SIZE = "pack_size"
+RAY_NODE_ID = "ray_node_id"
+RAY_NODE_IP = "ray_node_ip"
+HOSTNAME = "hostname"
+NODE_KEYS = (RAY_NODE_ID, RAY_NODE_IP, HOSTNAME)
+OUTCOME = "outcome"
+DIVERGED_EPOCH = "diverged_epoch"
+EPOCH_PREFIX = "epoch_"
+LEGACY_HISTORY = "history"  # version 1 kept the whole history in one attribute
+
+# Outcomes.
+COMPLETED = "completed"
+DIVERGED = "diverged"
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+GRACE_FACTOR = 3  # heartbeats a launcher may miss before its trials are taken for lost
+WEIGHTS_FILE = "weights.pt"
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """The seed of trial ``number`` (weights init and data order): a pure function, so a trial
+    trains the same whoever runs it, alone or in a pack, first or as a replacement."""
+    return (study_seed * 1_000_003 + number) % (2**31 - 1)
+
+
+def epoch_key(epoch: int) -> str:
+    """The user attribute of one epoch's record; zero-padded, so keys sort in epoch order."""
+    return f"{EPOCH_PREFIX}{epoch:05d}"
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def history(trial: FrozenTrial) -> list[dict[str, Any]]:
+    """The trial's per-epoch records, in epoch order."""
+    attrs = trial.user_attrs
+    rows = [dict(attrs[k]) for k in sorted(attrs) if k.startswith(EPOCH_PREFIX)]
+    if not rows and isinstance(attrs.get(LEGACY_HISTORY), list):
+        rows = [dict(r) for r in attrs[LEGACY_HISTORY]]
+    return rows
+
+
+def outcome(trial: FrozenTrial) -> str:
+    return str(trial.user_attrs.get(OUTCOME, ""))
+
+
+def diverged_epoch(trial: FrozenTrial) -> int | None:
+    value = trial.user_attrs.get(DIVERGED_EPOCH)
+    return int(value) if value is not None else None
+
+
+def node_ip(trial: FrozenTrial) -> str:
+    return str(trial.user_attrs.get(RAY_NODE_IP) or "")
+
+
+def count_trials(trials: Sequence[FrozenTrial]) -> Counts:
+    """:class:`Counts` of trials already loaded (the storage answers the same by query)."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return Counts(
+        complete=len(complete),
+        pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        running=sum(t.state in ACTIVE for t in trials),
+        failed=sum(t.state == TrialState.FAIL for t in trials),
+        diverged=sum(outcome(t) == DIVERGED for t in trials),
+        best=min((t.value for t in complete if t.value is not None), default=None),
+    )
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def ask_attrs(
+    study_seed: int, number: int, launcher: str, heartbeat_interval: float
+) -> dict[str, Any]:
+    """What a trial records when it is asked for."""
+    return {
+        SEED: trial_seed(study_seed, number),
+        LAUNCHER: launcher,
+        HEARTBEAT_INTERVAL: heartbeat_interval,
+    }
+
+
+def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) -> None:
+    """Append one epoch: its objective as the intermediate value, its record as an attribute."""
+    epoch = int(record["epoch"])
+    store.optuna.set_trial_intermediate_value(trial_id, epoch, float(record["train_loss"]))
+    store.optuna.set_trial_user_attr(trial_id, epoch_key(epoch), dict(record))
+
+
+def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:
+    """COMPLETE with ``value``; False when the trial had already finished (e.g. taken over)."""
+    return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED})
+
+
+def mark_diverged(store: StudyStorage, trial_id: int, epoch: int) -> bool:
+    """PRUNED: the run diverged at ``epoch``."""
+    attrs = {OUTCOME: DIVERGED, DIVERGED_EPOCH: int(epoch)}
+    return store.finish_trial(trial_id, TrialState.PRUNED, None, attrs)
+
+
+def mark_failed(store: StudyStorage, trial_id: int, reason: str) -> bool:
+    """FAIL, saying why; a launch replaces it."""
+    return store.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: reason})

@@ -1,0 +1,76 @@
+"""The benchmark scripts run and say what they promise (their figures are not checked here:
+timings never gate the suite)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwtest import REPO as ROOT
+
+
+@pytest.mark.slow
+def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "throughput.py"),
+            "--smoke-test",
+            "--data-dir",
+            str(tmp_path / "absent"),
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "synthetic" in run.stderr
+    result = json.loads(out.read_text())
+    assert set(result) == {"conventional", "single", "packed", "meta"}
+    assert set(result["packed"]) == {"2", "3"}
+    assert all(
+        v > 0 for v in (result["conventional"], result["single"], *result["packed"].values())
+    )
+
+
+def test_protocol_builds_the_launch_command() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "protocol.py"),
+            "--dry-run",
+            "--hwsearch",
+            "hwsearch",
+            "--pack",
+            "8",
+            "--limit-train",
+            "6000",
+            "--gpus-per-trial",
+            "0.25",
+            "--storage",
+            "sqlite:///x.db",
+            "--",
+            "--extra",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (
+        "$ hwsearch launch --dataset mnist --data-dir ../shared/data/MNIST --models plain,highway"
+        " --depths 10,20,50,100 --trials 40 --epochs 1 --pack 8 --storage sqlite:///x.db"
+        " --limit-train 6000 --gpus-per-trial 0.25 --extra 1"
+    )

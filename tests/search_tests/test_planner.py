@@ -1,0 +1,256 @@
+"""The pack planner on an in-memory database: exact counts, replacements, grouping, other
+launchers' trials, giving up. No Ray, no training, no sleeping: fast, and not marked slow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from optuna.trial import TrialState
+
+from hwsearch.search.messages import EpochReport, FinalReport, Node, TrialEpoch, TrialFinal
+from hwsearch.search.planner import Pack, PackPlanner, StudyPlan
+from hwsearch.search.space import SearchSpace
+from hwsearch.search.studies import open_study
+from hwsearch.storage import SQLStudyStorage, open_storage
+from hwsearch.storage import records as rec
+from hwsearch.training import TrainConfig
+
+
+class Holder:
+    def __init__(self, store: SQLStudyStorage) -> None:
+        self.store, self.held = store, set()
+
+    def add(self, trial_id: int) -> None:
+        self.store.record_heartbeat(trial_id)
+        self.held.add(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        self.held.discard(trial_id)
+
+
+class Events:
+    """What the planner told the user, in order."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple] = []
+
+    def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
+        self.log.append(("finished", study, value, diverged))
+
+    def failed(self, study: str) -> None:
+        self.log.append(("failed", study))
+
+    def note(self, message: str) -> None:
+        self.log.append(("note", message))
+
+    def of(self, kind: str) -> list[tuple]:
+        return [e[1:] for e in self.log if e[0] == kind]
+
+
+@pytest.fixture
+def store() -> Iterator[SQLStudyStorage]:
+    s = open_storage("sqlite:///:memory:")
+    yield s
+    s.close()
+
+
+def make_plans(
+    store: SQLStudyStorage, target: int, studies: tuple[str, ...] = ("highway",),
+    activations: tuple[str, ...] = ("relu", "tanh"),
+) -> dict[str, StudyPlan]:
+    space = SearchSpace(activation=activations)
+    plans = {}
+    for model in studies:
+        config = TrainConfig(model=model, depth=2, epochs=1)
+        name = f"mnist-{model}-d2"
+        study = open_study(store.optuna, name, config, 0, space)
+        plans[name] = StudyPlan(study, target, space.distributions(model), config.to_dict(), 0)
+    return plans
+
+
+def make_planner(
+    store: SQLStudyStorage, plans: dict[str, StudyPlan], pack_size: int, **kw
+) -> tuple[PackPlanner, Holder, Events]:
+    holder, events = Holder(store), Events()
+    planner = PackPlanner(store, plans, pack_size, holder=holder, events=events,
+                          launcher_id="test", heartbeat_interval=10, **kw)
+    return planner, holder, events
+
+
+def complete(planner: PackPlanner, pack: Pack, value: float = 0.5) -> None:
+    final = FinalReport([TrialFinal(t.number, None, value, True) for t in pack.trials], 10)
+    planner.finish(pack, final, {t.number: b"weights" for t in pack.trials})
+
+
+def drain(planner: PackPlanner) -> list[Pack]:
+    packs = []
+    while (pack := planner.next_pack()) is not None:
+        packs.append(pack)
+    return packs
+
+
+def states(store: SQLStudyStorage, name: str) -> list[str]:
+    trials = store.optuna.get_all_trials(store.study_id(name))
+    return sorted(t.state.name for t in trials)
+
+
+def test_asks_exactly_the_target_in_packs_of_one_activation(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=7)
+    planner, holder, _ = make_planner(store, plans, pack_size=3)
+    packs = drain(planner)
+    numbers = sorted(t.number for p in packs for t in p.trials)
+    assert numbers == list(range(7))  # exactly the target, nothing more
+    for p in packs:
+        assert 1 <= len(p.trials) <= 3
+        assert len({t.params["activation"] for t in p.trials}) == 1
+    assert len(holder.held) == 7  # every asked trial beats
+    assert store.counts("mnist-highway-d2").running == 7
+    assert planner.next_pack() is None and not planner.all_done()
+
+
+def test_a_pack_config_carries_seeds_and_the_protocol(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=2, activations=("tanh",))
+    planner, _, _ = make_planner(store, plans, pack_size=2)
+    (pack,) = drain(planner)
+    config = planner.pack_config(pack)
+    assert config.numbers == [0, 1] and config.train["model"] == "highway"
+    assert [p["seed"] for p in config.params] == [rec.trial_seed(0, 0), rec.trial_seed(0, 1)]
+    trial = store.optuna.get_trial(pack.trials[0].trial_id)
+    assert trial.user_attrs[rec.PACK_SIZE] == 2 and trial.user_attrs[rec.LAUNCHER] == "test"
+    assert trial.user_attrs[rec.HEARTBEAT_INTERVAL] == 10
+
+
+def test_completed_diverged_and_lost_trials(store: SQLStudyStorage) -> None:
+    name = "mnist-highway-d2"
+    plans = make_plans(store, target=3, activations=("tanh",))
+    planner, holder, events = make_planner(store, plans, pack_size=3)
+    (pack,) = drain(planner)
+    a, b, c = pack.trials
+    record = {"epoch": 1, "train_loss": 0.7, "train_accuracy": 0.8, "test_accuracy": 0.8,
+              "lr": 0.1, "seconds": 1.0}
+    planner.record_epoch(pack, EpochReport(1, [TrialEpoch(a.number, record, None),
+                                               TrialEpoch(b.number, None, 1),
+                                               TrialEpoch(c.number, record, None)],
+                                           Node("n1", "10.0.0.1", "host")))
+    final = FinalReport([TrialFinal(a.number, None, 0.7, True)], 10)
+    planner.finish(pack, final, {a.number: b"w"})  # c: no final entry, so it was lost
+    trials = {t.number: t for t in store.optuna.get_all_trials(store.study_id(name))}
+    assert trials[a.number].state == TrialState.COMPLETE and trials[a.number].value == 0.7
+    assert rec.history(trials[a.number]) == [record]
+    assert trials[a.number].intermediate_values == {1: 0.7}
+    assert trials[a.number].user_attrs[rec.RAY_NODE_IP] == "10.0.0.1"
+    assert trials[b.number].state == TrialState.PRUNED
+    assert rec.outcome(trials[b.number]) == rec.DIVERGED
+    assert rec.diverged_epoch(trials[b.number]) == 1
+    assert trials[c.number].state == TrialState.FAIL
+    assert "infrastructure failure" in rec.outcome(trials[c.number])
+    assert not holder.held
+    assert events.of("failed") == [(name,)] and len(events.of("finished")) == 2
+    # The lost trial is replaced: one more ask, numbered after the others.
+    (again,) = drain(planner)
+    assert [t.number for t in again.trials] == [3]
+
+
+def test_exact_counts_with_failures_replaced(store: SQLStudyStorage) -> None:
+    name = "mnist-highway-d2"
+    plans = make_plans(store, target=5)
+    planner, _, _ = make_planner(store, plans, pack_size=2)
+    lost_once = False
+    while not planner.all_done():
+        for pack in drain(planner):
+            if not lost_once:
+                planner.finish(pack, None, {})  # the worker died
+                lost_once = True
+            else:
+                complete(planner, pack)
+    c = store.counts(name)
+    assert (c.complete, c.running) == (5, 0)
+    assert c.failed >= 1 and c.finished == 5  # the lost pack's trials, replaced
+
+
+def test_counts_other_launchers_running_trials(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=4)
+    first, _, _ = make_planner(store, plans, pack_size=4)
+    second, _, _ = make_planner(store, plans, pack_size=4)
+    got_first = drain(first)
+    assert sum(len(p.trials) for p in got_first) == 4
+    assert drain(second) == []  # all four are someone's running trials: nothing to ask
+    for pack in got_first:
+        complete(first, pack)
+    assert second.all_done() and first.all_done()
+
+
+def test_stale_trials_of_a_dead_launcher_are_replaced(store: SQLStudyStorage) -> None:
+    """A launcher that stopped beating: its trials go stale after 3 of its intervals (a
+    heartbeat of 0 s here, so at once) and are replaced."""
+    plans = make_plans(store, target=2, activations=("tanh",))
+    dead_events = Events()
+    dead = PackPlanner(store, plans, 2, holder=Holder(store), events=dead_events,
+                       launcher_id="dead", heartbeat_interval=0)
+    (lost,) = drain(dead)
+    alive, _, events = make_planner(store, plans, pack_size=2)
+    (pack,) = drain(alive)
+    assert [t.number for t in pack.trials] == [2, 3]
+    trials = store.optuna.get_all_trials(store.study_id("mnist-highway-d2"))
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert [t.number for t in failed] == [0, 1]
+    assert all("heartbeat" in rec.outcome(t) for t in failed)
+    # The dead launcher comes back: its trials are gone; it says so and carries on.
+    complete(dead, lost)
+    notes = dead_events.of("note")
+    assert len(notes) == 2 and "taken over" in notes[0][0]
+    assert [t.state for t in store.optuna.get_all_trials(store.study_id("mnist-highway-d2"))
+            if t.number in (0, 1)] == [TrialState.FAIL] * 2
+
+
+def test_orphan_running_trial_never_beaten_goes_stale(store: SQLStudyStorage) -> None:
+    """A RUNNING trial nobody beats for (asked by another client): its grace period starts
+    when a launcher first sees it, so it cannot stall a launch forever."""
+    plans = make_plans(store, target=1, activations=("tanh",))
+    plan = plans["mnist-highway-d2"]
+    plan.study.ask()  # an outside ask: no heartbeat, no recorded interval
+    planner, _, _ = make_planner(store, plans, pack_size=1)
+    assert drain(planner) == []  # first seen: its grace period starts now
+    assert store.fail_stale("mnist-highway-d2", default_interval=0) == 1
+    (pack,) = drain(planner)
+    assert [t.number for t in pack.trials] == [1]
+
+
+def test_several_studies_neediest_first(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=3, studies=("plain", "highway"), activations=("relu",))
+    planner, _, _ = make_planner(store, plans, pack_size=3)
+    packs = drain(planner)
+    assert sorted(p.study for p in packs) == ["mnist-highway-d2", "mnist-plain-d2"]
+    for pack in packs:
+        complete(planner, pack)
+    assert planner.all_done()
+
+
+def test_gives_up_after_failed_packs_in_a_row(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=10, activations=("tanh",))
+    planner, _, _ = make_planner(store, plans, pack_size=1, max_failed_packs=3)
+    for _ in range(2):
+        pack = planner.next_pack()
+        pack.error = "RuntimeError: no data"
+        planner.finish(pack, None, {})
+    assert not planner.gave_up
+    complete(planner, planner.next_pack())  # a success resets the run of failures
+    for _ in range(3):
+        pack = planner.next_pack()
+        planner.finish(pack, None, {})
+    assert planner.gave_up and planner.last_error == "the worker was lost"
+
+
+def test_release_fails_what_the_launcher_holds(store: SQLStudyStorage) -> None:
+    plans = make_plans(store, target=4)
+    planner, holder, _ = make_planner(store, plans, pack_size=3)
+    pack = planner.next_pack()  # asks until one activation has 3; the rest wait in a buffer
+    buffered = sum(len(b) for b in planner.buffers.values())
+    asked = len(pack.trials) + buffered
+    planner.release_pack(pack, "launcher stopped")
+    planner.release("launcher stopped")
+    c = store.counts("mnist-highway-d2")
+    assert (c.failed, c.running) == (asked, 0) and not holder.held
+    trials = store.optuna.get_all_trials(store.study_id("mnist-highway-d2"))
+    assert {rec.outcome(t) for t in trials} == {"launcher stopped"}
