@@ -11,9 +11,9 @@
 #   1. cuda_check.py: packed vs single on cuda (K=4, depth 10, float32 loss curves), and the
 #      CUDA-graph engine vs eager;
 #   2. throughput.py --compile (CUDA graphs), depth 50, 200 steps, K = 8 40 160 640
-#      -> $OUT/h100.json;
+#      -> $OUT/<gpu>.json (<gpu>: h100, h200, ... from the device's name);
 #   3. throughput.py eager, K = 40, and the unmodified PackedEngine beside it (--stock)
-#      -> $OUT/h100-eager.json;
+#      -> $OUT/<gpu>-eager.json;
 #   4. if time is left: cuda_check.py for the inductor + CUDA graph mode.
 # Everything is also logged to $OUT/gpu_check.log. Exit status: that of the first failing step.
 set -uo pipefail
@@ -25,6 +25,11 @@ OUT=${OUT:-$PWD/gpu-check-out}
 DATA_DIR=${DATA_DIR:-.device/MNIST}
 BUDGET=${BUDGET:-330}  # seconds for all steps together
 mkdir -p "$OUT"
+# Result files are named after the GPU that made them (h100, h200, ...; "gpu" when unknown).
+GPU=$("$PYTHON" -c 'import re, torch
+name = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
+m = re.search(r"\b([A-Z]\d{2,4})\b", name)
+print(m.group(1).lower() if m else "gpu")' 2>/dev/null || echo gpu)
 
 status=0
 step() {  # step NAME CAP_SECONDS COMMAND...: run under min(CAP, what is left of the budget)
@@ -55,16 +60,16 @@ main() {
         "$PYTHON" benchmarks/cuda_check.py --data-dir "$DATA_DIR" --modes cudagraph
     step "throughput, compiled (CUDA graphs)" 180 \
         "$PYTHON" benchmarks/throughput.py --device cuda --depth 50 --steps 200 --k 8 40 160 640 \
-        --compile --data-dir "$DATA_DIR" --json "$OUT/h100.json"
+        --compile --data-dir "$DATA_DIR" --json "$OUT/$GPU.json"
     step "throughput, eager, K=40 (beside the CUDA graph figures)" 90 \
         "$PYTHON" benchmarks/throughput.py --device cuda --depth 50 --steps 200 --k 40 --stock \
-        --data-dir "$DATA_DIR" --json "$OUT/h100-eager.json"
+        --data-dir "$DATA_DIR" --json "$OUT/$GPU-eager.json"
     step "optional: inductor + CUDA graph vs eager" 120 \
         "$PYTHON" benchmarks/cuda_check.py --data-dir "$DATA_DIR" --skip-single \
         --modes inductor-cudagraph
 
     echo "== results (${SECONDS}s in all)"
-    for f in "$OUT/h100.json" "$OUT/h100-eager.json"; do
+    for f in "$OUT/$GPU.json" "$OUT/$GPU-eager.json"; do
         [[ -f $f ]] && { echo "-- $f"; cat "$f"; }
     done
     echo "== gpu_check: exit $status"

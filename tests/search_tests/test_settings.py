@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -122,3 +123,49 @@ def test_bad_input_exits_2_in_one_line_and_keeps_studies(
         assert len(lines) == 1 and expected in lines[0], (expected, out.stderr)
         assert PG_PASSWORD not in out.stderr + out.stdout
     assert _snapshot(storage_url, name) == before
+
+
+def _flags(command: str) -> set[str]:
+    from hwsearch.search.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command")  # noqa: SLF001
+    return {a.dest for a in sub.choices[command]._actions if a.option_strings} - {"help"}
+
+
+def test_every_setting_has_a_flag_and_a_key_and_the_reverse() -> None:
+    from hwsearch.search.settings import setting_keys
+
+    launch_keys, train_keys = setting_keys()
+    keys = launch_keys | train_keys
+    flags = _flags("launch")
+    # The file itself has a flag and no key; the search space is a table, a key and no flag.
+    assert flags - {"config"} == keys - {"space"}
+    for key in keys - {"space"}:  # each key is accepted in a config file
+        assert key in launch_keys | train_keys
+    assert build_settings({"epochs": "7", "pack": "auto", "cpus-per-trial": 2}).train.epochs == 7
+
+
+def test_train_flags_are_the_training_settings() -> None:
+    from hwsearch.options import options_of
+    from hwsearch.training import Hyperparams, TrainConfig
+
+    fields = {f.name for cls in (TrainConfig, Hyperparams) for f, _ in options_of(cls)}
+    assert _flags("train") - {"json"} == fields
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"width": 10_000_000}, "width 10000000 must be <= 4096"),
+        ({"cpus_per_trial": 0.000001}, "cpus-per-trial 1e-06 must be >= 0.01"),
+        ({"gpus_per_trial": float("inf")}, "gpus-per-trial inf must be finite"),
+        ({"trials": 1_000_000_000}, "trials 1000000000 must be <= 100000"),
+        ({"pack": 1_000_000_000}, "pack 1000000000 must be <= 4096"),
+        ({"space": {"lr": {"high": float("inf")}}}, "must be finite"),
+        ({"depths": "0"}, "depth 0 out of range"),
+    ],
+)
+def test_numbers_are_bounded(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_settings(values)

@@ -1,0 +1,93 @@
+"""Every third-party private API in hwsearch/compat.py is still where we use it, and nothing
+outside compat.py reaches for one. A library upgrade that moves one fails here, loudly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hwsearch import compat
+from hwtest import REPO
+
+PACKAGES = ("models", "training", "storage", "search", "report", "hwsearch", "benchmarks")
+# A private attribute of torch, Ray or Optuna: `torch._x`, `ray._private`, `optuna.x._y`, or an
+# object's `._trial_id`-style internals we once used.
+PRIVATE = re.compile(
+    r"\b(?:torch|ray|optuna)(?:\.[A-Za-z]\w*)*\._[a-z]\w*|\._trial_id\b|\._study_id\b"
+    r"|\._rng\b|_get_stale_trial_ids|\b_node_ip_address"
+)
+
+
+def test_no_private_api_outside_compat() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path == REPO / "hwsearch" / "compat.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if PRIVATE.search(line.split("#")[0]):
+                    offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_check_catches_one() -> None:
+    assert PRIVATE.search("torch._foreach_add_(a, b)")
+    assert PRIVATE.search("import ray._private.services as s")
+    assert PRIVATE.search("trial._trial_id")
+    assert not PRIVATE.search("torch.compiler.reset()")
+
+
+def test_ray_services_functions_exist_and_are_restored() -> None:
+    import ray._private.services as services
+
+    before = services.resolve_ip_for_localhost, services.get_node_ip_address
+    with compat.ray_keeps_loopback():
+        assert services.resolve_ip_for_localhost("127.0.0.1") == "127.0.0.1"
+        assert services.get_node_ip_address() == compat.LOOPBACK
+    assert (services.resolve_ip_for_localhost, services.get_node_ip_address) == before
+
+
+def test_ray_init_still_takes_a_node_address() -> None:
+    import inspect
+
+    import ray
+
+    assert "_node_ip_address" in inspect.getsource(ray.init)  # taken from **kwargs
+
+
+def test_dynamo_recompile_limit_is_raised_then_restored() -> None:
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    name = next(n for n in ("recompile_limit", "cache_size_limit") if hasattr(config, n))
+    before = getattr(config, name)
+    with compat.recompile_limit(before + 100):
+        assert getattr(config, name) == before + 100
+    assert getattr(config, name) == before
+
+
+def test_foreach_sgd_momentum_matches_the_formula() -> None:
+    import torch
+
+    p, buf, g = torch.ones(2, 3), torch.full((2, 3), 0.5), torch.full((2, 3), 2.0)
+    mu, lr = torch.tensor([[0.9], [0.0]]), torch.tensor([[0.1], [1.0]])
+    want_buf = mu * buf + g
+    want_p = p - lr * want_buf
+    compat.foreach_sgd_momentum_([p], [buf], [g], [mu], [lr])
+    torch.testing.assert_close(buf, want_buf)
+    torch.testing.assert_close(p, want_p)
+
+
+@pytest.mark.parametrize("name", ["ray", "optuna"])
+def test_pyproject_bounds_the_tested_minor_versions(name: str) -> None:
+    import importlib.metadata
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(d for d in deps if re.match(rf"{name}\b", d))
+    upper = re.search(r"<\s*([\d.]+)", spec)
+    assert upper, f"{spec!r} has no upper bound"
+    installed = tuple(int(x) for x in importlib.metadata.version(name).split(".")[:2])
+    bound = tuple(int(x) for x in upper.group(1).split(".")[:2])
+    assert installed < bound <= (installed[0], installed[1] + 1), (spec, installed)
