@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.exceptions import UpdateFinishedTrialError
 
 from hwsearch.storage import StudyStorage
 from hwsearch.storage import records as rec
@@ -212,8 +213,11 @@ class PackPlanner:
             trial = by_number[entry.number]
             if trial.number in pack.finished:
                 continue
-            if entry.record is not None:
-                rec.record_epoch(self.store, trial.trial_id, entry.record)
+            if entry.record is not None and not rec.record_epoch(
+                self.store, trial.trial_id, entry.record
+            ):
+                self._end(pack, trial, won=False)
+                continue
             if entry.diverged_epoch is not None:
                 self._diverged(pack, trial, entry.diverged_epoch)
 
@@ -275,7 +279,11 @@ class PackPlanner:
         if blob is None or not math.isfinite(value):
             self._failed(pack, trial, "finished without weights or a finite loss; replaced")
             return
-        upload_weights(self.store, trial.trial_id, blob)
+        try:
+            upload_weights(self.store, trial.trial_id, blob)
+        except UpdateFinishedTrialError:  # taken over while this launcher was silent
+            self._end(pack, trial, won=False)
+            return
         if self._end(pack, trial, rec.mark_completed(self.store, trial.trial_id, value)):
             self.events.finished(pack.study, value)
 

@@ -80,8 +80,9 @@ class StudyStorage(abc.ABC):
     def trial_id(self, study_name: str, number: int) -> int: ...
 
     @abc.abstractmethod
-    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
-        """Set several user attributes of a running trial in one transaction."""
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
+        """Set several user attributes of a RUNNING trial in one transaction; False, and
+        nothing written, when it has finished (finished trials are read-only)."""
 
     @abc.abstractmethod
     def finish_trial(

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from .base import Counts
@@ -135,11 +136,15 @@ def ask_attrs(
     }
 
 
-def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) -> None:
-    """Append one epoch: its objective as the intermediate value, its record as an attribute."""
+def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) -> bool:
+    """Append one epoch: its objective as the intermediate value, its record as an attribute.
+    False when the trial has finished meanwhile (another launcher took it over)."""
     epoch = int(record["epoch"])
-    store.optuna.set_trial_intermediate_value(trial_id, epoch, float(record["train_loss"]))
-    store.optuna.set_trial_user_attr(trial_id, epoch_key(epoch), dict(record))
+    try:
+        store.optuna.set_trial_intermediate_value(trial_id, epoch, float(record["train_loss"]))
+    except UpdateFinishedTrialError:
+        return False
+    return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
 
 
 def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:

@@ -265,9 +265,16 @@ class SQLStudyStorage(StudyStorage):
             row = {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
             conn.execute(a.insert().values(**row))
 
-    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
+        t = s.TRIALS
         with self._engine.begin() as conn:
+            state = conn.execute(
+                sa.select(t.c.state).where(t.c.trial_id == trial_id).with_for_update()
+            ).scalar_one_or_none()
+            if state != TrialState.RUNNING.name:
+                return False  # a finished trial is read-only, as in Optuna
             self._set_attrs(conn, trial_id, attrs)
+        return True
 
     def finish_trial(
         self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
