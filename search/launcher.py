@@ -11,7 +11,7 @@ import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import optuna
 
@@ -25,6 +25,9 @@ from .ray_setup import start_ray
 from .searcher import PackSearcher, StudyPlan
 from .settings import PACK_AUTO, LaunchSettings
 from .studies import counts, open_study
+
+if TYPE_CHECKING:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,17 @@ def cluster_slots(settings: LaunchSettings) -> int:
     if settings.gpus_per_trial > 0:
         slots = min(slots, resources.get("GPU", 0.0) / settings.gpus_per_trial)
     return max(1, int(slots + 1e-9))
+
+
+def on_this_node() -> NodeAffinitySchedulingStrategy:
+    """A scheduling strategy that pins an actor to the driver's node. The weight sink must live
+    as long as the launch: Ray may place a zero-CPU actor on any node, and on a worker node that
+    dies mid-search every later pack would fail to hand over its weights (seen in the compose
+    stack when a worker container was killed)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
@@ -129,7 +143,7 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     launcher_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     searcher = None
     try:
-        sink = WeightSink.remote()
+        sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
         with Heartbeat(store.optuna, settings.heartbeat) as heartbeat:
             searcher = PackSearcher(
                 store,
