@@ -1004,22 +1004,34 @@ def test_cluster_doc_gives_the_commands():
     assert re.search(r"^#+ Running on a cluster\s*$", text, re.MULTILINE)
     for command in (
         "docker/secrets/postgres_password",
+        "docker/secrets/ray_token",
         "docker compose -f docker/compose.yaml up -d --scale ray-worker=",
         "docker compose -f docker/compose.yaml run --rm launch",
+        "-f docker/compose.cpu.yaml",
         "hwsearch launch --ray-address",
         "127.0.0.1:8080",
         "ssh -N -L",
         "ray up -y docker/ray-cluster.yaml",
+        "ray rsync-up docker/ray-cluster.yaml ~/.hwsearch/secrets/storage_url",
+        "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=",
         "kubectl create secret generic hwsearch-storage",
+        "kubectl create secret generic hwsearch-ray-token",
         "kubectl apply -f docker/kuberay-raycluster.yaml",
+        "scripts/test-docker",
     ):
         assert command in text, f"docs/cluster.md lacks {command!r}"
-    assert "only statically" in text
-    # The Secret the doc creates is the one the manifest reads.
-    refs = {
-        e["valueFrom"]["secretKeyRef"]["name"]
-        for c in kuberay_containers(load_yaml(KUBERAY))
-        for e in c["env"]
-        if e["name"] == "HWSEARCH_STORAGE"
+    assert "only statically" in text.lower()
+    # Every job a doc submits runs its driver under hwsearch-entrypoint, which builds the URL.
+    submitted = re.findall(r"ray job submit [^\n]*\\\n\s*(\S+)", text)
+    assert len(submitted) >= 2 and set(submitted) == {"hwsearch-entrypoint"}, submitted
+    # The Secrets the doc creates are the ones the manifest mounts.
+    manifest, _ = load_kuberay()
+    mounted = {
+        v["secret"]["secretName"]
+        for pod in kuberay_pods(manifest).values()
+        for v in pod.get("volumes", [])
+        if "secret" in v
     }
-    assert refs == {"hwsearch-storage"}
+    assert mounted == {"hwsearch-storage", "hwsearch-ray-token"}
+    created = set(re.findall(r"kubectl create secret generic (\S+)", text))
+    assert created == mounted
