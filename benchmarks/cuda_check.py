@@ -27,7 +27,7 @@ if str(_REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from training import (  # noqa: E402
+from hwsearch.training import (  # noqa: E402
     DataError,
     Dataset,
     Hyperparams,
@@ -38,7 +38,7 @@ from training import (  # noqa: E402
     load_data,
     train,
 )
-from training.compiled import MODES, compile_engine  # noqa: E402
+from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 
 TRIALS = [
     Hyperparams(lr=0.05, momentum=0.9, decay_rate=0.9, activation="tanh", gate_bias=-2.0, seed=1),

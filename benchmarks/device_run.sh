@@ -26,7 +26,7 @@ if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PYTHONPATH
   t0=$SECONDS
-  timeout "${PROTOCOL_LIMIT:-240}" python3 -m search.cli launch --storage "sqlite:///$OUT/protocol.db" \
+  timeout "${PROTOCOL_LIMIT:-240}" python3 -m hwsearch launch --storage "sqlite:///$OUT/protocol.db" \
     --dataset mnist --data-dir $DATA ${PROTOCOL_ARGS:---models plain,highway --depths 10,20,50,100} \
     --trials 40 --epochs "${EPOCHS:-2}" --gpus-per-trial 0.25 --cpus-per-trial 2 \
     --progress-every 15 2>&1 | tail -25

@@ -36,7 +36,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     p.add_argument(
         "--hwsearch",
         default=None,
-        help="the CLI to run (default: hwsearch on PATH, else python -m search.cli)",
+        help="the CLI to run (default: hwsearch on PATH, else python -m hwsearch)",
     )
     p.add_argument("--dataset", default="mnist", choices=sorted(TRAIN_EXAMPLES))
     p.add_argument("--data-dir", default="../shared/data/MNIST")
@@ -68,7 +68,7 @@ def command(args: argparse.Namespace, extra: Sequence[str], storage: str) -> lis
         cli = shlex.split(args.hwsearch)
     else:
         found = shutil.which("hwsearch")
-        cli = [found] if found else [sys.executable, "-m", "search.cli"]
+        cli = [found] if found else [sys.executable, "-m", "hwsearch"]
     cmd = [
         *cli,
         "launch",

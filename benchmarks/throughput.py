@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from training import (  # noqa: E402
+from hwsearch.training import (  # noqa: E402
     DataError,
     Dataset,
     Engine,
@@ -58,7 +58,7 @@ from training import (  # noqa: E402
     load_dataset,
     shuffle_generator,
 )
-from training.compiled import MODES, compile_engine  # noqa: E402
+from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 
 ACTIVATION, GATE_BIAS, WIDTH = "tanh", -3.0, 50  # Hyperparams' defaults; the paper's width
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from storage import StorageError
-from training import DATASETS
+from hwsearch.storage import StorageError
+from hwsearch.training import DATASETS
 
 from .write import ReportError, write_report
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from search.studies import counts
+from hwsearch.search.studies import counts
 
 from .data import FC_MODELS, BiasChange
 from .studies import StudyRecord, best_trial

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from models import FCNet
-from search.recording import history
+from hwsearch.models import FCNet
+from hwsearch.search.recording import history
 
 from .studies import StudyRecord, best_trial, complete_trials, in_memory_study
 

@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.studies import SPEC_ATTR
-from storage import StudyStorage
-from training import DATASETS, MODELS
+from hwsearch.search.studies import SPEC_ATTR
+from hwsearch.storage import StudyStorage
+from hwsearch.training import DATASETS, MODELS
 
 _DEPTH = re.compile(r"-d(\d+)$")
 

@@ -17,11 +17,11 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from models import DEFAULT_WIDTH, FCNet
-from search.recording import load_trial_model
-from search.studies import counts
-from storage import StudyStorage, open_storage
-from training import DataError, load_dataset
+from hwsearch.models import DEFAULT_WIDTH, FCNet
+from hwsearch.search.recording import load_trial_model
+from hwsearch.search.studies import counts
+from hwsearch.storage import StudyStorage, open_storage
+from hwsearch.training import DataError, load_dataset
 
 from . import figures
 from .checks import AGREES, DISAGREES, TOLERANCE, best_by_config, paper_checks, summary_data

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from storage import StorageError, open_storage, resolve_url
-from training import (
+from hwsearch.storage import StorageError, open_storage, resolve_url
+from hwsearch.training import (
     DATASETS,
     DEVICES,
     DTYPES,
@@ -71,7 +71,7 @@ def _add_train(sub: Any) -> None:
 def _train(args: argparse.Namespace) -> int:
     import time
 
-    from training import load_data, resolve_device, train
+    from hwsearch.training import load_data, resolve_device, train
 
     config = TrainConfig(
         dataset=args.dataset,
@@ -282,7 +282,7 @@ def _add_report(sub: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from report import write_report
+    from hwsearch.report import write_report
 
     from .launcher import quiet_libraries
 

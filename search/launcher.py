@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import optuna
 
-from storage import open_storage, resolve_url
-from training import load_dataset
+from hwsearch.storage import open_storage, resolve_url
+from hwsearch.training import load_dataset
 
 from .errors import LaunchError
 from .heartbeat import Heartbeat

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from storage import StudyStorage
+from hwsearch.storage import StudyStorage
 
 from .studies import counts
 

@@ -29,8 +29,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from models import ConvConfig, ConvHighwayNet, FCConfig, FCNet
-from storage import StudyStorage
+from hwsearch.models import ConvConfig, ConvHighwayNet, FCConfig, FCNet
+from hwsearch.storage import StudyStorage
 
 WEIGHTS_FILE = "weights.pt"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

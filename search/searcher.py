@@ -22,7 +22,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from storage import StudyStorage
+from hwsearch.storage import StudyStorage
 
 from .heartbeat import Heartbeat
 from .progress import Progress

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from training import DATASETS, MODELS, ConfigError, TrainConfig
+from hwsearch.training import DATASETS, MODELS, ConfigError, TrainConfig
 
 from .space import SearchSpace
 

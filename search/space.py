@@ -16,8 +16,8 @@ from optuna.distributions import (
     FloatDistribution,
 )
 
-from models import ACTIVATIONS
-from training import ConfigError
+from hwsearch.models import ACTIVATIONS
+from hwsearch.training import ConfigError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from training import ConfigError
+from hwsearch.training import ConfigError
 
 from .recording import FINISHED
 from .sampler import SeededRandomSampler

@@ -16,7 +16,7 @@ import ray
 import torch
 from ray import tune
 
-from training import Hyperparams, TrainConfig, TrialResult, load_data, train
+from hwsearch.training import Hyperparams, TrainConfig, TrialResult, load_data, train
 
 from .recording import serialize_weights
 

@@ -86,7 +86,7 @@ def run_hwsearch(
     *args: str, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "search.cli", *args],
+        [sys.executable, "-m", "hwsearch", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -101,7 +101,7 @@ def start_hwsearch(
     """In its own session, so a test can kill the launcher and everything it started."""
     out = open(log, "wb")  # noqa: SIM115 - closed by the OS when the child exits
     return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", *args],
+        [sys.executable, "-m", "hwsearch", *args],
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=cwd or REPO,

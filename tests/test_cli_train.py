@@ -39,7 +39,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def hwsearch(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "search.cli", "train", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "hwsearch", "train", *args], cwd=ROOT,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import Dataset, Hyperparams, PackedEngine, TrainConfig, build_engine, fit
-from training.compiled import (
+from hwsearch.training import Dataset, Hyperparams, PackedEngine, TrainConfig, build_engine, fit
+from hwsearch.training.compiled import (
     CompiledPackedEngine,
     compile_engine,
     resolve_mode,

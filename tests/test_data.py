@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from training import DataError, Dataset, TrainConfig, load_data, load_dataset, read_idx
+from hwsearch.training import DataError, Dataset, TrainConfig, load_data, load_dataset, read_idx
 
 STEMS = {
     "train_x": "train-images-idx3-ubyte",

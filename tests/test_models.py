@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from models import (
+from hwsearch.models import (
     ACTIVATIONS,
     DEFAULT_WIDTH,
     MAX_DEPTH,
@@ -23,7 +23,7 @@ from models import (
     get_activation,
     preset,
 )
-from models.conv import ConvBlock
+from hwsearch.models.conv import ConvBlock
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import FCConfig, FCNet, PackedFCNet
-from training import (
+from hwsearch.models import FCConfig, FCNet, PackedFCNet
+from hwsearch.training import (
     ConfigError,
     Dataset,
     Hyperparams,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import ConvHighwayNet, FCNet, count_parameters
-from training import (
+from hwsearch.models import ConvHighwayNet, FCNet, count_parameters
+from hwsearch.training import (
     ConfigError,
     Dataset,
     Hyperparams,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from models import ACTIVATIONS, KINDS, MAX_DEPTH, PRESETS, ConvConfig, FCConfig, preset
+from hwsearch.models import ACTIVATIONS, KINDS, MAX_DEPTH, PRESETS, ConvConfig, FCConfig, preset
 
 from .data import DATASETS
 

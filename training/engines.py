@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import PackedFCNet
+from hwsearch.models import PackedFCNet
 
 
 class Engine(Protocol):

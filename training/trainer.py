@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from models import ConvHighwayNet, FCConfig, FCNet, PackedFCNet, count_parameters
+from hwsearch.models import ConvHighwayNet, FCConfig, FCNet, PackedFCNet, count_parameters
 
 from .compiled import compile_engine
 from .config import ConfigError, Hyperparams, TrainConfig

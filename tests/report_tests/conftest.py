@@ -20,8 +20,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from report_search_builder import DIVERGING, Config, Search, run_study  # noqa: E402
 
-from storage import open_storage  # noqa: E402
-from training import DataError, Dataset, load_dataset  # noqa: E402
+from hwsearch.storage import open_storage  # noqa: E402
+from hwsearch.training import DataError, Dataset, load_dataset  # noqa: E402
 
 MNIST_DIR = Path(os.environ.get("HWSEARCH_MNIST_DIR", ROOT.parent / "shared" / "data" / "MNIST"))
 EPOCHS, LIMIT_TRAIN, SEED = 2, 1000, 4

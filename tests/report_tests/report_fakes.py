@@ -9,7 +9,7 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from report.studies import StudyRecord
+from hwsearch.report.studies import StudyRecord
 
 DISTRIBUTIONS = {
     "lr": FloatDistribution(1e-6, 1.0, log=True),

@@ -14,13 +14,13 @@ from typing import Any, NamedTuple
 
 from optuna.trial import TrialState
 
-from search.recording import record_epoch, serialize_weights, upload_weights
-from search.settings import StudySpec
-from search.space import SearchSpace
-from search.studies import open_study
-from storage import StudyStorage
-from training import Dataset, Hyperparams, train
-from training.loop import TrialResult
+from hwsearch.search.recording import record_epoch, serialize_weights, upload_weights
+from hwsearch.search.settings import StudySpec
+from hwsearch.search.space import SearchSpace
+from hwsearch.search.studies import open_study
+from hwsearch.storage import StudyStorage
+from hwsearch.training import Dataset, Hyperparams, train
+from hwsearch.training.loop import TrialResult
 
 
 class Search(NamedTuple):
@@ -90,8 +90,8 @@ DIVERGING = {"lr": 1.0, "momentum": 0.99, "decay_rate": 1.0, "activation": "relu
 def main() -> None:
     import torch
 
-    from storage import open_storage
-    from training import load_dataset
+    from hwsearch.storage import open_storage
+    from hwsearch.training import load_dataset
 
     torch.set_num_threads(1)  # small nets; threads only contend on a shared machine
 

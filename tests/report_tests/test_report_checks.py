@@ -6,8 +6,15 @@ import numpy as np
 from optuna.trial import TrialState
 from report_fakes import record, trial
 
-from report.checks import AGREES, DISAGREES, NO_DATA, best_by_config, paper_checks, summary_data
-from report.data import BiasChange
+from hwsearch.report.checks import (
+    AGREES,
+    DISAGREES,
+    NO_DATA,
+    best_by_config,
+    paper_checks,
+    summary_data,
+)
+from hwsearch.report.data import BiasChange
 
 PAPER_LIKE = {("plain", 10): 1e-3, ("plain", 100): 0.3, ("highway", 10): 2e-3,
               ("highway", 100): 8e-4}

@@ -8,8 +8,8 @@ import torch
 from optuna.trial import TrialState
 from report_fakes import record, trial
 
-from models import FCConfig, FCNet
-from report.data import (
+from hwsearch.models import FCConfig, FCNet
+from hwsearch.report.data import (
     bias_change_data,
     cross_entropy,
     ecdf_data,
@@ -21,8 +21,8 @@ from report.data import (
     training_curve,
     training_examples,
 )
-from report.studies import spec_of
-from report.write import pick_highway_study
+from hwsearch.report.studies import spec_of
+from hwsearch.report.write import pick_highway_study
 
 
 def net(gate_bias: float, depth: int = 6, activation: str = "tanh", seed: int = 0) -> FCNet:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from report_fakes import record, trial
 
-from report import ReportError, figures, write_report
-from report.data import (
+from hwsearch.report import ReportError, figures, write_report
+from hwsearch.report.data import (
     Ecdf,
     Figure1Data,
     Importances,
@@ -22,8 +22,8 @@ from report.data import (
     figure1_data,
     slice_data,
 )
-from report.page import Page
-from storage import open_storage
+from hwsearch.report.page import Page
+from hwsearch.storage import open_storage
 
 
 def test_figures_without_data_are_none() -> None:
@@ -95,7 +95,7 @@ def test_an_unknown_study_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from report.__main__ import main
+    from hwsearch.report.__main__ import main
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url).close()

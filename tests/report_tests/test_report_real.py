@@ -10,13 +10,13 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 from report_search_builder import Search
 
-from report import write_report
-from report.browser import check_page, find_chromium, screenshot
-from report.data import cross_entropy, figure1_data, lesion_data, training_examples
-from report.studies import best_trial, load_studies
-from search.recording import load_trial_model
-from storage import open_storage
-from training import Dataset
+from hwsearch.report import write_report
+from hwsearch.report.browser import check_page, find_chromium, screenshot
+from hwsearch.report.data import cross_entropy, figure1_data, lesion_data, training_examples
+from hwsearch.report.studies import best_trial, load_studies
+from hwsearch.search.recording import load_trial_model
+from hwsearch.storage import open_storage
+from hwsearch.training import Dataset
 
 pytestmark = pytest.mark.slow
 

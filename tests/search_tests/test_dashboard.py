@@ -29,7 +29,7 @@ def test_dashboard_reads_our_studies(tmp_path: Path) -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "dashboard", "--storage", url, "--port", str(port)],
+        [sys.executable, "-m", "hwsearch", "dashboard", "--storage", url, "--port", str(port)],
         cwd=REPO,
         env=hwsearch_env(),
         stdout=subprocess.PIPE,

@@ -17,9 +17,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from hwsearch.search.recording import load_trial_model
+from hwsearch.storage import open_storage
 from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, tiny_launch_args
-from search.recording import load_trial_model
-from storage import open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_search_exact_counts_resume_and_records(
     study = studies[f"{prefix}mnist-highway-d2"]
     best = study.best_trial
     model = load_trial_model(store, best)
-    from training import load_dataset
+    from hwsearch.training import load_dataset
 
     data = load_dataset("mnist", mnist_root)
     with torch.no_grad():

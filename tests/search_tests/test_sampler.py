@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from search import SearchSpace, SeededRandomSampler
+from hwsearch.search import SearchSpace, SeededRandomSampler
 
 
 def _params(seed: int, name: str = "s", n: int = 5) -> list[dict]:

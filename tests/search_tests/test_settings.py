@@ -7,11 +7,11 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hwsearch.search import SearchSpace, build_settings, load_toml
+from hwsearch.search.studies import open_study
+from hwsearch.storage import open_storage
+from hwsearch.training import ConfigError
 from hwtest import PG_PASSWORD, run_hwsearch
-from search import SearchSpace, build_settings, load_toml
-from search.studies import open_study
-from storage import open_storage
-from training import ConfigError
 
 
 def test_toml_overrides_space_and_flags(tmp_path: Path) -> None:

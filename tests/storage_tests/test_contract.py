@@ -15,8 +15,8 @@ import pytest
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
+from hwsearch.storage import StorageError, mask_url, open_storage
 from hwtest import PG_PASSWORD
-from storage import StorageError, mask_url, open_storage
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -63,7 +63,7 @@ def test_claim_excludes_other_processes(storage_url: str, prefix: str) -> None:
     study's); after, it can."""
     probe = textwrap.dedent(f"""
         import sys, threading, time
-        from storage import open_storage
+        from hwsearch.storage import open_storage
         store = open_storage({storage_url!r})
         got = threading.Event()
         def take():
@@ -137,7 +137,7 @@ def test_mask_url() -> None:
 def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
     import sqlalchemy as sa
 
-    from storage import engine_kwargs
+    from hwsearch.storage import engine_kwargs
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     open_storage(url).close()
