@@ -4,8 +4,12 @@
 # Ray's cluster launcher). It
 #
 #  1. exports HWSEARCH_STORAGE, the Optuna storage URL, built from secrets so
-#     that no URL with a password is ever written in a compose file or a
-#     manifest. First match wins:
+#     that no URL with a password is ever written in a compose file, a manifest
+#     or a command line. Never for `ray start`: Ray hands its environment to
+#     every process it starts (the dashboard, every worker), and workers need no
+#     database; a job's driver gets the URL by running under this script itself
+#     (`ray job submit -- hwsearch-entrypoint hwsearch launch ...`). Otherwise,
+#     first match wins:
 #       - HWSEARCH_STORAGE already set (e.g. KubeRay's secretKeyRef): kept;
 #       - HWSEARCH_STORAGE_FILE: a file holding the whole URL (`ray up`);
 #       - POSTGRES_HOST set: postgresql+psycopg://<user>:<password>@<host>:<port>/<db>, from
@@ -111,7 +115,16 @@ claim_gpu() {
     exit 1
 }
 
-export_storage
+# `ray start` (however it is spelled: ray, /opt/venv/bin/ray) never carries the
+# URL, not even one set by the caller.
+if [[ $# -ge 2 && "$(basename -- "$1")" == ray && "$2" == start ]]; then
+    if [[ -n "${HWSEARCH_STORAGE:-}" ]]; then
+        log "not passing HWSEARCH_STORAGE to ray start (Ray processes need no database)"
+    fi
+    unset HWSEARCH_STORAGE
+else
+    export_storage
+fi
 claim_gpu
 
 if [[ $# -eq 0 ]]; then

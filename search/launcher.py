@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hwsearch.storage import StudyStorage, open_storage, resolve_url
 from hwsearch.training import load_dataset
@@ -29,6 +29,9 @@ from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
 from .settings import PACK_AUTO, LaunchSettings
 from .studies import check_study, open_study, study_name
+
+if TYPE_CHECKING:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 # From benchmarks/throughput.py: on 2 CPU cores packs of 8 already give 3× a conventional loop
 # (40 adds little); on an H200 throughput still doubles from K=40 to K=160, so on a GPU a pack
@@ -62,6 +65,17 @@ def cluster_slots(settings: LaunchSettings) -> int:
     if settings.gpus_per_trial > 0:
         slots = min(slots, resources.get("GPU", 0.0) / settings.gpus_per_trial)
     return max(1, int(slots + 1e-9))
+
+
+def on_this_node() -> NodeAffinitySchedulingStrategy:
+    """A scheduling strategy that pins an actor to the driver's node. The weight sink must live
+    as long as the launch: Ray may place a zero-CPU actor on any node, and on a worker node that
+    dies mid-search every later pack would fail to hand over its weights (seen in the compose
+    stack when a worker container was killed)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
@@ -158,7 +172,7 @@ def _run(
         heartbeat_interval=settings.heartbeat,
         max_failed_packs=settings.max_failed_packs,
     )
-    sink = WeightSink.remote()
+    sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
     searcher = PackSearcher(planner, progress, sink)
     stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}

@@ -3,7 +3,8 @@
 No Docker engine, GPU or network is used: the compose file, the Ray cluster
 launcher config and the KubeRay manifest are parsed and checked against each
 other, the Dockerfile against pyproject.toml, and docker/entrypoint.sh is run
-with bash on temporary files (and a fake nvidia-smi).
+with bash on temporary files (and a fake nvidia-smi and ray). scripts/test-docker
+runs the images and the compose stack for real (not part of this suite).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
+POSTGRES_DOCKERFILE = DOCKER / "postgres" / "Dockerfile"
+COMPOSE_CPU = DOCKER / "compose.cpu.yaml"
+TEST_DOCKER = ROOT / "scripts" / "test-docker"
 ENTRYPOINT = DOCKER / "entrypoint.sh"
 RAY_CLUSTER = DOCKER / "ray-cluster.yaml"
 KUBERAY = DOCKER / "kuberay-raycluster.yaml"
@@ -34,6 +38,10 @@ CLUSTER_DOC = ROOT / "docs" / "cluster.md"
 
 SERVICES = {"postgres", "ray-head", "ray-worker", "dashboard", "launch"}
 APP_SERVICES = SERVICES - {"postgres"}
+# Who gets the database settings and password: the dashboard, the launcher and
+# the Ray head (where a job's driver runs). Never the Ray workers.
+DATABASE_SERVICES = {"ray-head", "dashboard", "launch"}
+RAY_SERVICES = {"ray-head", "ray-worker", "launch"}
 # Local-only, git-ignored files a developer creates next to the templates: they
 # hold the real secrets, so they are neither scanned nor allowed in git.
 LOCAL_ONLY = (DOCKER / ".env", DOCKER / "secrets")
@@ -41,8 +49,42 @@ LOCAL_ONLY = (DOCKER / ".env", DOCKER / "secrets")
 PLACEHOLDERS = {"change-me"}
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """Safe YAML plus Compose's own tags: !reset (drop the base file's value) and !override
+    (replace it instead of merging), read as the plain value they tag."""
+
+
+def _tagged_value(loader: yaml.SafeLoader, node: yaml.Node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+for _tag in ("!reset", "!override"):
+    ComposeLoader.add_constructor(_tag, _tagged_value)
+
+
 def load_yaml(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=ComposeLoader)  # noqa: S506
+
+
+def load_kuberay() -> tuple[dict, list[dict]]:
+    """The RayCluster and the other documents of the KubeRay manifest."""
+    docs = [d for d in yaml.safe_load_all(KUBERAY.read_text(encoding="utf-8")) if d]
+    clusters = [d for d in docs if d["kind"] == "RayCluster"]
+    assert len(clusters) == 1, "the KubeRay manifest must hold exactly one RayCluster"
+    return clusters[0], [d for d in docs if d["kind"] != "RayCluster"]
+
+
+COMPOSE_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def compose_default(value: str) -> str:
+    """A compose value with each ${VAR:-default} replaced by its default (what runs when the
+    variable is unset); a ${VAR} without a default is left as is."""
+    return COMPOSE_VAR.sub(lambda m: m.group(0) if m.group(2) is None else m.group(2), value)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +107,14 @@ def pyproject() -> dict:
 
 @pytest.fixture(scope="module")
 def dockerfile() -> list[str]:
+    return parse_dockerfile(DOCKERFILE)
+
+
+def parse_dockerfile(path: Path) -> list[str]:
     """Dockerfile instructions, continuation lines joined, comments dropped."""
     lines: list[str] = []
     current = ""
-    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_text(encoding="utf-8").splitlines():
         stripped = raw.strip()
         if not current and (not stripped or stripped.startswith("#")):
             continue
@@ -91,6 +137,39 @@ def instructions(dockerfile: list[str], keyword: str) -> list[tuple[int, str]]:
     ]
 
 
+def stages(dockerfile: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(name, FROM image, instructions) per build stage; unnamed stages are named by index."""
+    out: list[tuple[str, str, list[str]]] = []
+    for line in dockerfile:
+        words = line.split()
+        if words[0].upper() == "FROM":
+            ref = [w for w in words[1:] if not w.startswith("--")]
+            name = ref[2].lower() if len(ref) >= 3 and ref[1].upper() == "AS" else str(len(out))
+            out.append((name, ref[0], []))
+        elif out:
+            out[-1][2].append(line)
+    return out
+
+
+def base_images(dockerfile: list[str]) -> list[str]:
+    """The images a Dockerfile builds FROM (not its own stages), with the ARG defaults declared
+    before the first FROM filled in: what a build without --build-arg uses."""
+    global_args: dict[str, str] = {}
+    for line in dockerfile:
+        if line.split()[0].upper() == "FROM":
+            break
+        if line.split()[0].upper() == "ARG" and "=" in line:
+            name, value = line.split(None, 1)[1].split("=", 1)
+            global_args[name.strip()] = value.strip().strip('"')
+    names = {name for name, _, _ in stages(dockerfile)}
+    refs = []
+    for _, ref, _ in stages(dockerfile):
+        ref = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), ref)
+        if ref.lower() not in names:
+            refs.append(ref)
+    return refs
+
+
 def dockerfile_args(dockerfile: list[str]) -> dict[str, str]:
     args = {}
     for _, arg in instructions(dockerfile, "ARG"):
@@ -109,7 +188,9 @@ def pinned_version(pyproject: dict, package: str) -> str:
 
 
 def image_is_pinned(ref: str) -> bool:
-    """True for name:tag (tag not latest) or name@sha256:digest references."""
+    """True for name:tag (tag not latest) or name@sha256:digest references; a compose
+    ${VAR:-default} counts by its default."""
+    ref = compose_default(ref)
     if "@sha256:" in ref:
         return True
     last = ref.rsplit("/", 1)[-1]
@@ -137,9 +218,17 @@ def healthy_dependencies(service: dict) -> list[str]:
 
 
 def hwsearch_image(services: dict) -> str:
-    images = {services[name]["image"] for name in APP_SERVICES}
+    images = {compose_default(services[name]["image"]) for name in APP_SERVICES}
     assert len(images) == 1, f"hwsearch services use different images: {images}"
     return images.pop()
+
+
+def kuberay_pods(manifest: dict) -> dict[str, dict]:
+    """Pod specs by group: "head" and each worker group's name."""
+    spec = manifest["spec"]
+    pods = {"head": spec["headGroupSpec"]["template"]["spec"]}
+    pods.update({g["groupName"]: g["template"]["spec"] for g in spec["workerGroupSpecs"]})
+    return pods
 
 
 def kuberay_containers(manifest: dict) -> list[dict]:
@@ -214,8 +303,10 @@ def test_launch_is_a_tools_profile_service_submitting_ray_jobs(services):
     assert "tools" in launch.get("profiles", [])
     assert launch["command"][:2] == ["hwsearch", "launch"]
     # The driver must run inside the Ray cluster: the launch container submits
-    # `hwsearch launch ...` as a Ray job to the head's job server.
-    assert launch["entrypoint"] == ["ray", "job", "submit", "--"]
+    # `hwsearch-entrypoint hwsearch launch ...` as a Ray job to the head's job
+    # server, and the driver builds its storage URL there: the job's entrypoint
+    # (what `ray job list` shows) holds no password.
+    assert launch["entrypoint"] == ["ray", "job", "submit", "--", "hwsearch-entrypoint"]
     assert launch["environment"]["RAY_API_SERVER_ADDRESS"] == "http://ray-head:8265"
 
 
@@ -226,7 +317,7 @@ def test_published_ports_are_loopback_only(services):
             if isinstance(port, dict):
                 host_ip, target = port.get("host_ip"), port["target"]
             else:
-                parts = str(port).split(":")
+                parts = compose_default(str(port)).split(":")
                 assert len(parts) == 3, f"{name}: port {port!r} does not name a host IP"
                 host_ip, target = parts[0], parts[2].split("/")[0]
             assert host_ip == "127.0.0.1", f"{name} publishes {port!r} beyond 127.0.0.1"
@@ -238,7 +329,7 @@ def test_published_ports_are_loopback_only(services):
 
 def test_postgres_is_pinned_with_a_named_volume_and_secret(services, compose):
     pg = services["postgres"]
-    assert re.fullmatch(r"postgres:16\.\d+(-\w+)?", pg["image"]), pg["image"]
+    assert re.fullmatch(r"postgres:16\.\d+(-\w+)?", compose_default(pg["image"])), pg["image"]
     sources = [v.split(":")[0] for v in pg["volumes"]]
     assert any(src in (compose.get("volumes") or {}) for src in sources)
     env = pg["environment"]
@@ -247,17 +338,66 @@ def test_postgres_is_pinned_with_a_named_volume_and_secret(services, compose):
     assert "postgres_password" in pg["secrets"]
 
 
+def secret_file(compose: dict, name: str) -> Path:
+    return (DOCKER / compose_default(compose["secrets"][name]["file"])).resolve()
+
+
 def test_storage_url_is_built_from_the_secret_not_written(services, compose):
-    secret = compose["secrets"]["postgres_password"]
-    secret_file = (DOCKER / secret["file"]).resolve()
-    assert secret_file.is_relative_to((DOCKER / "secrets").resolve()), secret_file
+    secret = secret_file(compose, "postgres_password")
+    assert secret.is_relative_to((DOCKER / "secrets").resolve()), secret
     for name in APP_SERVICES:
+        env = services[name].get("environment") or {}
+        assert "HWSEARCH_STORAGE" not in env, f"{name} writes the storage URL in compose"
+    for name in DATABASE_SERVICES:
         service = services[name]
         env = service.get("environment") or {}
-        assert "HWSEARCH_STORAGE" not in env, f"{name} writes the storage URL in compose"
         assert "postgres_password" in service.get("secrets", []), name
         assert env.get("POSTGRES_PASSWORD_FILE") == "/run/secrets/postgres_password", name
         assert env.get("POSTGRES_HOST") == "postgres", name
+
+
+def test_ray_workers_get_no_database_credentials(services):
+    """The README's promise: workers get parameters, not the database."""
+    worker = services["ray-worker"]
+    assert "postgres_password" not in worker.get("secrets", [])
+    env = worker.get("environment") or {}
+    assert not [k for k in env if k.startswith(("POSTGRES_", "HWSEARCH_STORAGE", "PG"))], env
+
+
+def test_ray_runs_with_token_auth_from_a_secret(services, compose):
+    token = secret_file(compose, "ray_token")
+    assert token.is_relative_to((DOCKER / "secrets").resolve()), token
+    for name in RAY_SERVICES:
+        service = services[name]
+        env = service.get("environment") or {}
+        assert env.get("RAY_AUTH_MODE") == "token", f"{name} runs Ray without token auth"
+        assert env.get("RAY_AUTH_TOKEN_PATH") == "/run/secrets/ray_token", name
+        assert "RAY_AUTH_TOKEN" not in env, f"{name} writes the token in compose"
+        assert "ray_token" in service.get("secrets", []), name
+    # The head's health probe needs no token beyond what the container has:
+    # `ray status` reads the token file, gcs_healthz is public.
+    probe = " ".join(services["ray-head"]["healthcheck"]["test"])
+    assert "/api/gcs_healthz" in probe and "/api/version" not in probe
+    assert "ray_token" not in services["dashboard"].get("secrets", [])
+
+
+def test_cpu_override_only_switches_the_gpus_off(services):
+    """docker/compose.cpu.yaml (scripts/test-docker runs the stack with it) stays small: it
+    touches the workers' GPU settings and nothing else."""
+    override = load_yaml(COMPOSE_CPU)
+    assert set(override) == {"services"} and set(override["services"]) == {"ray-worker"}
+    worker = override["services"]["ray-worker"]
+    assert set(worker) == {"deploy", "environment", "command"}
+    assert worker["environment"] == {"HWSEARCH_CLAIM_GPU": "0"}
+    text = COMPOSE_CPU.read_text(encoding="utf-8")
+    assert "deploy: !reset" in text and "command: !override" in text
+    command = [compose_default(c) for c in worker["command"]]
+    base = services["ray-worker"]["command"]
+    # The same `ray start` as compose.yaml's, with no GPU.
+    assert command[:4] == base[:4] and "--num-gpus=0" in command
+    assert [c for c in command if not c.startswith(("--num-gpus", "--num-cpus"))] == [
+        c for c in base if not c.startswith(("--num-gpus", "--num-cpus"))
+    ]
 
 
 def test_compose_builds_the_image_it_runs(services):
@@ -277,16 +417,12 @@ def test_every_image_is_pinned(services, dockerfile):
     refs = [(f"compose:{name}", s["image"]) for name, s in services.items()]
     assert len(refs) == len(services), "every service names its image"
     refs.append(("ray-cluster", load_yaml(RAY_CLUSTER)["docker"]["image"]))
-    refs += [("kuberay", c["image"]) for c in kuberay_containers(load_yaml(KUBERAY))]
-    stages = {
-        m.group(1).lower()
-        for _, line in instructions(dockerfile, "FROM")
-        if (m := re.search(r"\bAS\s+(\S+)", line, re.IGNORECASE))
-    }
-    for _, line in instructions(dockerfile, "FROM"):
-        ref = [w for w in line.split() if not w.startswith("--")][0]
-        if ref.lower() not in stages:
-            refs.append(("Dockerfile FROM", ref))
+    refs += [("kuberay", c["image"]) for c in kuberay_containers(load_kuberay()[0])]
+    refs += [("Dockerfile FROM", ref) for ref in base_images(dockerfile)]
+    refs += [
+        ("postgres Dockerfile FROM", r) for r in base_images(parse_dockerfile(POSTGRES_DOCKERFILE))
+    ]
+    assert len(refs) >= len(services) + 4
     for where, ref in refs:
         assert image_is_pinned(ref), f"{where}: image {ref!r} has no pinned tag"
     for path in DOCKER.rglob("*"):
@@ -305,7 +441,7 @@ def test_one_image_everywhere_tagged_with_the_project_version(services, pyprojec
     image = hwsearch_image(services)
     assert image.endswith(":" + pyproject["project"]["version"]), image
     assert load_yaml(RAY_CLUSTER)["docker"]["image"] == image
-    for container in kuberay_containers(load_yaml(KUBERAY)):
+    for container in kuberay_containers(load_kuberay()[0]):
         assert container["image"] == image, container["name"]
 
 
@@ -315,32 +451,60 @@ def test_one_image_everywhere_tagged_with_the_project_version(services, pyprojec
 
 
 def test_dockerfile_torch_versions_match_pyproject(dockerfile, pyproject):
-    args = dockerfile_args(dockerfile)
-    assert args["TORCH_VERSION"] == pinned_version(pyproject, "torch")
-    assert args["TORCHVISION_VERSION"] == pinned_version(pyproject, "torchvision")
+    # Each stage repeats the ARG (an ARG lives in one stage): every default is the pin.
+    for name, package in (("TORCH_VERSION", "torch"), ("TORCHVISION_VERSION", "torchvision")):
+        values = {
+            arg.split("=", 1)[1].strip('"')
+            for _, arg in instructions(dockerfile, "ARG")
+            if arg.startswith(name + "=")
+        }
+        assert values == {pinned_version(pyproject, package)}, (name, values)
 
 
 def test_dockerfile_ray_version_matches_kuberay(dockerfile):
-    manifest = load_yaml(KUBERAY)
+    manifest = load_kuberay()[0]
     assert dockerfile_args(dockerfile)["RAY_VERSION"] == manifest["spec"]["rayVersion"]
 
 
+def test_dockerfile_takes_its_base_image_as_a_build_arg(dockerfile):
+    """One file for the public python image and a locally built base (scripts/test-docker):
+    the first stage is FROM ${BASE_IMAGE}, every other stage builds on a stage of its own."""
+    assert dockerfile[0].startswith("ARG BASE_IMAGE=python:3.11"), dockerfile[0]
+    built = stages(dockerfile)
+    assert built[0][:2] == ("base", "${BASE_IMAGE}")
+    names = {name for name, _, _ in built}
+    assert all(ref.lower() in names for _, ref, _ in built[1:]), [b[:2] for b in built]
+    postgres = parse_dockerfile(POSTGRES_DOCKERFILE)
+    assert postgres[0].startswith("ARG BASE_IMAGE=") and stages(postgres)[0][1] == "${BASE_IMAGE}"
+
+
 def test_dockerfile_layers_keep_torch_cached(dockerfile):
-    runs = instructions(dockerfile, "RUN")
-    copies = instructions(dockerfile, "COPY")
-    torch_layer = [
-        i
-        for i, run in runs
-        if "torch==${TORCH_VERSION}" in run and "torchvision==${TORCHVISION_VERSION}" in run
-    ]
-    assert torch_layer, "no RUN installs torch==${TORCH_VERSION} torchvision==..."
-    pyproject_copy = [i for i, src in copies if "pyproject.toml" in src.split()[:-1]]
-    code_copy = [i for i, src in copies if src.split()[0] == "."]
-    project_install = [i for i, run in runs if "pip install" in run and "/src" in run]
-    assert pyproject_copy and code_copy and project_install
-    assert torch_layer[0] < pyproject_copy[0] < code_copy[0] < project_install[0]
-    deps_layer = [i for i, run in runs if "pyproject-deps.py" in run]
-    assert deps_layer and pyproject_copy[0] < deps_layer[0] < code_copy[0]
+    """torch is installed in a stage that sees no file of the repository but docker/wheels/;
+    the image then takes that venv, the dependencies read from pyproject.toml alone, and last
+    the project's wheel. The whole build context enters only the throwaway wheel stage."""
+    built = {name: lines for name, _, lines in stages(dockerfile)}
+    torch_stage = built["torch"]
+    torch_runs = [i for i, line in enumerate(torch_stage) if "torch==${TORCH_VERSION}" in line]
+    assert torch_runs and "torchvision==${TORCHVISION_VERSION}" in torch_stage[torch_runs[0]]
+    torch_copies = [line.split()[1:-1] for line in torch_stage if line.startswith("COPY")]
+    assert torch_copies == [["docker/wheels/"]], torch_copies
+    assert "COPY . /src" in built["wheel"]
+
+    final = stages(dockerfile)[-1][2]
+
+    def first(predicate) -> int:
+        found = [i for i, line in enumerate(final) if predicate(line)]
+        assert found, "missing step in the final stage"
+        return found[0]
+
+    venv = first(lambda line: line.startswith("COPY --from=torch /opt/venv"))
+    pyproject = first(lambda line: line.startswith("COPY") and "pyproject.toml" in line)
+    deps = first(lambda line: line.startswith("RUN") and "pyproject-deps.py" in line)
+    wheel = first(lambda line: line.startswith("COPY --from=wheel"))
+    install = first(lambda line: line.startswith("RUN") and "pip install --no-deps" in line)
+    assert venv < pyproject < deps < wheel < install
+    assert "--exclude torch,torchvision" in final[deps]
+    assert not [line for line in final if re.match(r"COPY\s+\.\s", line)], "context in image"
 
 
 def test_dockerfile_runs_as_non_root_with_entrypoint(dockerfile):
@@ -418,7 +582,12 @@ def test_dockerignore_keeps_secrets_and_state_out(dockerfile):
         for source in src.split()[:-1]:
             if source != "." and not source.startswith("--"):
                 assert not dockerignored(source, patterns), f"COPY {source} is dockerignored"
-    for needed in ("pyproject.toml", "search/cli.py", "docker/entrypoint.sh"):
+    for needed in (
+        "pyproject.toml",
+        "search/cli.py",
+        "docker/entrypoint.sh",
+        "docker/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+    ):
         assert not dockerignored(needed, patterns), needed
 
 
@@ -434,6 +603,9 @@ SECRET_PATTERNS = [
     re.compile(r"\b(?:PG)?PASSWORD\s*=\s*(?P<value>[^\s&;'\"]+)", re.IGNORECASE),
     re.compile(r"\bPOSTGRES_PASSWORD\s*[:=]\s*(?P<value>[^\s#]+)"),
     re.compile(r"\bHWSEARCH_STORAGE\s*[:=]\s*[\"']?(?P<value>[a-z+]+://[^\s\"']+)", re.IGNORECASE),
+    # Ray's auth token written as a value (RAY_AUTH_TOKEN_PATH names a file: fine)
+    re.compile(r"\bRAY_AUTH_TOKEN\s*[:=]\s*[\"']?(?P<value>[^\s#\"']+)"),
+    re.compile(r"\bname:\s*RAY_AUTH_TOKEN\s+value:\s*(?P<value>\S+)"),
 ]
 
 
@@ -448,12 +620,13 @@ def find_secrets(text: str) -> list[str]:
 
 
 def is_local_only(path: Path) -> bool:
-    return any(path == p or p in path.parents for p in LOCAL_ONLY)
+    """Real secrets, and wheels a build put in docker/wheels/ (git-ignored, binary)."""
+    return path.suffix == ".whl" or any(path == p or p in path.parents for p in LOCAL_ONLY)
 
 
 def scanned_files() -> list[Path]:
     files = [p for p in DOCKER.rglob("*") if p.is_file() and not is_local_only(p)]
-    files += [DOCKERIGNORE] + ([CLUSTER_DOC] if CLUSTER_DOC.exists() else [])
+    files += [DOCKERIGNORE, TEST_DOCKER] + ([CLUSTER_DOC] if CLUSTER_DOC.exists() else [])
     return files
 
 
@@ -463,6 +636,8 @@ def test_secret_scan_catches_plaintext():
         "      POSTGRES_PASSWORD: hunter2",
         "export PGPASSWORD=hunter2",
         "dsn = 'host=db password=hunter2'",
+        "RAY_AUTH_TOKEN=6f1c0ffee",
+        "      RAY_AUTH_TOKEN: 6f1c0ffee",
     ]
     for text in bad:
         assert find_secrets(text), text
@@ -471,6 +646,7 @@ def test_secret_scan_catches_plaintext():
         "postgresql+psycopg://user:<password>@host:5432/db",
         "postgresql+psycopg://hwsearch:${POSTGRES_PASSWORD}@postgres:5432/hwsearch",
         "http://127.0.0.1:8265",
+        "RAY_AUTH_TOKEN_PATH: /run/secrets/ray_token",
     ]
     for text in good:
         assert not find_secrets(text), text
@@ -491,7 +667,7 @@ def test_example_files_hold_only_placeholders():
         assert path.read_text(encoding="utf-8").strip() in PLACEHOLDERS, path
     compose = load_yaml(COMPOSE)
     for secret in compose["secrets"].values():
-        example = DOCKER / "secrets.example" / Path(secret["file"]).name
+        example = DOCKER / "secrets.example" / Path(compose_default(secret["file"])).name
         assert example.is_file(), f"no template {example} for the secret {secret['file']}"
     for line in (DOCKER / ".env.example").read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
@@ -505,7 +681,7 @@ def test_local_secret_files_are_gitignored():
     assert "/secrets/" in ignores and "/.env" in ignores
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    for path in ("docker/secrets/postgres_password", "docker/.env"):
+    for path in ("docker/secrets/postgres_password", "docker/secrets/ray_token", "docker/.env"):
         result = subprocess.run(
             ["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True, check=False
         )
@@ -550,26 +726,56 @@ def test_ray_cluster_config_is_valid_and_uses_gpu_workers():
     assert any("--gpus" in opt for opt in config["docker"].get("worker_run_options", []))
 
 
-def test_ray_cluster_gets_the_storage_url_from_a_secret_file():
+def ray_start_commands(config: dict) -> list[tuple[str, str]]:
+    return [
+        (role, command)
+        for role in ("head", "worker")
+        for command in config[f"{role}_start_ray_commands"]
+        if "ray start" in command
+    ]
+
+
+def test_ray_cluster_runs_token_auth_and_keeps_the_storage_url_on_the_head():
     config = load_yaml(RAY_CLUSTER)
     mounts = config["file_mounts"]
-    for command in config["head_start_ray_commands"] + config["worker_start_ray_commands"]:
-        if "ray start" in command:
-            assert "hwsearch-entrypoint ray start" in command
-            match = re.search(r"HWSEARCH_STORAGE_FILE=\$HOME/(\S+)", command)
-            assert match, command
-            remote_dir = "~/" + match.group(1).rsplit("/", 1)[0]
-            assert remote_dir in mounts, f"{remote_dir} is not synced by file_mounts"
-            local = Path(mounts[remote_dir]).expanduser()
-            assert not local.is_relative_to(ROOT), "the secret must live outside the repo"
+    starts = ray_start_commands(config)
+    assert {role for role, _ in starts} == {"head", "worker"}
+    for role, command in starts:
+        # hwsearch-entrypoint never hands a storage URL to `ray start`.
+        assert "hwsearch-entrypoint ray start" in command
+        assert re.search(r"\bRAY_AUTH_MODE=token\b", command), f"{role}: no token auth"
+        token = re.search(r"\bRAY_AUTH_TOKEN_PATH=\$HOME/(\S+)", command)
+        assert token, f"{role}: the token does not come from a file"
+        token_dir = "~/" + token.group(1).rsplit("/", 1)[0]
+        assert token_dir in mounts, f"{token_dir} is not synced by file_mounts"
+        assert not Path(mounts[token_dir]).expanduser().is_relative_to(ROOT)
+        assert not re.search(r"\b(HWSEARCH_STORAGE|RAY_AUTH_TOKEN)=", command), command
+        storage = re.search(r"\bHWSEARCH_STORAGE_FILE=\$HOME/(\S+)", command)
+        if role == "worker":
+            assert not storage and "POSTGRES" not in command, "workers get no database"
+        else:
+            # The head knows the file's path; the file itself is uploaded to the head alone
+            # (`ray rsync-up`), never through file_mounts, which reach every node.
+            assert storage, "the head's job drivers don't know where the storage URL is"
+            storage_dir = "~/" + storage.group(1).rsplit("/", 1)[0]
+            assert storage_dir not in mounts
+    assert list(mounts) == [token_dir], "file_mounts reach every node: only Ray's token"
 
 
-def test_kuberay_cluster_has_gpu_workers_and_secret_storage():
-    manifest = load_yaml(KUBERAY)
+def kuberay_secret_mounts(pod: dict, container: dict) -> dict[str, str]:
+    """Secret name -> mount path, for the Secret volumes a container mounts."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    return {
+        volumes[m["name"]]["secret"]["secretName"]: m["mountPath"]
+        for m in container.get("volumeMounts", [])
+        if "secret" in volumes.get(m["name"], {})
+    }
+
+
+def test_kuberay_cluster_has_gpu_workers_token_auth_and_the_storage_on_the_head_only():
+    manifest, _ = load_kuberay()
     assert manifest["apiVersion"] == "ray.io/v1"
-    assert manifest["kind"] == "RayCluster"
     spec = manifest["spec"]
-    assert spec["headGroupSpec"]["template"]["spec"]["containers"]
     gpu_groups = [
         group
         for group in spec["workerGroupSpecs"]
@@ -579,13 +785,57 @@ def test_kuberay_cluster_has_gpu_workers_and_secret_storage():
         )
     ]
     assert gpu_groups, "no worker group with nvidia.com/gpu: 1 limits"
-    for container in kuberay_containers(manifest):
-        env = {e["name"]: e for e in container.get("env", [])}
-        storage = env.get("HWSEARCH_STORAGE")
-        assert storage, f"{container['name']} has no HWSEARCH_STORAGE"
-        assert "value" not in storage
-        ref = storage["valueFrom"]["secretKeyRef"]
-        assert ref["name"] and ref["key"]
+    for group, pod in kuberay_pods(manifest).items():
+        for container in pod["containers"]:
+            env = {e["name"]: e for e in container.get("env", [])}
+            where = f"{group}/{container['name']}"
+            # No URL in any environment: Ray hands its environment to every process.
+            assert "HWSEARCH_STORAGE" not in env, where
+            assert "RAY_AUTH_TOKEN" not in env, where
+            assert env["RAY_AUTH_MODE"]["value"] == "token", where
+            secrets = kuberay_secret_mounts(pod, container)
+            token_path = env["RAY_AUTH_TOKEN_PATH"]["value"]
+            assert token_path.startswith(secrets["hwsearch-ray-token"] + "/"), where
+            if group == "head":
+                url_path = env["HWSEARCH_STORAGE_FILE"]["value"]
+                assert url_path.startswith(secrets["hwsearch-storage"] + "/"), where
+            else:
+                assert "hwsearch-storage" not in secrets and "HWSEARCH_STORAGE_FILE" not in env
+                volumes = pod.get("volumes", [])
+                assert not [v for v in volumes if "hwsearch-storage" in json.dumps(v)], where
+    # The autoscaler sidecar talks to the GCS too.
+    autoscaler = spec["autoscalerOptions"]
+    env = {e["name"]: e.get("value") for e in autoscaler["env"]}
+    assert env["RAY_AUTH_MODE"] == "token"
+    head = kuberay_pods(manifest)["head"]
+    mounted = {m["name"]: m["mountPath"] for m in autoscaler["volumeMounts"]}
+    token_volume = next(
+        v for v in head["volumes"] if v.get("secret", {}).get("secretName") == "hwsearch-ray-token"
+    )
+    assert env["RAY_AUTH_TOKEN_PATH"].startswith(mounted[token_volume["name"]] + "/")
+
+
+def test_kuberay_head_is_fenced_by_a_network_policy():
+    manifest, others = load_kuberay()
+    policies = [d for d in others if d["kind"] == "NetworkPolicy"]
+    assert len(policies) == 1, "no NetworkPolicy for the KubeRay head"
+    spec = policies[0]["spec"]
+    name = manifest["metadata"]["name"]
+    assert spec["podSelector"]["matchLabels"] == {
+        "ray.io/cluster": name,
+        "ray.io/node-type": "head",
+    }
+    assert spec["policyTypes"] == ["Ingress"]
+    rules = spec["ingress"]
+    own_pods = {"podSelector": {"matchLabels": {"ray.io/cluster": name}}}
+    assert any(own_pods in rule["from"] for rule in rules), "the cluster's pods can't reach it"
+    for rule in rules:
+        assert rule.get("from"), "a rule without sources admits everyone"
+        for peer in rule["from"]:
+            # Anything beyond this cluster's pods is held to named ports.
+            if peer != own_pods:
+                assert rule.get("ports"), f"{peer} reaches every port of the head"
+                assert "ipBlock" not in peer
 
 
 # --------------------------------------------------------------------------
@@ -676,6 +926,33 @@ def test_entrypoint_storage_precedence_and_missing_secret(tmp_path):
 
 
 @needs_bash
+def test_entrypoint_never_gives_ray_start_the_storage_url(tmp_path):
+    """Ray hands its environment to every process it starts: `ray start` gets no URL, neither
+    one built from the secret nor one set by the caller. Other commands still get it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_ray = bin_dir / "ray"
+    fake_ray.write_text('#!/bin/sh\necho "storage=${HWSEARCH_STORAGE:-none}"\n', encoding="utf-8")
+    fake_ray.chmod(0o755)
+    password = tmp_path / "postgres_password"
+    password.write_text("hunter2\n", encoding="utf-8")
+    env = entrypoint_env(tmp_path, POSTGRES_HOST="postgres", POSTGRES_PASSWORD_FILE=str(password))
+    for ray in ("ray", str(fake_ray)):
+        result = run_entrypoint(env, ray, "start", "--head")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "storage=none", (ray, result.stdout)
+    result = run_entrypoint({**env, "HWSEARCH_STORAGE": "sqlite:///x.db"}, "ray", "start")
+    assert result.stdout.strip() == "storage=none"
+    assert "not passing HWSEARCH_STORAGE" in result.stderr
+    # A job's driver, run under the entrypoint, does get it; so does `ray` for anything else.
+    result = run_entrypoint(env, "ray", "job")
+    assert (
+        result.stdout.strip()
+        == "storage=postgresql+psycopg://hwsearch:hunter2@postgres:5432/hwsearch"
+    )
+
+
+@needs_bash
 @pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock (util-linux)")
 def test_entrypoint_claims_a_distinct_gpu_per_worker(tmp_path):
     bin_dir = tmp_path / "bin"
@@ -727,22 +1004,34 @@ def test_cluster_doc_gives_the_commands():
     assert re.search(r"^#+ Running on a cluster\s*$", text, re.MULTILINE)
     for command in (
         "docker/secrets/postgres_password",
+        "docker/secrets/ray_token",
         "docker compose -f docker/compose.yaml up -d --scale ray-worker=",
         "docker compose -f docker/compose.yaml run --rm launch",
+        "-f docker/compose.cpu.yaml",
         "hwsearch launch --ray-address",
         "127.0.0.1:8080",
         "ssh -N -L",
         "ray up -y docker/ray-cluster.yaml",
+        "ray rsync-up docker/ray-cluster.yaml ~/.hwsearch/secrets/storage_url",
+        "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=",
         "kubectl create secret generic hwsearch-storage",
+        "kubectl create secret generic hwsearch-ray-token",
         "kubectl apply -f docker/kuberay-raycluster.yaml",
+        "scripts/test-docker",
     ):
         assert command in text, f"docs/cluster.md lacks {command!r}"
-    assert "only statically" in text
-    # The Secret the doc creates is the one the manifest reads.
-    refs = {
-        e["valueFrom"]["secretKeyRef"]["name"]
-        for c in kuberay_containers(load_yaml(KUBERAY))
-        for e in c["env"]
-        if e["name"] == "HWSEARCH_STORAGE"
+    assert "only statically" in text.lower()
+    # Every job a doc submits runs its driver under hwsearch-entrypoint, which builds the URL.
+    submitted = re.findall(r"ray job submit [^\n]*\\\n\s*(\S+)", text)
+    assert len(submitted) >= 2 and set(submitted) == {"hwsearch-entrypoint"}, submitted
+    # The Secrets the doc creates are the ones the manifest mounts.
+    manifest, _ = load_kuberay()
+    mounted = {
+        v["secret"]["secretName"]
+        for pod in kuberay_pods(manifest).values()
+        for v in pod.get("volumes", [])
+        if "secret" in v
     }
-    assert refs == {"hwsearch-storage"}
+    assert mounted == {"hwsearch-storage", "hwsearch-ray-token"}
+    created = set(re.findall(r"kubectl create secret generic (\S+)", text))
+    assert created == mounted
