@@ -41,10 +41,10 @@ from hwsearch.training import (  # noqa: E402
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 
 TRIALS = [
-    Hyperparams(lr=0.05, momentum=0.9, decay_rate=0.9, activation="tanh", gate_bias=-2.0, seed=1),
-    Hyperparams(lr=0.02, momentum=0.5, decay_rate=0.6, activation="tanh", gate_bias=-1.0, seed=2),
-    Hyperparams(lr=0.1, momentum=0.0, decay_rate=1.0, activation="tanh", gate_bias=-3.0, seed=3),
-    Hyperparams(lr=0.01, momentum=0.95, decay_rate=0.7, activation="tanh", gate_bias=-4.0, seed=4),
+    Hyperparams(lr=0.05, momentum=0.9, lr_decay=0.9, activation="tanh", gate_bias=-2.0, seed=1),
+    Hyperparams(lr=0.02, momentum=0.5, lr_decay=0.6, activation="tanh", gate_bias=-1.0, seed=2),
+    Hyperparams(lr=0.1, momentum=0.0, lr_decay=1.0, activation="tanh", gate_bias=-3.0, seed=3),
+    Hyperparams(lr=0.01, momentum=0.95, lr_decay=0.7, activation="tanh", gate_bias=-4.0, seed=4),
 ]
 LOSS_RTOL = 1e-3  # per-epoch mean training loss, relative
 WEIGHT_RTOL = 1e-3  # ‖Δw‖ / ‖w‖ over all of a trial's weights

@@ -154,7 +154,7 @@ def trials(k: int) -> list[Hyperparams]:
         Hyperparams(
             lr=0.01 + 0.09 * i / max(k - 1, 1),
             momentum=0.9,
-            decay_rate=0.9,
+            lr_decay=0.9,
             activation=ACTIVATION,
             gate_bias=GATE_BIAS,
             seed=i,

@@ -73,17 +73,21 @@ class PackedFCNet(nn.Module):
         return pack
 
     @torch.no_grad()
-    def trial_state_dict(self, i: int) -> dict[str, torch.Tensor]:
-        """Trial ``i``'s weights under :class:`FCNet`'s names, on the CPU."""
+    def trial_state_dict(
+        self, i: int, params: Sequence[torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Trial ``i``'s weights under :class:`FCNet`'s names, on the CPU; from ``params`` (in
+        ``parameters()`` order, e.g. a copy kept of a best epoch) instead of the live ones."""
+        w0, b0, wl, bl, wc, bc = params if params is not None else self.parameters()
         w = self.config.width
         sd = {
-            "first.linear.weight": self.w0[i].T,
-            "first.linear.bias": self.b0[i, 0],
-            "classifier.weight": self.wc[i].T,
-            "classifier.bias": self.bc[i, 0],
+            "first.linear.weight": w0[i].T,
+            "first.linear.bias": b0[i, 0],
+            "classifier.weight": wc[i].T,
+            "classifier.bias": bc[i, 0],
         }
         for layer in range(self.config.depth - 1):
-            weight, bias = self.wl[layer, i], self.bl[layer, i, 0]
+            weight, bias = wl[layer, i], bl[layer, i, 0]
             if self.config.kind == "highway":
                 sd[f"layers.{layer}.h.weight"] = weight[:, :w].T
                 sd[f"layers.{layer}.h.bias"] = bias[:w]

@@ -24,7 +24,7 @@ from hwsearch.storage.records import history
 from .studies import StudyRecord, best_trial, complete_trials, in_memory_study
 
 FC_MODELS = ("plain", "highway")
-PARAM_ORDER = ("lr", "momentum", "decay_rate", "activation", "gate_bias")
+PARAM_ORDER = ("lr", "momentum", "lr_decay", "activation", "gate_bias")
 MAX_SAMPLES = 10_000  # the papers' analyses use (up to) this many training examples
 
 

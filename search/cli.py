@@ -54,13 +54,15 @@ def _train(args: argparse.Namespace) -> int:
     def on_epoch(epoch: int, results: Sequence[TrialResult]) -> None:
         r = results[0]
         if r.diverged_epoch == epoch:
-            print(f"epoch {epoch}/{config.epochs}: diverged (non-finite loss)", file=sys.stderr)
+            print(f"epoch {epoch}/{config.epochs}: diverged (loss not finite or past 100x "
+                  "chance)", file=sys.stderr)
             return
         e = r.epochs[-1]
         test = "" if e.test_accuracy is None else f" test_acc {e.test_accuracy:.4f}"
         print(
-            f"epoch {epoch}/{config.epochs}: train_loss {e.train_loss:.4f} "
-            f"train_acc {e.train_accuracy:.4f}{test} lr {e.lr:.3g} {e.seconds:.1f}s",
+            f"epoch {epoch}/{config.epochs}: train_loss {e.train_loss:.4f} (whole training "
+            f"set; running {e.running_loss:.4f}) train_acc {e.train_accuracy:.4f}{test} "
+            f"lr {e.lr:.3g} {e.seconds:.1f}s (eval {e.eval_seconds:.1f}s)",
             file=sys.stderr,
             flush=True,
         )
@@ -73,11 +75,15 @@ def _train(args: argparse.Namespace) -> int:
     )
     (result,), params = train(config, [hp], data, packed=False, on_epoch=on_epoch)
     final = result.final
+    best = result.epochs[result.best_epoch - 1] if result.best_epoch else None
     summary = {
+        # The objective: the lowest whole-training-set cross-entropy of any epoch.
         "train_loss": result.best_train_loss if final else None,
+        "best_epoch": result.best_epoch,
         "final_train_loss": final.train_loss if final else None,
-        "train_accuracy": final.train_accuracy if final else None,
-        "test_accuracy": final.test_accuracy if final else None,
+        "final_running_loss": final.running_loss if final else None,
+        "train_accuracy": best.train_accuracy if best else None,
+        "test_accuracy": best.test_accuracy if best else None,
         "epochs": len(result.epochs),
         "seconds": round(time.perf_counter() - start, 3),
         "params": params,

@@ -82,6 +82,7 @@ class Pack:
     finished: set[int] = field(default_factory=set)  # trial numbers recorded as finished
     node_recorded: bool = False
     error: str | None = None  # what the trainable reported before it failed
+    with_epochs: set[int] = field(default_factory=set)  # trials with a recorded epoch
 
     def unfinished(self) -> list[PlannedTrial]:
         return [t for t in self.trials if t.number not in self.finished]
@@ -192,7 +193,7 @@ class PackPlanner:
         hp = {
             "lr": p["lr"],
             "momentum": p["momentum"],
-            "decay_rate": p["decay_rate"],
+            "lr_decay": p["lr_decay"],
             "activation": p["activation"],
             "seed": rec.trial_seed(plan.seed, trial.number),
         }
@@ -213,13 +214,15 @@ class PackPlanner:
             trial = by_number[entry.number]
             if trial.number in pack.finished:
                 continue
-            if entry.record is not None and not rec.record_epoch(
-                self.store, trial.trial_id, entry.record
-            ):
-                self._end(pack, trial, won=False)
-                continue
-            if entry.diverged_epoch is not None:
-                self._diverged(pack, trial, entry.diverged_epoch)
+            if entry.record is not None:
+                if not rec.record_epoch(self.store, trial.trial_id, entry.record):
+                    self._end(pack, trial, won=False)
+                    continue
+                pack.with_epochs.add(trial.number)
+            if entry.diverged_epoch is not None and trial.number not in pack.with_epochs:
+                # Diverged in its first epoch: no value to wait for. A later divergence keeps
+                # its best epoch, whose weights come with the pack's final report.
+                self._diverged(pack, trial, entry.diverged_epoch, None, None)
 
     def finish(
         self,
@@ -240,7 +243,8 @@ class PackPlanner:
                 cause = pack.error or "the worker was lost"
                 self._failed(pack, trial, f"infrastructure failure: {cause}{where}; replaced")
             elif entry.diverged_epoch is not None:
-                self._diverged(pack, trial, entry.diverged_epoch)
+                self._diverged(pack, trial, entry.diverged_epoch, entry.best_train_loss,
+                               weights.get(trial.number))
             else:
                 self._completed(pack, trial, entry.best_train_loss, weights.get(trial.number))
 
@@ -287,9 +291,19 @@ class PackPlanner:
         if self._end(pack, trial, rec.mark_completed(self.store, trial.trial_id, value)):
             self.events.finished(pack.study, value)
 
-    def _diverged(self, pack: Pack, trial: PlannedTrial, epoch: int) -> None:
-        if self._end(pack, trial, rec.mark_diverged(self.store, trial.trial_id, epoch)):
-            self.events.finished(pack.study, None, diverged=True)
+    def _diverged(
+        self, pack: Pack, trial: PlannedTrial, epoch: int, best: float | None,
+        blob: bytes | None,
+    ) -> None:
+        value = best if best is not None and math.isfinite(best) and blob is not None else None
+        if value is not None:
+            try:
+                upload_weights(self.store, trial.trial_id, blob)  # type: ignore[arg-type]
+            except UpdateFinishedTrialError:
+                self._end(pack, trial, won=False)
+                return
+        if self._end(pack, trial, rec.mark_diverged(self.store, trial.trial_id, epoch, value)):
+            self.events.finished(pack.study, value, diverged=True)
 
     def _failed(self, pack: Pack, trial: PlannedTrial, reason: str) -> None:
         if self._end(pack, trial, rec.mark_failed(self.store, trial.trial_id, reason)):

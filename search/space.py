@@ -37,19 +37,19 @@ class Range:
 
 
 # Values outside these make no sense for SGD (momentum 1 never forgets, decay 0 stops at once).
-_LIMITS = {"momentum": (0.0, 0.999999), "decay_rate": (1e-6, 1.0), "gate_bias": (-100.0, 100.0)}
+_LIMITS = {"momentum": (0.0, 0.999999), "lr_decay": (1e-9, 1.0), "gate_bias": (-100.0, 100.0)}
 
 
 @dataclass(frozen=True)
 class SearchSpace:
     lr: Range = Range(1e-6, 1.0, log=True)
     momentum: Range = Range(0.0, 0.99)
-    decay_rate: Range = Range(0.8, 1.0)
+    lr_decay: Range = Range(1e-3, 1.0, log=True)
     gate_bias: Range = Range(-10.0, -1.0)
     activation: tuple[str, ...] = ("relu", "tanh")
 
     def __post_init__(self) -> None:
-        for f in ("lr", "momentum", "decay_rate", "gate_bias"):
+        for f in ("lr", "momentum", "lr_decay", "gate_bias"):
             r: Range = getattr(self, f)
             r.check(f)
             lo, hi = _LIMITS.get(f, (-float("inf"), float("inf")))
@@ -68,7 +68,9 @@ class SearchSpace:
         dists: dict[str, BaseDistribution] = {
             "lr": FloatDistribution(self.lr.low, self.lr.high, log=self.lr.log),
             "momentum": FloatDistribution(self.momentum.low, self.momentum.high),
-            "decay_rate": FloatDistribution(self.decay_rate.low, self.decay_rate.high),
+            "lr_decay": FloatDistribution(
+                self.lr_decay.low, self.lr_decay.high, log=self.lr_decay.log
+            ),
             "activation": CategoricalDistribution(list(self.activation)),
         }
         if model != "plain":

@@ -7,7 +7,7 @@ Study user attributes
     ``spec`` (the configuration), ``seed`` (the study's sampling seed), ``search_space``.
 
 Trial layout
-    * params: ``lr``, ``momentum``, ``decay_rate``, ``activation``, and ``gate_bias`` (highway);
+    * params: ``lr``, ``momentum``, ``lr_decay``, ``activation``, and ``gate_bias`` (highway);
     * user attributes written at the ask: ``seed`` (:func:`trial_seed`), ``launcher``,
       ``heartbeat_interval`` (the owner's, in seconds: the grace period before another launcher
       may take the trial for lost is :data:`GRACE_FACTOR` times this), ``pack_size``;
@@ -23,9 +23,12 @@ Trial layout
       ``diverged`` (with ``diverged_epoch``) or the reason a trial was lost.
 
 States
-    COMPLETE (value = the objective), PRUNED (a diverged run: a finished member of the random
-    search without a trustworthy value), FAIL (lost to infrastructure, with ``outcome`` saying
-    why; a launch replaces it). COMPLETE and PRUNED count as finished.
+    COMPLETE (value = the objective: the lowest full-training-set cross-entropy of any epoch);
+    a run that diverged after finishing some epochs is COMPLETE too, with the best value of
+    those epochs, its weights, ``outcome = diverged`` and ``diverged_epoch``; one that diverged
+    before finishing any epoch is PRUNED (a finished member of the random search without a
+    value); FAIL (lost to infrastructure, with ``outcome`` saying why; a launch replaces it).
+    COMPLETE and PRUNED count as finished, so exact counts are unchanged.
 
 Weights
     The artifact ``weights.pt`` of a COMPLETE trial (see ``hwsearch.storage.weights``).
@@ -33,6 +36,7 @@ Weights
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -152,9 +156,16 @@ def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:
     return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED})
 
 
-def mark_diverged(store: StudyStorage, trial_id: int, epoch: int) -> bool:
-    """PRUNED: the run diverged at ``epoch``."""
+def mark_diverged(
+    store: StudyStorage, trial_id: int, epoch: int, best_value: float | None = None
+) -> bool:
+    """The run diverged at ``epoch``. With a finite best value from the epochs before, it is
+    COMPLETE with that value (it reached it; the search objective is the best achieved);
+    diverged before finishing any epoch, it is PRUNED, with no value. Either way ``outcome``
+    says ``diverged``."""
     attrs = {OUTCOME: DIVERGED, DIVERGED_EPOCH: int(epoch)}
+    if best_value is not None and math.isfinite(best_value):
+        return store.finish_trial(trial_id, TrialState.COMPLETE, best_value, attrs)
     return store.finish_trial(trial_id, TrialState.PRUNED, None, attrs)
 
 

@@ -1,4 +1,5 @@
-"""A trial's trained weights: the ``weights.pt`` artifact, kept in the study database itself.
+"""A trial's trained weights, its best epoch's: the ``weights.pt`` artifact, kept in the study
+database itself.
 
 Payload: ``torch.save({"model_class": "FCNet" | "ConvHighwayNet", "model_config": the model
 config as a dict, "state_dict": ...})``. Loading needs only this project's model classes.

@@ -18,7 +18,7 @@ the foreach update), each costing microseconds of host time whatever K is. The m
     The engine itself, stepping eagerly; ``auto`` means ``cudagraph`` on CUDA and ``eager``
     elsewhere, so CPU runs keep the eager path.
 
-``lr = lr0 · rate**exponent`` changes every step, so the exponent goes in as a 0-d device tensor
+``lr = lr0 · decay**exponent`` changes every step, so the exponent goes in as a 0-d device tensor
 filled before each step: a captured graph or a compiled trace then serves every step (no
 recompiles, no stale learning rate). ``lr0``, parameters and momentum buffers are updated in
 place, so :meth:`freeze` keeps working after capture.
@@ -140,8 +140,11 @@ class CompiledPackedEngine:
     def lr(self, exponent: float) -> torch.Tensor:
         return self.engine.lr(exponent)
 
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.engine.evaluate(x, y)
+
+    def snapshot(self, improved: torch.Tensor) -> None:
+        self.engine.snapshot(improved)  # copies the live weights: the graph is not involved
 
     def freeze(self, index: int) -> None:
         self.engine.freeze(index)  # in place: the captured graph sees it

@@ -55,8 +55,9 @@ class Hyperparams:
 
     lr: float = option(0.1, "initial learning rate", check=number(above=0, high=1e6))
     momentum: float = option(0.9, "SGD momentum, in [0, 1)", check=number(0, 0.999999))
-    decay_rate: float = option(
-        0.9, "learning-rate decay factor per decay period", check=number(above=0, high=1)
+    lr_decay: float = option(
+        0.7, "lr at the end of the run ÷ lr at the start (exponential per step)",
+        check=number(above=0, high=1),
     )
     activation: str = option("tanh", "relu or tanh", check=_activation)
     gate_bias: float = option(
@@ -94,10 +95,8 @@ class TrainConfig:
     )
     epochs: int = option(10, "training epochs", check=number(1, MAX_EPOCHS), in_spec=True)
     batch_size: int = option(128, "minibatch size", check=number(1, MAX_BATCH), in_spec=True)
-    decay_steps: int = option(
-        0, "steps per decay period; 0: one epoch", check=number(0, 10**9), in_spec=True
-    )
-    staircase: bool = option(False, "decay in whole periods (floor the exponent)", in_spec=True)
+    staircase: bool = option(False, "decay the lr once per epoch instead of every step",
+                             in_spec=True)
     limit_train: int | None = option(
         None, "train on the first N examples only", check=number(1, 10**9), in_spec=True,
         metavar="N",

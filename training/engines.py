@@ -25,21 +25,32 @@ class Engine(Protocol):
     def step(
         self, xb: torch.Tensor, yb: torch.Tensor, exponent: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on a (K, B, ...) batch at ``lr = lr0 · rate**exponent``; returns each
+        """One SGD step on a (K, B, ...) batch at ``lr = lr0 · decay**exponent``; returns each
         trial's mean loss and number correct, (K,) each, left on the device."""
         ...
 
     def lr(self, exponent: float) -> torch.Tensor: ...
 
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Accuracy of each trial on a shared (N, ...) set, (K,)."""
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each trial's mean cross-entropy and accuracy on a shared (N, ...) set, (K,) each,
+        in float64 on the device: the current weights, in eval mode, batched large."""
+        ...
+
+    def snapshot(self, improved: torch.Tensor) -> None:
+        """Keep the current weights of the trials where ``improved`` (a (K,) bool tensor) is
+        true as their best; :meth:`trial_state_dict` returns those."""
         ...
 
     def freeze(self, index: int) -> None:
         """Stop trial ``index`` (it diverged) without disturbing the others."""
         ...
 
-    def trial_state_dict(self, index: int) -> dict[str, torch.Tensor]: ...
+    def trial_state_dict(self, index: int) -> dict[str, torch.Tensor]:
+        """Trial ``index``'s best weights (the last snapshot), on the CPU."""
+        ...
+
+
+EVAL_CHUNK = 4096  # examples per evaluation batch: large, as no gradients are kept
 
 
 def _as_tensor(values: Sequence[float], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -49,16 +60,17 @@ def _as_tensor(values: Sequence[float], device: torch.device, dtype: torch.dtype
 class SingleEngine:
     k = 1
 
-    def __init__(self, model: nn.Module, lr: float, momentum: float, decay_rate: float) -> None:
-        self.model, self.lr0, self.rate = model, lr, decay_rate
+    def __init__(self, model: nn.Module, lr: float, momentum: float, lr_decay: float) -> None:
+        self.model, self.lr0, self.decay = model, lr, lr_decay
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+        self._best: dict[str, torch.Tensor] | None = None
 
     def lr(self, exponent: float) -> torch.Tensor:
-        return torch.tensor([self.lr0 * self.rate**exponent], dtype=torch.float64)
+        return torch.tensor([self.lr0 * self.decay**exponent], dtype=torch.float64)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor, exponent: float):
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr0 * self.rate**exponent
+            group["lr"] = self.lr0 * self.decay**exponent
         logits = self.model(xb[0])
         loss = F.cross_entropy(logits, yb[0])
         self.optimizer.zero_grad(set_to_none=True)
@@ -68,20 +80,30 @@ class SingleEngine:
         return loss.detach().reshape(1), correct.reshape(1)
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
-        correct = sum(
-            (self.model(x[i : i + chunk]).argmax(1) == y[i : i + chunk]).sum()
-            for i in range(0, len(y), chunk)
-        )
+        loss = torch.zeros((), device=y.device, dtype=torch.float64)
+        correct = torch.zeros((), device=y.device, dtype=torch.float64)
+        for i in range(0, len(y), chunk):
+            logits = self.model(x[i : i + chunk])
+            loss += F.cross_entropy(logits.double(), y[i : i + chunk], reduction="sum")
+            correct += (logits.argmax(1) == y[i : i + chunk]).sum()
         self.model.train()
-        return (torch.as_tensor(correct, dtype=torch.float64) / len(y)).reshape(1).cpu()
+        return (loss / len(y)).reshape(1), (correct / len(y)).reshape(1)
+
+    @torch.no_grad()
+    def snapshot(self, improved: torch.Tensor) -> None:
+        if bool(improved[0]):
+            self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def freeze(self, index: int) -> None:
         pass  # a single run simply stops
 
     def trial_state_dict(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        best = self._best if self._best is not None else self.model.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in best.items()}
 
 
 class PackedEngine:
@@ -92,15 +114,16 @@ class PackedEngine:
         pack: PackedFCNet,
         lrs: Sequence[float],
         momenta: Sequence[float],
-        decay_rates: Sequence[float],
+        lr_decays: Sequence[float],
     ) -> None:
         self.pack, self.k = pack, pack.k
         self.params = [p for p in pack.parameters()]
         device, dtype = self.params[0].device, self.params[0].dtype
         self.lr0 = _as_tensor(lrs, device, dtype)
-        self.rate = _as_tensor(decay_rates, device, dtype)
+        self.decay = _as_tensor(lr_decays, device, dtype)
         self.momentum = _as_tensor(momenta, device, dtype)
         self.bufs = [torch.zeros_like(p) for p in self.params]
+        self.best = [p.detach().clone() for p in self.params]  # each trial's best epoch
         # Where the trial axis sits in each parameter: 0, or 1 for layer-major stacks.
         self._trial_axis = [1 if p.dim() == 4 else 0 for p in self.params]
         self._momentum_views = [self._view(self.momentum, i) for i in range(len(self.params))]
@@ -111,7 +134,7 @@ class PackedEngine:
         return per_trial.view(shape)
 
     def lr(self, exponent: float) -> torch.Tensor:
-        return self.lr0 * self.rate**exponent
+        return self.lr0 * self.decay**exponent
 
     def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.pack(xb.flatten(2))  # (K, B, classes)
@@ -131,12 +154,24 @@ class PackedEngine:
         return losses.detach(), correct
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = torch.zeros(self.k, device=y.device, dtype=torch.float64)
         correct = torch.zeros(self.k, device=y.device, dtype=torch.float64)
         for i in range(0, len(y), chunk):
+            yb = y[i : i + chunk]
             xb = x[i : i + chunk].flatten(1).expand(self.k, -1, -1)  # (K, n, in), no copy
-            correct += (self.pack(xb).argmax(2) == y[i : i + chunk]).sum(1)
-        return (correct / len(y)).cpu()
+            logits = self.pack(xb)  # (K, n, classes)
+            ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(self.k, -1), reduction="none")
+            loss += ce.double().sum(1)
+            correct += (logits.argmax(2) == yb).sum(1)
+        return loss / len(y), correct / len(y)
+
+    @torch.no_grad()
+    def snapshot(self, improved: torch.Tensor) -> None:
+        for i, (p, b) in enumerate(zip(self.params, self.best, strict=True)):
+            b.copy_(torch.where(self._view(improved, i), p, b))
 
     @torch.no_grad()
     def freeze(self, index: int) -> None:
@@ -146,4 +181,4 @@ class PackedEngine:
             buf.select(axis, index).zero_()
 
     def trial_state_dict(self, index: int) -> dict[str, torch.Tensor]:
-        return self.pack.trial_state_dict(index)
+        return self.pack.trial_state_dict(index, self.best)

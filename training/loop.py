@@ -1,11 +1,23 @@
 """The training loop every run goes through, single or packed.
 
-Per trial: its own shuffling stream, its own learning-rate schedule
-``lr_t = lr_0 · rate^(t / decay_steps)`` (floored exponent when staircase), and its own record of
-every epoch. A trial whose epoch loss is NaN or inf is marked diverged at that epoch and frozen;
-its pack-mates go on. So is a trial whose loss explodes past ``DIVERGENCE_FACTOR · ln(classes)``
-(a hundred times chance level): with tanh or sigmoid an absurd learning rate saturates every
-unit and the loss stays finite, but no such run is coming back.
+Per trial: its own shuffling stream, its own learning-rate schedule, its own record of every
+epoch. The schedule is ``lr_t = lr_0 · lr_decay^(t / T)`` over the run's T steps (with
+``staircase``, the exponent moves once per epoch): ``lr_decay`` is the factor by which the rate
+has fallen at the end, so its range means the same whatever the number of epochs.
+
+The objective. After every epoch the current weights are evaluated on the whole training set
+in use (eval mode, batched large): that cross-entropy is the epoch's ``train_loss``, and a
+trial's value is the lowest across epochs, "the best training set error achieved"
+(arXiv:1505.00387, Sec. 4.1; the authors' Caffe definitions evaluate the training set in a
+"test-on-train" stage). The mean of the minibatch losses seen while the weights changed is
+kept as ``running_loss``. The weights of each trial's best epoch are kept, so the stored
+model is the one that achieved the value.
+
+Divergence. A trial whose evaluated or running loss is NaN or inf, or explodes past
+``DIVERGENCE_FACTOR · ln(classes)`` (a hundred times chance level: with tanh an absurd
+learning rate saturates every unit and the loss stays finite, but no such run comes back), is
+marked diverged at that epoch and frozen; its pack-mates go on. Its best value and weights are
+those of the epochs before.
 """
 
 from __future__ import annotations
@@ -24,20 +36,23 @@ from .engines import Engine
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int
-    train_loss: float  # mean training cross-entropy over the epoch's steps
-    train_accuracy: float
+    train_loss: float  # cross-entropy of the epoch's weights on the whole training set in use
+    running_loss: float  # mean of the minibatch losses during the epoch
+    train_accuracy: float  # of the epoch's weights on the whole training set in use
     test_accuracy: float | None
     lr: float  # at the epoch's last step
-    seconds: float  # wall time of the epoch (the whole pack's, when packed)
+    seconds: float  # wall time of the epoch, evaluation included (the whole pack's, if packed)
+    eval_seconds: float  # of which evaluating the training and test sets
 
 
 @dataclass
 class TrialResult:
-    """A trial's history; ``best_train_loss`` is the search objective (lowest epoch loss)."""
+    """A trial's history; ``best_train_loss`` is the search objective."""
 
     epochs: list[EpochRecord] = field(default_factory=list)
     diverged_epoch: int | None = None
-    state_dict: dict[str, torch.Tensor] | None = None
+    state_dict: dict[str, torch.Tensor] | None = None  # the best epoch's weights
+    best_epoch: int | None = None
 
     @property
     def diverged(self) -> bool:
@@ -68,6 +83,11 @@ def diverged(loss: float, num_classes: int) -> bool:
     return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(num_classes)
 
 
+def _diverged(losses: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """:func:`diverged` for a (K,) tensor, on its device."""
+    return ~torch.isfinite(losses) | (losses > DIVERGENCE_FACTOR * math.log(num_classes))
+
+
 EpochCallback = Callable[[int, Sequence[TrialResult]], None]
 
 
@@ -78,7 +98,6 @@ def fit(
     *,
     epochs: int,
     batch_size: int,
-    decay_steps: int = 0,
     staircase: bool = False,
     eval_test: bool = True,
     on_epoch: EpochCallback | None = None,
@@ -89,11 +108,13 @@ def fit(
         raise ValueError(f"{len(seeds)} seeds for a pack of {k}")
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size  # the ragged tail is dropped so packs keep one shape
-    decay_steps = decay_steps or steps_per_epoch
+    total_steps = epochs * steps_per_epoch
     gens = [shuffle_generator(s) for s in seeds]
     device = data.y_train.device
     results = [TrialResult() for _ in range(k)]
     alive = list(range(k))
+    best = torch.full((k,), math.inf, device=device, dtype=torch.float64)
+    live = torch.ones(k, device=device, dtype=torch.bool)
     step = 0
 
     for epoch in range(1, epochs + 1):
@@ -101,33 +122,49 @@ def fit(
         order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         order = order[:, : steps_per_epoch * batch_size].view(k, steps_per_epoch, batch_size)
         loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
-        correct = torch.zeros(k, device=device, dtype=torch.int64)
         for s in range(steps_per_epoch):
-            exponent = step // decay_steps if staircase else step / decay_steps
+            exponent = (step // steps_per_epoch) / epochs if staircase else step / total_steps
             idx = order[:, s]  # (K, B)
-            losses, right = engine.step(data.x_train[idx], data.y_train[idx], exponent)
+            losses, _ = engine.step(data.x_train[idx], data.y_train[idx], exponent)
             loss_sum += losses
-            correct += right
             step += 1
-        mean_loss = (loss_sum / steps_per_epoch).cpu().tolist()  # one sync per epoch
-        accuracy = (correct.double() / (steps_per_epoch * batch_size)).cpu().tolist()
-        lr = engine.lr(exponent).cpu().tolist()
-        test = engine.evaluate(data.x_test, data.y_test).tolist() if eval_test else [None] * k
-        seconds = time.perf_counter() - start
+        evaluating = time.perf_counter()
+        train_loss, train_acc = engine.evaluate(data.x_train, data.y_train)
+        test_acc = engine.evaluate(data.x_test, data.y_test)[1] if eval_test else None
+        # Device-side, before the one host sync: which trials diverged, and the weights of
+        # each live trial that improved (a frozen trial's zeroed weights never count).
+        running_loss = loss_sum / steps_per_epoch
+        blew_up = _diverged(running_loss, data.num_classes) | _diverged(train_loss,
+                                                                       data.num_classes)
+        improved = (train_loss < best) & live & ~blew_up
+        best = torch.where(improved, train_loss, best)
+        engine.snapshot(improved)
+        stats = torch.stack([
+            running_loss, train_loss, train_acc,
+            test_acc if test_acc is not None else torch.full_like(train_acc, math.nan),
+            engine.lr(exponent).to(device, torch.float64), blew_up.double(), improved.double(),
+        ]).cpu().tolist()  # one sync per epoch
+        running, evaluated, accuracy, test, lr, blown, better = stats
+        now = time.perf_counter()
         for i in list(alive):
-            if diverged(mean_loss[i], data.num_classes):
+            if blown[i]:
                 results[i].diverged_epoch = epoch
                 alive.remove(i)
+                live[i] = False
                 engine.freeze(i)
                 continue
-            results[i].epochs.append(
-                EpochRecord(epoch, mean_loss[i], accuracy[i], test[i], lr[i], seconds)
-            )
+            results[i].epochs.append(EpochRecord(
+                epoch, evaluated[i], running[i], accuracy[i],
+                test[i] if eval_test else None, lr[i], now - start, now - evaluating,
+            ))
+            if better[i]:
+                results[i].best_epoch = epoch
         if on_epoch is not None:
             on_epoch(epoch, results)
         if not alive:
             break
 
-    for i in alive:
-        results[i].state_dict = engine.trial_state_dict(i)
+    for i, r in enumerate(results):
+        if r.epochs:
+            r.state_dict = engine.trial_state_dict(i)
     return results

@@ -54,7 +54,7 @@ def build_engine(
         if len(trials) != 1:
             raise ValueError("the single engine trains one trial; use packed=True for more")
         hp = trials[0]
-        return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.decay_rate), params
+        return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay), params
     if config.is_conv:
         raise ConfigError(f"model {config.model!r} cannot be packed; packs take highway or plain")
     if len({hp.activation for hp in trials}) != 1:
@@ -66,7 +66,7 @@ def build_engine(
         pack.to(device, dtype),
         [hp.lr for hp in trials],
         [hp.momentum for hp in trials],
-        [hp.decay_rate for hp in trials],
+        [hp.lr_decay for hp in trials],
     )
     return engine, params
 
@@ -98,7 +98,6 @@ def train(
         [hp.seed for hp in trials],
         epochs=config.epochs,
         batch_size=config.batch_size,
-        decay_steps=config.decay_steps,
         staircase=config.staircase,
         eval_test=config.eval_test,
         on_epoch=on_epoch,

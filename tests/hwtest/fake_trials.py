@@ -16,7 +16,7 @@ from hwsearch.storage.records import epoch_key
 DISTRIBUTIONS = {
     "lr": FloatDistribution(1e-6, 1.0, log=True),
     "momentum": FloatDistribution(0.0, 0.99),
-    "decay_rate": FloatDistribution(0.8, 1.0),
+    "lr_decay": FloatDistribution(1e-3, 1.0, log=True),
     "activation": CategoricalDistribution(["relu", "tanh"]),
     "gate_bias": FloatDistribution(-10.0, -1.0),
 }
@@ -28,7 +28,7 @@ def trial(
 ) -> FrozenTrial:
     """A finished trial whose per-epoch training CE is ``losses`` (value: their minimum)."""
     params = params or {"lr": 10 ** -(number % 5 + 1), "momentum": 0.1 * (number % 9),
-                        "decay_rate": 0.8 + 0.02 * (number % 10),
+                        "lr_decay": 0.8 + 0.02 * (number % 10),
                         "activation": ("relu", "tanh")[number % 2], "gate_bias": -1.0 - number % 9}
     if model == "plain":
         params.pop("gate_bias", None)
@@ -55,5 +55,5 @@ def trial(
 def record(model: str, depth: int, trials: Sequence[FrozenTrial], name: str = "") -> StudyRecord:
     name = name or f"mnist-{model}-d{depth}"
     spec = {"dataset": "mnist", "model": model, "depth": depth, "width": 0, "epochs": 3,
-            "batch_size": 128, "limit_train": 1000, "decay_steps": 0, "staircase": False}
+            "batch_size": 128, "limit_train": 1000, "staircase": False}
     return StudyRecord(name, "mnist", model, depth, spec, list(trials))

@@ -56,7 +56,7 @@ def run_study(
         trial_id = store.trial_id(name, trial.number)
         store.write_attrs(trial_id, rec.ask_attrs(seed, trial.number, "search_builder", 10))
         p = trial.params
-        hp = Hyperparams(lr=p["lr"], momentum=p["momentum"], decay_rate=p["decay_rate"],
+        hp = Hyperparams(lr=p["lr"], momentum=p["momentum"], lr_decay=p["lr_decay"],
                          activation=p["activation"], gate_bias=p.get("gate_bias", -2.0),
                          seed=rec.trial_seed(seed, trial.number))
 
@@ -79,7 +79,7 @@ def run_study(
 
 
 # Plain relu nets with this step size blow up within two epochs (NaN loss): a real divergence.
-DIVERGING = {"lr": 1.0, "momentum": 0.99, "decay_rate": 1.0, "activation": "relu"}
+DIVERGING = {"lr": 1.0, "momentum": 0.99, "lr_decay": 1.0, "activation": "relu"}
 
 
 def main() -> None:

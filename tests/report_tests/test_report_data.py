@@ -167,7 +167,7 @@ def test_slice_data_has_one_point_per_complete_trial() -> None:
     complete = [trial(i, [1.0 + i]) for i in range(5)]
     diverged = [trial(7, [0.5], TrialState.PRUNED), trial(8, [0.5], TrialState.PRUNED)]
     data = slice_data([*complete, *diverged, trial(9, [], TrialState.FAIL)])
-    assert [p.name for p in data.params] == ["lr", "momentum", "decay_rate", "activation",
+    assert [p.name for p in data.params] == ["lr", "momentum", "lr_decay", "activation",
                                              "gate_bias"]
     assert (data.complete, data.diverged) == (5, 2)
     for p in data.params:
@@ -191,7 +191,7 @@ def test_importances_rank_the_parameters() -> None:
     trials = [trial(i, [0.1 + (i % 5) * 0.3 + 0.01 * i]) for i in range(12)]
     data = importance_data(trials)
     assert data.note == "" and data.method in ("fANOVA", "PED-ANOVA") and data.trials == 12
-    assert set(data.names) == {"lr", "momentum", "decay_rate", "activation", "gate_bias"}
+    assert set(data.names) == {"lr", "momentum", "lr_decay", "activation", "gate_bias"}
     assert sum(data.values) == pytest.approx(1.0)
     assert data.values == sorted(data.values, reverse=True)
     assert importance_data(trials) == data  # seeded: the report is repeatable

@@ -75,8 +75,10 @@ def test_train_json(runs: dict[str, tuple]) -> None:
     code, stdout, stderr, _ = runs["ok"]
     assert code == 0, stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
-    assert set(summary) == {"train_loss", "final_train_loss", "train_accuracy", "test_accuracy",
-                            "epochs", "seconds", "params", "diverged"}
+    assert set(summary) == {"train_loss", "best_epoch", "final_train_loss", "final_running_loss",
+                            "train_accuracy", "test_accuracy", "epochs", "seconds", "params",
+                            "diverged"}
+    assert summary["best_epoch"] in (1, 2)
     assert summary["epochs"] == 2 and summary["diverged"] is False
     assert summary["params"] == 784 * 50 + 50 + 4 * 5_100 + 510
     assert 0 < summary["train_loss"] <= summary["final_train_loss"] < 2.5
@@ -85,8 +87,8 @@ def test_train_json(runs: dict[str, tuple]) -> None:
     progress = [line for line in stderr.splitlines() if line.startswith("epoch ")]
     assert len(progress) == 2, stderr
     for epoch, line in enumerate(progress, start=1):
-        assert re.match(rf"epoch {epoch}/2: train_loss [\d.]+ train_acc [\d.]+ test_acc [\d.]+ ",
-                        line), line
+        assert re.match(rf"epoch {epoch}/2: train_loss [\d.]+ \(whole training set; running "
+                        r"[\d.]+\) train_acc [\d.]+ test_acc [\d.]+ ", line), line
     assert "Traceback" not in stderr
 
 
@@ -98,7 +100,7 @@ def test_train_diverged(runs: dict[str, tuple]) -> None:
     assert summary["diverged"] is True and summary["epochs"] == 0
     assert summary["train_loss"] is None and summary["test_accuracy"] is None
     assert [line for line in stderr.splitlines() if line.startswith("epoch ")] == [
-        "epoch 1/3: diverged (non-finite loss)"]
+        "epoch 1/3: diverged (loss not finite or past 100x chance)"]
 
 
 @pytest.mark.slow

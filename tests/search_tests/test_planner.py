@@ -254,3 +254,34 @@ def test_release_fails_what_the_launcher_holds(store: SQLStudyStorage) -> None:
     assert (c.failed, c.running) == (asked, 0) and not holder.held
     trials = store.optuna.get_all_trials(store.study_id("mnist-highway-d2"))
     assert {rec.outcome(t) for t in trials} == {"launcher stopped"}
+
+
+def test_a_late_divergence_keeps_its_best_value_and_weights(store: SQLStudyStorage) -> None:
+    """Diverged at epoch 2 after a good epoch 1: COMPLETE with epoch 1's value and weights,
+    outcome diverged; one that diverged in epoch 1 is PRUNED. Both count as finished."""
+    from hwsearch.storage.weights import weights_artifact_id
+
+    name = "mnist-highway-d2"
+    plans = make_plans(store, target=2, activations=("tanh",))
+    planner, _, events = make_planner(store, plans, pack_size=2)
+    (pack,) = drain(planner)
+    late, early = pack.trials
+    record = {"epoch": 1, "train_loss": 0.6, "running_loss": 0.7, "train_accuracy": 0.8,
+              "test_accuracy": 0.8, "lr": 0.1, "seconds": 1.0}
+    planner.record_epoch(pack, EpochReport(1, [TrialEpoch(late.number, record, None),
+                                               TrialEpoch(early.number, None, 1)]))
+    planner.record_epoch(pack, EpochReport(2, [TrialEpoch(late.number, None, 2),
+                                               TrialEpoch(early.number, None, 1)]))
+    assert store.counts(name).pruned == 1  # the early one at once; the late one waits
+    final = FinalReport([TrialFinal(late.number, 2, 0.6, True),
+                         TrialFinal(early.number, 1, float("inf"), False)], 10)
+    planner.finish(pack, final, {late.number: b"best-epoch weights"})
+    trials = {t.number: t for t in store.optuna.get_all_trials(store.study_id(name))}
+    t = trials[late.number]
+    assert (t.state, t.value, rec.outcome(t), rec.diverged_epoch(t)) == (
+        TrialState.COMPLETE, 0.6, rec.DIVERGED, 2)
+    assert weights_artifact_id(store, t) is not None
+    assert trials[early.number].state == TrialState.PRUNED
+    c = store.counts(name)
+    assert (c.finished, c.diverged, c.best) == (2, 2, 0.6)
+    assert [e for e in events.of("finished")] == [(name, None, True), (name, 0.6, True)]

@@ -25,9 +25,9 @@ CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 
 TRIALS = [
-    Hyperparams(lr=0.05, momentum=0.9, decay_rate=0.9, activation="tanh", gate_bias=-2.0, seed=1),
-    Hyperparams(lr=0.02, momentum=0.5, decay_rate=0.5, activation="tanh", gate_bias=-1.0, seed=2),
-    Hyperparams(lr=0.1, momentum=0.0, decay_rate=1.0, activation="tanh", gate_bias=-3.0, seed=3),
+    Hyperparams(lr=0.05, momentum=0.9, lr_decay=0.9, activation="tanh", gate_bias=-2.0, seed=1),
+    Hyperparams(lr=0.02, momentum=0.5, lr_decay=0.5, activation="tanh", gate_bias=-1.0, seed=2),
+    Hyperparams(lr=0.1, momentum=0.0, lr_decay=1.0, activation="tanh", gate_bias=-3.0, seed=3),
 ]
 
 

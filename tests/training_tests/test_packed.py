@@ -40,13 +40,13 @@ REL = 1e-9
 CONFIG = dict(depth=10, epochs=5, batch_size=64, limit_train=1280, device="cpu", dtype="float64")
 
 GOOD = [  # one activation, everything else differs per trial
-    Hyperparams(lr=0.05, momentum=0.9, decay_rate=0.9, activation="relu", gate_bias=-3.0, seed=1),
-    Hyperparams(lr=0.03, momentum=0.5, decay_rate=0.6, activation="relu", gate_bias=-1.0, seed=2),
-    Hyperparams(lr=0.1, momentum=0.0, decay_rate=1.0, activation="relu", gate_bias=-2.0, seed=3),
-    Hyperparams(lr=0.01, momentum=0.95, decay_rate=0.7, activation="relu", gate_bias=-4.0,
+    Hyperparams(lr=0.05, momentum=0.9, lr_decay=0.9, activation="relu", gate_bias=-3.0, seed=1),
+    Hyperparams(lr=0.03, momentum=0.5, lr_decay=0.6, activation="relu", gate_bias=-1.0, seed=2),
+    Hyperparams(lr=0.1, momentum=0.0, lr_decay=1.0, activation="relu", gate_bias=-2.0, seed=3),
+    Hyperparams(lr=0.01, momentum=0.95, lr_decay=0.7, activation="relu", gate_bias=-4.0,
                 seed=4),
 ]
-BAD = Hyperparams(lr=1e6, momentum=0.9, decay_rate=0.9, activation="relu", gate_bias=-2.0, seed=9)
+BAD = Hyperparams(lr=1e6, momentum=0.9, lr_decay=0.9, activation="relu", gate_bias=-2.0, seed=9)
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,8 @@ def test_pack_equals_single_runs(config: TrainConfig, data: Dataset,
 @pytest.mark.slow
 def test_plain_pack_equals_single_runs(config: TrainConfig, data: Dataset) -> None:
     plain = TrainConfig(**{**config.to_dict(), "model": "plain", "epochs": 2, "eval_test": False})
-    hps = [Hyperparams(lr=0.02, momentum=0.9, decay_rate=0.8, activation="tanh", seed=5),
-           Hyperparams(lr=0.05, momentum=0.3, decay_rate=0.95, activation="tanh", seed=6)]
+    hps = [Hyperparams(lr=0.02, momentum=0.9, lr_decay=0.8, activation="tanh", seed=5),
+           Hyperparams(lr=0.05, momentum=0.3, lr_decay=0.95, activation="tanh", seed=6)]
     results, _ = train(plain, hps, data, packed=True)
     for hp, packed in zip(hps, results, strict=True):
         (single,), _ = train(plain, [hp], data, packed=False)
@@ -150,12 +150,15 @@ def test_absurd_lr_diverges_alone(config: TrainConfig, data: Dataset,
 def test_late_divergence_is_isolated(config: TrainConfig, data: Dataset,
                                      singles: list[TrialResult]) -> None:
     """Poison trial 1's weights after epoch 2: it diverges at epoch 3, keeps epochs 1–2 as they
-    were, and the other trials go on exactly as on their own."""
+    were, with the weights of the better of them, and the other trials go on exactly as on
+    their own."""
     engine, _ = build_engine(config, GOOD, data, packed=True)
     assert isinstance(engine, PackedEngine)
     victim = 1
+    seen: dict[int, dict[str, torch.Tensor]] = {}
 
     def poison(epoch: int, _: object) -> None:
+        seen[epoch] = engine.pack.trial_state_dict(victim)
         if epoch == 2:
             with torch.no_grad():
                 engine.pack.w0[victim, 0, 0] = math.inf
@@ -163,7 +166,11 @@ def test_late_divergence_is_isolated(config: TrainConfig, data: Dataset,
     results = fit(engine, data, [hp.seed for hp in GOOD], epochs=5, batch_size=64,
                   eval_test=False, on_epoch=poison)
     hit = results[victim]
-    assert hit.diverged_epoch == 3 and hit.state_dict is None
+    assert hit.diverged_epoch == 3 and len(hit.epochs) == 2
+    best = min(hit.epochs, key=lambda e: e.train_loss).epoch
+    assert hit.best_epoch == best and hit.best_train_loss == hit.epochs[best - 1].train_loss
+    assert hit.state_dict is not None
+    assert_same_weights(hit.state_dict, seen[best])
     assert_same_curve(losses(hit), losses(singles[victim])[:2])
     for i, (packed, single) in enumerate(zip(results, singles, strict=True)):
         if i != victim:

@@ -98,43 +98,76 @@ def _fit_single(data: Dataset, config: TrainConfig, hp: Hyperparams) -> tuple[Si
     engine, _ = build_engine(config, [hp], data, packed=False)
     assert isinstance(engine, SingleEngine)
     (result,) = fit(engine, data, [hp.seed], epochs=config.epochs, batch_size=config.batch_size,
-                    decay_steps=config.decay_steps, staircase=config.staircase,
-                    eval_test=config.eval_test)
+                    staircase=config.staircase, eval_test=config.eval_test)
     return engine, result
 
 
-@pytest.mark.parametrize(("decay_steps", "staircase"), [(0, False), (4, False), (0, True),
-                                                        (4, True), (7, True)])
-def test_lr_schedule(data: Dataset, decay_steps: int, staircase: bool) -> None:
-    lr0, rate, steps_per_epoch = 0.02, 0.5, 10
-    config = TrainConfig(depth=3, epochs=3, batch_size=32, decay_steps=decay_steps,
-                         staircase=staircase, eval_test=False, device="cpu")
-    hp = Hyperparams(lr=lr0, momentum=0.5, decay_rate=rate, activation="relu")
+@pytest.mark.parametrize("staircase", [False, True])
+def test_lr_schedule(data: Dataset, staircase: bool) -> None:
+    """lr_t = lr0 · lr_decay^(t / T) over the run's T steps; staircase moves once an epoch."""
+    lr0, decay, steps_per_epoch, epochs = 0.02, 0.5, 10, 3
+    config = TrainConfig(depth=3, epochs=epochs, batch_size=32, staircase=staircase,
+                         eval_test=False, device="cpu")
+    hp = Hyperparams(lr=lr0, momentum=0.5, lr_decay=decay, activation="relu")
     engine, result = _fit_single(data, config, hp)
-    assert not result.diverged and len(result.epochs) == 3
-    every = decay_steps or steps_per_epoch
+    assert not result.diverged and len(result.epochs) == epochs
+    total = epochs * steps_per_epoch
     for record in result.epochs:
         last_step = record.epoch * steps_per_epoch - 1  # steps count from 0
-        smooth = lr0 * rate ** (last_step / every)
-        stairs = lr0 * rate ** (last_step // every)
+        smooth = lr0 * decay ** (last_step / total)
+        stairs = lr0 * decay ** ((last_step // steps_per_epoch) / epochs)
         expected = stairs if staircase else smooth
         assert record.lr == pytest.approx(expected, rel=1e-12)
         assert smooth != pytest.approx(stairs)  # so the two variants are told apart
         assert record.test_accuracy is None
     # the optimizer really used the recorded rate at the last step
     assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(result.epochs[-1].lr, rel=1e-12)
+    # the decay means the same whatever the number of epochs: the rate ends near lr0 · decay
+    assert result.epochs[-1].lr == pytest.approx(lr0 * decay, rel=0.1 if not staircase else 0.3)
 
 
 def test_lr_schedule_packed(data: Dataset) -> None:
-    config = TrainConfig(depth=3, epochs=2, batch_size=32, decay_steps=3, staircase=True,
+    config = TrainConfig(depth=3, epochs=2, batch_size=32, staircase=True,
                          eval_test=False, device="cpu")
-    hps = [Hyperparams(lr=0.1, decay_rate=0.9, activation="relu", seed=1),
-           Hyperparams(lr=0.01, decay_rate=0.5, activation="relu", seed=2)]
+    hps = [Hyperparams(lr=0.1, lr_decay=0.9, activation="relu", seed=1),
+           Hyperparams(lr=0.01, lr_decay=0.5, activation="relu", seed=2)]
     results, _ = train(config, hps, data, packed=True)
     for hp, result in zip(hps, results, strict=True):
         for record in result.epochs:
-            exponent = (record.epoch * 10 - 1) // 3
-            assert record.lr == pytest.approx(hp.lr * hp.decay_rate**exponent, rel=1e-6)
+            exponent = (record.epoch - 1) / 2
+            assert record.lr == pytest.approx(hp.lr * hp.lr_decay**exponent, rel=1e-6)
+
+
+def test_the_objective_is_the_best_epochs_full_training_set_loss(data: Dataset) -> None:
+    """Each epoch's train_loss is the cross-entropy of that epoch's weights over the whole
+    training set (not the mean of the minibatch losses); the value is the lowest; the weights
+    kept are that epoch's, even when a later epoch is worse."""
+    import torch.nn.functional as F
+
+    config = TrainConfig(depth=3, epochs=3, batch_size=32, eval_test=False, device="cpu")
+    hp = Hyperparams(lr=0.05, momentum=0.5, lr_decay=1.0, activation="relu", seed=3)
+    engine, _ = build_engine(config, [hp], data, packed=False)
+    seen = {}
+
+    def spoil_after_two(epoch: int, results) -> None:
+        model = engine.model
+        with torch.no_grad():
+            ce = F.cross_entropy(model(data.x_train).double(), data.y_train).item()
+        assert results[0].epochs[-1].train_loss == pytest.approx(ce, rel=1e-9)
+        seen[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+        if epoch == 2:  # make the next epoch start far worse than this one ended
+            with torch.no_grad():
+                model.classifier.weight.mul_(-2.0)  # confidently wrong, still finite
+
+    (result,) = fit(engine, data, [hp.seed], epochs=3, batch_size=32, eval_test=False,
+                    on_epoch=spoil_after_two)
+    losses = [e.train_loss for e in result.epochs]
+    assert losses[2] > losses[1]  # the spoiled epoch is worse
+    assert result.best_epoch == losses.index(min(losses)) + 1 != 3
+    assert result.best_train_loss == min(losses)
+    assert all(e.running_loss != e.train_loss for e in result.epochs)
+    for key, value in result.state_dict.items():
+        assert torch.equal(value, seen[result.best_epoch][key]), key
 
 
 # -- divergence -------------------------------------------------------------------------------
@@ -152,7 +185,8 @@ def test_absurd_lr_diverges_without_crashing(data: Dataset) -> None:
 
 
 def test_divergence_is_recorded_at_its_epoch(data: Dataset) -> None:
-    """Poison the weights after epoch 2: epochs 1–2 stay recorded, epoch 3 is the divergence."""
+    """Poison the weights after epoch 2: epochs 1–2 stay recorded, epoch 3 is the divergence,
+    and the weights kept are the best of epochs 1–2 (all finite)."""
     config = TrainConfig(depth=4, epochs=5, batch_size=32, device="cpu")
     hp = Hyperparams(lr=0.05, activation="relu", seed=5)
     clean = run(config, hp, data)
@@ -168,7 +202,8 @@ def test_divergence_is_recorded_at_its_epoch(data: Dataset) -> None:
     assert result.diverged_epoch == 3
     assert [e.epoch for e in result.epochs] == [1, 2]
     assert curve(result) == curve(clean)[:2]
-    assert result.state_dict is None
+    assert result.best_epoch in (1, 2) and result.state_dict is not None
+    assert all(torch.isfinite(v).all() for v in result.state_dict.values())
 
 
 # -- learning for real ------------------------------------------------------------------------
@@ -178,7 +213,7 @@ def test_highway_20_learns_mnist(mnist_dir: Path) -> None:
     """20-layer highway net, 10k MNIST examples, 3 epochs (paper-style SGD): > 90% test."""
     config = TrainConfig(data_dir=str(mnist_dir), depth=20, epochs=3, batch_size=128,
                          limit_train=10_000, device="cpu")
-    hp = Hyperparams(lr=0.1, momentum=0.9, decay_rate=0.9, activation="tanh", gate_bias=-3.0,
+    hp = Hyperparams(lr=0.1, momentum=0.9, lr_decay=0.9, activation="tanh", gate_bias=-3.0,
                      seed=0)
     data = load_data(config)
     (result,), params = train(config, [hp], data, packed=False)
