@@ -58,10 +58,12 @@ class FCConfig:
 
 
 class Internals(NamedTuple):
-    """Per highway layer: gate outputs T(x) and block outputs H(x), each ``(L, B, width)``."""
+    """Per highway layer, each ``(L, B, width)``: the transform gate T(x), the block state
+    H(x), and the block output y = H(x)·T(x) + x·(1 − T(x)) (what the layer passes on)."""
 
     gates: torch.Tensor
-    blocks: torch.Tensor
+    states: torch.Tensor
+    outputs: torch.Tensor
 
 
 class PlainLinear(nn.Module):
@@ -112,17 +114,19 @@ class FCNet(nn.Module):
         if self.config.kind != "highway":
             raise ValueError("internals exist only for highway nets")
         h = self.first(x.flatten(1))
-        gates, blocks = [], []
+        gates, states, outputs = [], [], []
         for layer in self.layers:
             out = layer.forward_full(h)
             gates.append(out.gate)
-            blocks.append(out.block)
+            states.append(out.block)
+            outputs.append(out.y)
             h = out.y
-        width = self.config.width
-        empty = h.new_zeros(0, h.shape[0], width)
-        return Internals(
-            torch.stack(gates) if gates else empty, torch.stack(blocks) if blocks else empty
-        )
+        empty = h.new_zeros(0, h.shape[0], self.config.width)
+
+        def stack(rows: list[torch.Tensor]) -> torch.Tensor:
+            return torch.stack(rows) if rows else empty
+
+        return Internals(stack(gates), stack(states), stack(outputs))
 
 
 def count_parameters(module: nn.Module) -> int:

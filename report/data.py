@@ -98,16 +98,25 @@ def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
 
 
 class InnerWorkings(NamedTuple):
-    """Per highway layer (rows) and block (columns); activations are None without data."""
+    """Per highway layer (rows) and block (columns); activations are None without data.
+
+    arXiv:1505.00387, Sec. 4.1 and Fig. 2: "the bias of the transform gates, the mean
+    activity over all training samples, and the activity for a single random sample" of the
+    transform gates, and of the block outputs, where "most of the outputs stay constant over
+    many layers forming a pattern of stripes". A block's output is
+    ``y = H(x)·T(x) + x·(1 − T(x))`` (eq. 3), not its state H(x), shown apart as an extra.
+    """
 
     layers: list[int]  # the highway layers' numbers in the net (layer 1 is the plain input layer)
     biases: np.ndarray  # (L, W) transform-gate biases
     initial_bias: float
-    mean_gates: np.ndarray | None  # (L, W) mean T(x) over n_samples training examples
-    sample_gates: np.ndarray | None  # (L, W) T(x) for one example
-    sample_blocks: np.ndarray | None  # (L, W) H(x) for that example
+    mean_gates: np.ndarray | None  # (L, W) mean T(x) over n_samples random training examples
+    sample_gates: np.ndarray | None  # (L, W) T(x) for one random training example
+    sample_outputs: np.ndarray | None  # (L, W) block outputs y for that example
+    sample_states: np.ndarray | None  # (L, W) block states H(x) for that example (extra)
     n_samples: int
-    sample_index: int
+    sample_index: int  # the single example's index in the training set
+    seed: int  # drew the examples (shown with the figure, so it can be redrawn)
 
 
 def highway_layer_numbers(model: FCNet) -> list[int]:
@@ -121,33 +130,48 @@ def gate_biases(model: FCNet) -> np.ndarray:
     return torch.stack([layer.t.bias.detach().cpu() for layer in model.layers]).double().numpy()
 
 
+def random_examples(
+    n_in_use: int, seed: int, n: int = MAX_SAMPLES
+) -> tuple[torch.Tensor, int]:
+    """``n`` random training examples (indices, without replacement) of the ``n_in_use`` a
+    trial trained on, and one more random example's index: seeded, so the figure can be
+    redrawn exactly."""
+    gen = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(n_in_use, generator=gen)[: min(n, n_in_use)]
+    one = int(torch.randint(n_in_use, (1,), generator=gen))
+    return chosen, one
+
+
 @torch.no_grad()
 def inner_workings_data(
-    model: FCNet, x: torch.Tensor | None, sample_index: int = 0, batch_size: int = 1000
+    model: FCNet, x: torch.Tensor | None, sample: torch.Tensor | None = None, *,
+    sample_index: int = 0, seed: int = 0, batch_size: int = 1000,
 ) -> InnerWorkings:
-    """The paper's Figure 2 panels; ``x`` (N, ...) are training inputs on the model's device."""
+    """The paper's Figure 2 panels: ``x`` (N, ...) random training inputs for the mean gate
+    activity, ``sample`` (1, ...) the single random example (training example
+    ``sample_index``), both on the model's device."""
     if model.config.kind != "highway":
         raise ValueError("inner workings exist only for highway nets")
     biases = gate_biases(model)
-    if x is None or len(x) == 0:
-        return InnerWorkings(highway_layer_numbers(model), biases, model.config.gate_bias,
-                             None, None, None, 0, sample_index)
-    if not 0 <= sample_index < len(x):
-        raise IndexError(f"sample {sample_index} not among {len(x)} inputs")
+    layers = highway_layer_numbers(model)
+    if x is None or len(x) == 0 or sample is None:
+        return InnerWorkings(layers, biases, model.config.gate_bias, None, None, None, None, 0,
+                             sample_index, seed)
     total = torch.zeros(biases.shape, dtype=torch.float64)
     for start in range(0, len(x), batch_size):
-        gates, _ = model.internals(x[start : start + batch_size])
-        total += gates.double().sum(dim=1).cpu()
-    one = model.internals(x[sample_index : sample_index + 1])
+        total += model.internals(x[start : start + batch_size]).gates.double().sum(dim=1).cpu()
+    one = model.internals(sample[:1])
     return InnerWorkings(
-        highway_layer_numbers(model),
+        layers,
         biases,
         model.config.gate_bias,
         (total / len(x)).numpy(),
         one.gates[:, 0].double().cpu().numpy(),
-        one.blocks[:, 0].double().cpu().numpy(),
+        one.outputs[:, 0].double().cpu().numpy(),
+        one.states[:, 0].double().cpu().numpy(),
         len(x),
         sample_index,
+        seed,
     )
 
 
@@ -312,9 +336,23 @@ def ecdf_data(trials: Sequence[FrozenTrial]) -> Ecdf:
     )
 
 
+class Examples(NamedTuple):
+    """The training examples the data-dependent panels use: random, seeded, from the set a
+    trial trained on (its ``limit_train`` subset)."""
+
+    x: torch.Tensor  # (N, ...) at most MAX_SAMPLES random examples
+    y: torch.Tensor
+    sample: torch.Tensor  # (1, ...) one more random example
+    sample_index: int  # its index in the training set
+    seed: int
+
+
 def training_examples(
-    x: torch.Tensor, y: torch.Tensor, limit: int | None, max_samples: int = MAX_SAMPLES
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first examples a trial trained on (its ``limit_train`` subset), at most max_samples."""
-    n = min(len(y), max_samples, limit if limit is not None else len(y))
-    return x[:n], y[:n]
+    x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int = 0,
+    max_samples: int = MAX_SAMPLES,
+) -> Examples:
+    """Random examples of the first ``limit`` (all when None) of ``x, y``; see
+    :func:`random_examples`."""
+    in_use = min(len(y), limit if limit is not None else len(y))
+    chosen, one = random_examples(in_use, seed, max_samples)
+    return Examples(x[chosen], y[chosen], x[one : one + 1], one, seed)

@@ -89,25 +89,28 @@ def _heatmap_panels(data: InnerWorkings) -> list[tuple[str, np.ndarray | None, d
                       "zmax": data.initial_bias + spread}
     around_zero = {"colorscale": "RdBu", "zmid": 0.0}
     gates = {"colorscale": "Viridis"}  # own range: mean gates of a trained net are often < 0.1
-    samples = f" ({data.n_samples} samples)" if data.mean_gates is not None else ""
+    samples = f" ({data.n_samples} random)" if data.mean_gates is not None else ""
+    one = f"example #{data.sample_index}"
     return [
         (f"Transform gate biases (initial {data.initial_bias:.3g})", data.biases, around_initial),
         (f"Mean transform gate outputs{samples}", data.mean_gates, gates),
-        (f"Transform gate outputs, sample #{data.sample_index}", data.sample_gates, gates),
-        (f"Block outputs, sample #{data.sample_index}", data.sample_blocks, around_zero),
+        (f"Transform gate outputs, {one}", data.sample_gates, gates),
+        (f"Block outputs y, {one}", data.sample_outputs, around_zero),
+        (f"Extra: block states H(x), {one}", data.sample_states, around_zero),
     ]
 
 
 def inner_workings(data: InnerWorkings) -> go.Figure | None:
-    """The paper's Figure 2: four (layer × block) heatmaps, each with its own colour bar."""
+    """The paper's Figure 2: four (layer × block) heatmaps, each with its own colour bar, and a
+    fifth, labelled extra, of the block states H(x)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     if data.biases.size == 0:
         return None
     panels = _heatmap_panels(data)
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[t for t, _, _ in panels],
-                        horizontal_spacing=0.075)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _, _ in panels],
+                        horizontal_spacing=0.06)
     blocks = list(range(data.biases.shape[1]))
     for col, (title, z, style) in enumerate(panels, start=1):
         axis = "" if col == 1 else str(col)

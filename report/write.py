@@ -27,6 +27,7 @@ from . import figures
 from .checks import AGREES, DISAGREES, TOLERANCE, best_by_config, paper_checks, summary_data
 from .data import (
     BiasChange,
+    Examples,
     InnerWorkings,
     LesionData,
     bias_change_data,
@@ -56,11 +57,13 @@ def write_report(
     study: str | None = None,
     data_dir: str | None = None,
     device: str = "cpu",
+    seed: int = 0,
 ) -> Path:
     """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path.
 
     ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
-    data for Figure 2 and the lesioning (without it those panels say the data is missing).
+    data for Figure 2 and the lesioning (without it those panels say the data is missing);
+    ``seed`` draws their random training examples.
     """
     store = open_storage(storage_url)
     try:
@@ -68,7 +71,8 @@ def write_report(
         if study is not None and study not in {r.name for r in records}:
             names = ", ".join(r.name for r in records) or "none"
             raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
-        page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device))
+        page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device),
+                      seed)
     finally:
         store.close()
     out = Path(out_dir)
@@ -95,7 +99,7 @@ def _width(model: str, width: int | None) -> str:
 
 def _build(
     store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
-    study: str | None, data_dir: str | None, device: torch.device,
+    study: str | None, data_dir: str | None, device: torch.device, seed: int,
 ) -> Page:
     page = Page(f"Highway networks reproduction report: {dataset}")
     page.raw(f"<h1>Highway networks: reproduction report ({dataset})</h1>")
@@ -112,13 +116,17 @@ def _build(
 
     chosen, chosen_note = pick_highway_study(records)
     net, net_trial, net_note = _load_net(store, chosen)
-    x = y = None
+    examples: Examples | None = None
     data_note = ""
     if net is not None:
-        x, y, data_note = _training_data(dataset, data_dir, chosen, device)  # type: ignore[arg-type]
+        examples, data_note = _training_data(dataset, data_dir, chosen, device, seed)  # type: ignore[arg-type]
         net = net.to(device)
-    inner = inner_workings_data(net, x) if net is not None else None
-    lesion = lesion_data(net, x, y) if net is not None and x is not None else None
+    inner = None
+    if net is not None:
+        inner = (inner_workings_data(net, examples.x, examples.sample,
+                                     sample_index=examples.sample_index, seed=seed)
+                 if examples is not None else inner_workings_data(net, None, seed=seed))
+    lesion = lesion_data(net, examples.x, examples.y) if net is not None and examples else None
     bias = bias_change_data(net) if net is not None else None
     net_label = (f"trial {net_trial.number} of {chosen.name}"
                  if chosen is not None and net_trial is not None else "")
@@ -174,18 +182,19 @@ def _load_net(
 
 
 def _training_data(
-    dataset: str, data_dir: str | None, record: StudyRecord, device: torch.device
-) -> tuple[torch.Tensor | None, torch.Tensor | None, str]:
+    dataset: str, data_dir: str | None, record: StudyRecord, device: torch.device, seed: int
+) -> tuple[Examples | None, str]:
     if data_dir is None:
-        return None, None, ("No training data given (data_dir), so the data-dependent panels "
-                            "are missing; the gate biases need none.")
+        return None, ("No training data given (data_dir), so the data-dependent panels "
+                      "are missing; the gate biases need none.")
     try:
         data = load_dataset(dataset, data_dir)
     except DataError as e:
-        return None, None, (f"Training data unavailable ({e}); the data-dependent panels are "
-                            "missing.")
-    x, y = training_examples(data.x_train, data.y_train, record.limit_train)
-    return x.to(device), y.to(device), ""
+        return None, (f"Training data unavailable ({e}); the data-dependent panels are "
+                      "missing.")
+    ex = training_examples(data.x_train, data.y_train, record.limit_train, seed)
+    return Examples(ex.x.to(device), ex.y.to(device), ex.sample.to(device), ex.sample_index,
+                    seed), ""
 
 
 def _summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
@@ -259,8 +268,13 @@ def _figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_not
         return
     _notes(page, data_note)
     data_panels = (
-        f"the mean transform-gate output over {inner.n_samples} training examples; the gate "
-        f"outputs and the block outputs H(x) for training example #{inner.sample_index}"
+        f"the mean transform-gate output T(x) over {inner.n_samples} random training examples; "
+        f"the gate outputs T(x) and the block outputs y = H(x)·T(x) + x·(1 − T(x)) for one "
+        f"random training example (#{inner.sample_index}); the examples were drawn with seed "
+        f"{inner.seed} (hwsearch report --seed) from the training set the net trained on. "
+        "Where gates stay shut the outputs copy their input, so a unit keeps its value down "
+        "the layers: the paper's stripes. An extra fifth panel, not in the paper, shows the "
+        "block states H(x) of that example"
         if inner.mean_gates is not None else
         "the mean gate outputs, and one example's gate and block outputs (missing: no data)")
     page.figure(

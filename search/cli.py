@@ -199,6 +199,8 @@ def _add_report(sub: Any) -> None:
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--study", help="only this study's diagnostics")
     p.add_argument("--data-dir", help="training data, for the gate and lesioning figures")
+    p.add_argument("--seed", type=int, default=0,
+                   help="draws Figure 2's and the lesioning's random training examples")
     p.set_defaults(func=_report)
 
 
@@ -214,6 +216,7 @@ def _report(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         study=args.study,
         data_dir=args.data_dir,
+        seed=args.seed,
     )
     print(path)
     return 0

@@ -236,8 +236,10 @@ def test_lesion_of_several_layers(net10: FCNet) -> None:
 
 def test_internals(net10: FCNet) -> None:
     x = torch.rand(12, 1, 28, 28, generator=_gen(11))
-    gates, blocks = net10.internals(x)
-    assert gates.shape == blocks.shape == (9, 12, 50)
+    gates, blocks, outputs = net10.internals(x)
+    assert gates.shape == blocks.shape == outputs.shape == (9, 12, 50)
+    with torch.no_grad():  # the block output is what the layer passes on, and what the net uses
+        torch.testing.assert_close(net10.classifier(outputs[-1]), net10(x))
     assert (gates > 0).all() and (gates < 1).all()
     assert (blocks.abs() <= 1).all()  # tanh
     # consistent with the forward pass: the first layer's gate is σ(t(first(x)))

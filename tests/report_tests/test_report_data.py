@@ -100,16 +100,34 @@ def test_lesion_data_refuses_plain_nets() -> None:
 def test_inner_workings_of_an_untrained_net() -> None:
     model = net(gate_bias=-3.0, depth=5)
     x, _ = inputs(50)
-    data = inner_workings_data(model, x, sample_index=7, batch_size=16)  # chunks of 16: 4 steps
+    data = inner_workings_data(model, x, x[7:8], sample_index=7, seed=3, batch_size=16)
     assert data.layers == [2, 3, 4, 5]
-    for panel in (data.biases, data.mean_gates, data.sample_gates, data.sample_blocks):
+    for panel in (data.biases, data.mean_gates, data.sample_gates, data.sample_outputs,
+                  data.sample_states):
         assert panel.shape == (4, 16)
     np.testing.assert_array_equal(data.biases, -3.0)
-    gates, blocks = model.internals(x)
+    gates, states, outputs = model.internals(x)
     np.testing.assert_allclose(data.mean_gates, gates.double().mean(1).numpy(), atol=1e-6)
     np.testing.assert_allclose(data.sample_gates, gates[:, 7].double().numpy(), atol=1e-5)
-    np.testing.assert_allclose(data.sample_blocks, blocks[:, 7].double().numpy(), atol=1e-5)
-    assert (data.n_samples, data.sample_index, data.initial_bias) == (50, 7, -3.0)
+    np.testing.assert_allclose(data.sample_outputs, outputs[:, 7].double().numpy(), atol=1e-5)
+    np.testing.assert_allclose(data.sample_states, states[:, 7].double().numpy(), atol=1e-5)
+    assert (data.n_samples, data.sample_index, data.seed, data.initial_bias) == (50, 7, 3, -3.0)
+
+
+def test_shut_gates_give_stripes_in_the_block_outputs() -> None:
+    """The paper's Figure 2: where the gates stay shut, a layer copies its input, so each unit's
+    block output is constant down the layers (stripes). The block states H(x) are not."""
+    model = net(gate_bias=-60.0, depth=8)  # T = σ(−60) ≈ 1e-26: shut
+    x, _ = inputs(20)
+    data = inner_workings_data(model, x, x[3:4], sample_index=3)
+    outputs, states = data.sample_outputs, data.sample_states
+    np.testing.assert_allclose(outputs, np.broadcast_to(outputs[0], outputs.shape), atol=1e-12)
+    assert np.ptp(outputs[0]) > 0.01  # the stripes differ from each other
+    assert np.ptp(states, axis=0).max() > 0.1  # H changes down the layers: not stripes
+    # and the opposite: open gates (bias +60) pass the block state on, so y = H
+    open_ = inner_workings_data(net(gate_bias=60.0, depth=8), x, x[3:4], sample_index=3)
+    np.testing.assert_allclose(open_.sample_outputs, open_.sample_states, atol=1e-6)  # float32
+    assert np.ptp(open_.sample_outputs, axis=0).max() > 0.01
 
 
 def test_inner_workings_without_data_still_has_the_biases() -> None:
@@ -129,11 +147,19 @@ def test_bias_change_counts_biases_below_their_initial_value() -> None:
     assert change.mean_change == pytest.approx((-0.5 * 12 + 4) / 32)
 
 
-def test_training_examples_follow_the_trials_subset() -> None:
+def test_training_examples_are_random_seeded_and_from_the_trials_subset() -> None:
     x, y = torch.arange(30.0), torch.arange(30)
-    assert len(training_examples(x, y, 12)[0]) == 12
-    assert len(training_examples(x, y, None, max_samples=20)[1]) == 20
-    assert len(training_examples(x, y, 100)[0]) == 30
+    ex = training_examples(x, y, 12, seed=1)
+    assert len(ex.x) == 12 and set(ex.y.tolist()) == set(range(12))  # all 12, shuffled
+    assert ex.y.tolist() != list(range(12))
+    assert 0 <= ex.sample_index < 12 and ex.sample.tolist() == [float(ex.sample_index)]
+    few = training_examples(x, y, None, seed=1, max_samples=20)
+    assert len(few.y) == 20 and few.y.max() >= 20  # drawn from all 30, not the first 20
+    again = training_examples(x, y, None, seed=1, max_samples=20)
+    assert torch.equal(few.y, again.y) and few.sample_index == again.sample_index
+    other = training_examples(x, y, None, seed=2, max_samples=20)
+    assert not torch.equal(few.y, other.y)
+    assert len(training_examples(x, y, 100).x) == 30
 
 
 def test_figure2_prefers_a_50_layer_highway_study_else_the_deepest() -> None:

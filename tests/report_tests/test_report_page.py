@@ -29,7 +29,7 @@ from hwtest.fake_trials import record, trial
 def test_figures_without_data_are_none() -> None:
     assert figures.figure1(Figure1Data([])) is None
     assert figures.inner_workings(InnerWorkings([], np.zeros((0, 5)), -2.0, None, None, None,
-                                                0, 0)) is None
+                                                None, 0, 0, 0)) is None
     assert figures.lesion(LesionData([], [], 1.0, 0)) is None
     assert figures.slices(SliceData([], 0, 0)) is None
     assert figures.importances(Importances([], [], "", 0, "too few")) is None

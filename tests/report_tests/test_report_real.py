@@ -64,7 +64,8 @@ def test_lesioning_the_stored_net(search: Search, mnist: Dataset) -> None:
     highway = next(r for r in records if r.name == "t-mnist-highway-d10")
     model = load_trial_model(store, best_trial(highway.trials))
     store.close()
-    x, y = training_examples(mnist.x_train, mnist.y_train, highway.limit_train)
+    ex = training_examples(mnist.x_train, mnist.y_train, highway.limit_train)
+    x, y = ex.x, ex.y
     data = lesion_data(model, x, y)
     assert data.layers == list(range(2, 11)) and data.n_samples == 1000
     assert data.unlesioned == pytest.approx(cross_entropy(model, x, y))
