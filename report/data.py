@@ -42,14 +42,31 @@ class Curve(NamedTuple):
     params: dict[str, Any]
 
 
+class TopRuns(NamedTuple):
+    """The NeurIPS version's Figure 1 (arXiv:1507.06228): the mean, and the spread (lowest to
+    highest), of the training CE of the top runs of a configuration, epoch by epoch."""
+
+    n: int  # runs averaged
+    of: int  # complete trials they were the best of
+    epochs: list[int]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+
+
 class DepthPanel(NamedTuple):
     depth: int
     plain: Curve | None
     highway: Curve | None
+    plain_top: TopRuns | None = None
+    highway_top: TopRuns | None = None
 
 
 class Figure1Data(NamedTuple):
     panels: list[DepthPanel]
+
+
+TOP_RUNS = 10  # the NeurIPS version averaged the top 10 of 100 runs per configuration
 
 
 def training_curve(trial: FrozenTrial) -> tuple[list[int], list[float]]:
@@ -75,23 +92,42 @@ def curve_of(study: str, trial: FrozenTrial) -> Curve:
                  dict(trial.params))
 
 
+def top_runs(trials: Sequence[FrozenTrial], n: int = TOP_RUNS) -> TopRuns | None:
+    """Mean and spread of the ``n`` best complete trials' curves; None with fewer than ``n``."""
+    done = sorted(complete_trials(list(trials)), key=lambda t: float(t.value))  # type: ignore[arg-type]
+    if len(done) < n:
+        return None
+    curves = [dict(zip(*training_curve(t), strict=True)) for t in done[:n]]
+    epochs = sorted({e for c in curves for e in c})
+    at = [[c[e] for c in curves if e in c] for e in epochs]
+    return TopRuns(n, len(done), epochs, [float(np.mean(v)) for v in at],
+                   [min(v) for v in at], [max(v) for v in at])
+
+
 def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
-    """Per depth, the best trial of each of plain and highway (over all studies of that pair)."""
+    """Per depth, the best trial of each of plain and highway (over the given studies of that
+    pair, which share one protocol), and the top runs' mean and spread where a pair has at
+    least :data:`TOP_RUNS` complete trials."""
     best: dict[tuple[str, int], Curve] = {}
+    trials: dict[tuple[str, int], list[FrozenTrial]] = {}
     depths: set[int] = set()
     for record in records:
         if record.model not in FC_MODELS:
             continue
         depths.add(record.depth)
+        key = (record.model, record.depth)
+        trials.setdefault(key, []).extend(record.trials)
         trial = best_trial(record.trials)
         if trial is None:
             continue
-        key = (record.model, record.depth)
         if key not in best or float(trial.value) < best[key].best:  # type: ignore[arg-type]
             best[key] = curve_of(record.name, trial)
-    return Figure1Data(
-        [DepthPanel(d, best.get(("plain", d)), best.get(("highway", d))) for d in sorted(depths)]
-    )
+    return Figure1Data([
+        DepthPanel(d, best.get(("plain", d)), best.get(("highway", d)),
+                   top_runs(trials.get(("plain", d), [])),
+                   top_runs(trials.get(("highway", d), [])))
+        for d in sorted(depths)
+    ])
 
 
 # --- Figure 2: inner workings of a trained highway net ---------------------------------------

@@ -58,6 +58,23 @@ def figure1(data: Figure1Data) -> go.Figure | None:
     shown: set[str] = set()
     for col, panel in enumerate(data.panels, start=1):
         for model in ("plain", "highway"):
+            top = getattr(panel, f"{model}_top")
+            if top is not None:  # the NeurIPS version: mean and spread of the top runs
+                fig.add_trace(go.Scatter(
+                    x=[*top.epochs, *top.epochs[::-1]], y=[*top.high, *top.low[::-1]],
+                    fill="toself", mode="lines", line={"width": 0}, fillcolor=COLORS[model],
+                    opacity=0.18, name=f"{model}: top {top.n} runs, lowest to highest",
+                    legendgroup=f"{model}-top", showlegend=f"{model}-top" not in shown,
+                    hoverinfo="skip",
+                ), row=1, col=col)
+                fig.add_trace(go.Scatter(
+                    x=top.epochs, y=top.mean, mode="lines", name=f"{model}: top {top.n} mean",
+                    legendgroup=f"{model}-top", showlegend=f"{model}-top" not in shown,
+                    line={"color": COLORS[model], "width": 1.5, "dash": "dot"},
+                    hovertemplate=(f"{model}, {panel.depth} layers, mean of the top {top.n} "
+                                   f"of {top.of}<br>epoch %{{x}}: CE %{{y:.4g}}<extra></extra>"),
+                ), row=1, col=col)
+                shown.add(f"{model}-top")
             curve = getattr(panel, model)
             if curve is None:
                 _panel_note(fig, col, f"no complete {model} trial",

@@ -35,7 +35,7 @@ th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.agrees { background: #e6f4e6; font-weight: bold; }
 td.disagrees { background: #fde8e8; font-weight: bold; }
-td.not-enough-data { background: #f1f1f1; color: #666; }
+td.not-measured { background: #f1f1f1; color: #666; }
 """
 
 # Before plotly.js, so an error while it loads is caught as well.

@@ -7,11 +7,17 @@ from typing import Any
 import optuna
 
 from hwsearch.options import ConfigError
-from hwsearch.storage.records import STUDY_SEED, STUDY_SPACE, STUDY_SPEC
+from hwsearch.storage.records import PROTOCOL, STUDY_SEED, STUDY_SPACE, STUDY_SPEC
 from hwsearch.training import TrainConfig
 
 from .sampler import SeededRandomSampler
 from .space import SearchSpace
+
+
+def study_spec(config: TrainConfig) -> dict[str, Any]:
+    """What a study records as its configuration: the protocol's fields, the objective and
+    what lr_decay means."""
+    return {**config.spec(), **PROTOCOL}
 
 
 def study_name(config: TrainConfig, prefix: str = "") -> str:
@@ -32,7 +38,7 @@ def check_study(
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return False
-    _check_same(study, config.spec(), seed, space)
+    _check_same(study, study_spec(config), seed, space)
     return True
 
 
@@ -57,10 +63,10 @@ def open_study(
             load_if_exists=True,
         )
         if STUDY_SPEC not in study.user_attrs:
-            study.set_user_attr(STUDY_SPEC, config.spec())
+            study.set_user_attr(STUDY_SPEC, study_spec(config))
             study.set_user_attr(STUDY_SEED, seed)
             study.set_user_attr(STUDY_SPACE, space.to_dict())
-    _check_same(study, config.spec(), seed, space)
+    _check_same(study, study_spec(config), seed, space)
     return study
 
 

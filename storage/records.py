@@ -4,7 +4,8 @@ Everything that writes or reads a stored trial (the search service, the queries,
 the tests' builders) goes through these names and functions; nothing else spells a key.
 
 Study user attributes
-    ``spec`` (the configuration), ``seed`` (the study's sampling seed), ``search_space``.
+    ``spec`` (the configuration: the training protocol's fields and :data:`PROTOCOL`),
+    ``seed`` (the study's sampling seed), ``search_space``.
 
 Trial layout
     * params: ``lr``, ``momentum``, ``lr_decay``, ``activation``, and ``gate_bias`` (highway);
@@ -52,6 +53,18 @@ if TYPE_CHECKING:
 STUDY_SPEC = "spec"
 STUDY_SEED = "seed"
 STUDY_SPACE = "search_space"
+
+# Recorded in every study's spec beside its training configuration: what was minimised and
+# what lr_decay means. The report compares studies only when these agree.
+PROTOCOL = {
+    "objective": "lowest whole-training-set cross-entropy of any epoch",
+    "lr_decay": "factor over the whole run",
+}
+# What studies of hwsearch 0.1, which recorded neither, did.
+LEGACY_PROTOCOL = {
+    "objective": "lowest epoch-mean minibatch cross-entropy (hwsearch 0.1)",
+    "lr_decay": "factor per epoch (hwsearch 0.1)",
+}
 
 # Trial user attributes.
 SEED = "seed"

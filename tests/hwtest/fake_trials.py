@@ -52,8 +52,12 @@ def trial(
     )
 
 
-def record(model: str, depth: int, trials: Sequence[FrozenTrial], name: str = "") -> StudyRecord:
+def record(
+    model: str, depth: int, trials: Sequence[FrozenTrial], name: str = "", **protocol: Any
+) -> StudyRecord:
+    """A study as the service records it; ``protocol`` overrides spec fields (e.g. epochs)."""
     name = name or f"mnist-{model}-d{depth}"
     spec = {"dataset": "mnist", "model": model, "depth": depth, "width": 0, "epochs": 3,
-            "batch_size": 128, "limit_train": 1000, "staircase": False}
+            "batch_size": 128, "limit_train": 1000, "staircase": False, "carry_gate": False,
+            **rec.PROTOCOL, **protocol}
     return StudyRecord(name, "mnist", model, depth, spec, list(trials))

@@ -1,23 +1,56 @@
-"""The papers' claims on hand-built numbers, and the summary table."""
+"""The papers' claims on hand-built studies: each claim can come out "agrees", "disagrees"
+and "not measured"; no depth stands in for another; protocols are never pooled."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from optuna.trial import TrialState
 
 from hwsearch.report.checks import (
     AGREES,
     DISAGREES,
-    NO_DATA,
-    best_by_config,
+    NOT_MEASURED,
+    BestRun,
+    best_runs,
+    by_protocol,
+    claims,
+    epochs_to_reach,
     paper_checks,
     summary_data,
 )
 from hwsearch.report.data import BiasChange
 from hwtest.fake_trials import record, trial
 
-PAPER_LIKE = {("plain", 10): 1e-3, ("plain", 100): 0.3, ("highway", 10): 2e-3,
-              ("highway", 100): 8e-4}
+CLAIMS = ("plain harder", "highway not harder", "on par", "order of magnitude", "faster",
+          "biases")
+
+
+def run(value: float, losses: list[float] | None = None) -> BestRun:
+    """A best run whose value is its curve's minimum, as stored (``value`` names it)."""
+    losses = losses if losses is not None else [value]
+    assert min(losses) == pytest.approx(value)
+    return BestRun("s", 0, min(losses), list(range(1, len(losses) + 1)), losses)
+
+
+def curve(start: float, end: float, epochs: int = 8, reach_at: int | None = None) -> list[float]:
+    """A decreasing curve from ``start`` that reaches ``end`` at epoch ``reach_at``."""
+    reach_at = reach_at or epochs
+    return [start + (end - start) * min(1.0, e / reach_at) for e in range(1, epochs + 1)]
+
+
+def paper_like() -> dict:
+    """Figure 1 as the paper has it: plain nets degrade with depth, highway nets improve (100
+    layers about 10× better than 10), a 100-layer highway net on par with a 10-layer plain
+    one, and highway runs get there in a fraction of the epochs."""
+    return {
+        ("plain", 10): run(1e-3, curve(2.0, 1e-3)),
+        ("plain", 50): run(0.05, curve(2.0, 0.05)),
+        ("plain", 100): run(0.3, curve(2.0, 0.3)),
+        ("highway", 10): run(1e-2, curve(2.0, 1e-2, reach_at=3)),
+        ("highway", 50): run(2e-3, curve(2.0, 2e-3, reach_at=3)),
+        ("highway", 100): run(1.1e-3, curve(2.0, 1.1e-3, reach_at=3)),
+    }
 
 
 def bias(decreased: int, total: int = 10) -> BiasChange:
@@ -25,50 +58,93 @@ def bias(decreased: int, total: int = 10) -> BiasChange:
     return BiasChange(-2.0, final, decreased, decreased / total, float((final + 2.0).mean()))
 
 
-def verdicts(best: dict, b: BiasChange | None = None) -> list[str]:
-    return [c.verdict for c in paper_checks(best, b)]
+def verdicts(best: dict, epochs: int | None = 8, b: BiasChange | None = None) -> dict:
+    return dict(zip(CLAIMS, (c.verdict for c in paper_checks(best, epochs, b)), strict=True))
 
 
 def test_numbers_like_the_papers_agree() -> None:
-    checks = paper_checks(PAPER_LIKE, bias(8), "net X")
-    assert [c.verdict for c in checks] == [AGREES] * 4
-    highway, plain, versus, biases = checks
-    assert highway.value == 0.4 and plain.value == 300.0 and versus.value == 0.8
-    assert "depth 100 / depth 10" in highway.measured and highway.note == ""
+    checks = paper_checks(paper_like(), 8, bias(8), "net X")
+    assert [c.verdict for c in checks] == [AGREES] * 6
+    plain, highway, on_par, order, faster, biases = checks
+    assert plain.value == pytest.approx(300) and highway.value == pytest.approx(0.11)
+    assert on_par.value == pytest.approx(1.1) and order.value == pytest.approx(1e-2 / 1.1e-3)
+    assert faster.value >= 2 and "d10" in faster.measured
     assert biases.value == 0.8 and "8 of 10" in biases.measured and biases.note == "net X"
+    for c in checks:
+        assert c.rule and c.paper  # every verdict shows its rule and source
 
 
-def test_the_opposite_numbers_disagree() -> None:
-    flipped = {("plain", 10): 1e-3, ("plain", 100): 1.2e-3, ("highway", 10): 1e-3,
-               ("highway", 100): 0.5}
-    assert verdicts(flipped, bias(3)) == [DISAGREES] * 4
+@pytest.mark.parametrize("claim, change", [
+    ("plain harder", {("plain", 100): run(1.2e-3, curve(2.0, 1.2e-3))}),  # only 1.2×
+    ("plain harder", {("plain", 50): run(1e-4, curve(2.0, 1e-4))}),  # falls at 50: no trend
+    ("highway not harder", {("highway", 100): run(0.05, curve(2.0, 0.05, reach_at=3))}),
+    ("on par", {("highway", 100): run(1e-4, curve(2.0, 1e-4, reach_at=3))}),  # 10× better
+    ("on par", {("highway", 100): run(5e-3, curve(2.0, 5e-3, reach_at=3))}),  # 5× worse
+    ("order of magnitude", {("highway", 100): run(9e-3, curve(2.0, 9e-3, reach_at=3))}),
+    ("order of magnitude", {("highway", 100): run(1e-4, curve(2.0, 1e-4, reach_at=3))}),
+    ("faster", {("highway", 50): run(2e-3, curve(2.0, 2e-3, reach_at=6))}),  # 8/6 < 2
+])
+def test_each_claim_can_disagree(claim: str, change: dict) -> None:
+    best = {**paper_like(), **change}
+    assert verdicts(best)[claim] == DISAGREES
+    assert verdicts(paper_like(), b=bias(3))["biases"] == DISAGREES
 
 
-def test_missing_depths_are_replaced_by_the_deepest_and_shallowest_and_said() -> None:
-    best = {("highway", 20): 0.2, ("highway", 50): 0.1, ("plain", 20): 0.3, ("plain", 50): 0.45}
-    highway, plain, versus, _ = paper_checks(best)
-    assert highway.verdict == AGREES and "depth 50 / depth 20" in highway.measured
-    assert "highway depth 50 for 100" in highway.note and "highway depth 20 for 10" in highway.note
-    assert plain.verdict == DISAGREES and plain.value == 0.45 / 0.3  # 1.5 < 2: not "large"
-    assert versus.value == 0.1 / 0.3 and "plain depth 20 for 10" in versus.note
+def test_a_missing_depth_is_never_substituted() -> None:
+    """With the 100-layer studies missing, the claims that name 100 layers are not measured,
+    even though deeper-than-10 studies exist; the trend claims use the depths present."""
+    best = {k: v for k, v in paper_like().items() if k[1] != 100}
+    v = verdicts(best)
+    assert v["on par"] == v["order of magnitude"] == NOT_MEASURED
+    assert v["plain harder"] == AGREES and v["highway not harder"] == AGREES
+    checks = paper_checks(best, 8)
+    assert "highway at depth 100" in checks[2].note and "depth 50" not in checks[2].measured
+    only_10 = {k: v for k, v in paper_like().items() if k[1] == 10}
+    assert set(verdicts(only_10).values()) - {NOT_MEASURED} == {AGREES}  # only "faster"
+    assert verdicts(only_10)["plain harder"] == NOT_MEASURED
 
 
-def test_not_enough_data() -> None:
-    assert verdicts({}) == [NO_DATA] * 4
-    one_depth = {("highway", 10): 0.1, ("plain", 10): 0.2}
-    assert verdicts(one_depth) == [NO_DATA, NO_DATA, AGREES, NO_DATA]
-    assert verdicts({("plain", 10): 0.1, ("plain", 20): 0.5}) == [NO_DATA, AGREES, NO_DATA,
-                                                                  NO_DATA]
+def test_nothing_measured_without_data_or_epochs() -> None:
+    assert set(verdicts({}, epochs=8).values()) == {NOT_MEASURED}
+    assert verdicts(paper_like(), epochs=2)["faster"] == NOT_MEASURED  # 2 epochs: unresolvable
+    assert verdicts(paper_like(), epochs=None)["faster"] == NOT_MEASURED
 
 
-def test_best_by_config_takes_the_lowest_complete_value_over_studies() -> None:
+def test_epochs_to_reach_a_level() -> None:
+    r = run(0.1, [1.0, 0.5, 0.1, 0.2])
+    assert (epochs_to_reach(r, 0.5), epochs_to_reach(r, 0.1), epochs_to_reach(r, 0.01)) == (
+        2, 3, None)
+
+
+def test_protocols_are_never_pooled() -> None:
+    """Studies of the same configuration under other protocols (epochs, training set, or an
+    older objective) get a table of their own."""
+    records = [
+        record("plain", 10, [trial(0, [0.5, 0.1])]),
+        record("highway", 10, [trial(0, [0.4, 0.2])]),
+        record("plain", 100, [trial(0, [0.01])], epochs=50),  # another protocol
+        record("highway", 100, [trial(0, [0.05])], limit_train=None),  # and another
+        record("plain", 20, [trial(0, [0.3])], objective="something else"),
+    ]
+    groups = by_protocol(records)
+    assert sorted(len(g) for g in groups.values()) == [1, 1, 1, 2]
+    tables = claims(records)
+    assert len(tables) == 4
+    main = next(t for t in tables if len(t.studies) == 2)
+    assert "3 epochs" in main.protocol and "first 1,000" in main.protocol
+    assert all(c.verdict == NOT_MEASURED for c in main.checks[:4])  # one depth per model here
+
+
+def test_best_runs_take_the_lowest_complete_value_over_studies() -> None:
     records = [
         record("plain", 10, [trial(0, [0.5]), trial(1, [0.01], TrialState.PRUNED)]),
         record("plain", 10, [trial(0, [0.3])], name="b-mnist-plain-d10"),
         record("highway", 10, [trial(0, [], TrialState.FAIL)]),
         record("mnist-highway-10", 0, [trial(0, [0.1])]),
     ]
-    assert best_by_config(records) == {("plain", 10): 0.3}
+    best = best_runs(records)
+    assert list(best) == [("plain", 10)] and best[("plain", 10)].value == 0.3
+    assert best[("plain", 10)].study == "b-mnist-plain-d10"
 
 
 def test_summary_has_one_row_per_study_with_its_best_trial() -> None:

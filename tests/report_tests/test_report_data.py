@@ -246,3 +246,17 @@ def test_a_study_without_spec_is_known_by_its_name(name: str, expected: tuple | 
 def test_the_stored_spec_wins_over_the_name() -> None:
     spec = {"dataset": "fashion-mnist", "model": "plain", "depth": 20, "limit_train": None}
     assert spec_of("mnist-highway-d50", {"spec": spec}) == spec
+
+
+def test_figure1_adds_the_top_10_runs_mean_and_spread_from_10_complete_trials() -> None:
+    """The NeurIPS version's Figure 1: with ≥ 10 complete trials, the mean and the spread of
+    the best 10 curves; with 9, none."""
+    nine = [trial(i, [1.0 + i, 0.5 + i]) for i in range(9)]
+    assert figure1_data([record("plain", 10, nine)]).panels[0].plain_top is None
+    twelve = [*nine, *(trial(9 + i, [10.0 + i, 9.0 + i]) for i in range(3))]
+    top = figure1_data([record("plain", 10, twelve)]).panels[0].plain_top
+    assert (top.n, top.of, top.epochs) == (10, 12, [1, 2])
+    best10 = [t for t in twelve if t.number < 10]  # values 0.5..9.5: the best ten
+    assert top.mean == [pytest.approx(np.mean([t.intermediate_values[e] for t in best10]))
+                        for e in (1, 2)]
+    assert (top.low, top.high) == ([1.0, 0.5], [10.0, 9.0])

@@ -83,7 +83,7 @@ def test_an_empty_storage_gives_a_page_that_says_so(tmp_path: Path) -> None:
     assert "holds no mnist study" in text
     assert "Figure 1 lacks data" in text and "Figure 2 lacks data" in text
     assert "The lesioning lacks data" in text and "No study to diagnose" in text
-    assert text.count("not enough data") == 4
+    assert text.count('<td class="not-measured">not measured</td>') == 6
     assert 'class="plot"' not in text
 
 
