@@ -337,7 +337,8 @@ def _diagnostics(page: Page, records: list[StudyRecord], study: str | None) -> N
         page.missing("No study to diagnose.")
         return
     page.paragraph("Per study: the best training CE of each trial against each hyperparameter "
-                   "(log x for log-uniform ones; trials that diverged in their first epoch as red crosses at the top), "
+                   "(log x for log-uniform ones; trials that diverged in their first epoch as "
+                   "red crosses at the top), "
                    "Optuna's hyperparameter importances (fANOVA, or PED-ANOVA where scikit-learn "
                    "is not installed), and the empirical CDF of the complete trials' final "
                    "(last-epoch) training CE.")
