@@ -222,10 +222,33 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="a trial's trained model as a torch.export program")
+    p.add_argument("--storage")
+    p.add_argument("--study", required=True)
+    p.add_argument("--trial", type=int, help="trial number (default: the study's best)")
+    p.add_argument("--out", required=True, help="the file to write (must not exist)")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_trial
+    from .quiet import quiet_optuna
+
+    quiet_optuna()
+    store = open_storage(resolve_url(args.storage))
+    try:
+        path = export_trial(store, args.study, args.trial, args.out)
+    finally:
+        store.close()
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hwsearch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_train, _add_launch, _add_queries, _add_dashboard, _add_report):
+    for add in (_add_train, _add_launch, _add_queries, _add_dashboard, _add_report, _add_export):
         add(sub)
     return parser
 

@@ -16,6 +16,12 @@ import numpy as np
 import torch
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
+IMAGE_SHAPES = {  # (C, H, W) of each dataset's images
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
 _IDX_FILES = {
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",

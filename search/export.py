@@ -1,0 +1,103 @@
+"""``hwsearch export``: a trial's trained model as a ``torch.export`` program.
+
+The file needs neither this project nor its classes: ``torch.export.load(FILE).module()``
+gives a module that maps float images ``(N, C, H, W)`` with pixels in [0, 1] to logits
+``(N, classes)``, for any batch size N. The weights are the trial's stored ones, i.e. those
+of the epoch that achieved its value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hwsearch.storage import StudyStorage
+from hwsearch.storage.records import STUDY_SPEC
+from hwsearch.storage.weights import load_trial_model, weights_artifact_id
+from hwsearch.training.data import IMAGE_SHAPES
+
+
+class ExportError(ValueError):
+    """The export cannot be made as asked; the message says why in one line."""
+
+
+def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTrial:
+    """Trial ``number`` of ``study``, else its best complete trial with stored weights."""
+    if study not in store.study_names():
+        known = ", ".join(store.study_names()) or "none"
+        raise ExportError(f"no study {study!r} in {store.display_url}; studies: {known}")
+    trials = store.optuna.get_all_trials(store.study_id(study), deepcopy=False)
+    if number is not None:
+        found = [t for t in trials if t.number == number]
+        if not found:
+            raise ExportError(
+                f"study {study!r} has no trial {number} (trials 0..{len(trials) - 1})"
+            )
+        trial = found[0]
+        if trial.state != TrialState.COMPLETE or weights_artifact_id(store, trial) is None:
+            raise ExportError(f"trial {number} of {study!r} is {trial.state.name} without stored "
+                              "weights; only complete trials have a trained model")
+        return trial
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+                   and math.isfinite(t.value)), key=lambda t: (t.value, t.number))
+    for trial in done:
+        if weights_artifact_id(store, trial) is not None:
+            return trial
+    raise ExportError(f"study {study!r} has no complete trial with stored weights")
+
+
+def export_trial(store: StudyStorage, study: str, number: int | None, out: str | Path) -> Path:
+    """Write trial ``number`` (default: the best) of ``study`` to ``out``; returns the path.
+
+    An existing ``out`` is refused (nothing is overwritten); the file appears whole or not at
+    all (written beside it, then renamed).
+    """
+    import torch
+
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        raise ExportError(f"--out {out} exists; give a new path")
+    if not out.parent.is_dir():
+        raise ExportError(f"--out {out}: directory {out.parent} does not exist")
+    trial = pick_trial(store, study, number)
+    dataset = dict(store.optuna.get_study_user_attrs(store.study_id(study)).get(STUDY_SPEC, {}))
+    shape = IMAGE_SHAPES.get(str(dataset.get("dataset", "")))
+    if shape is None:
+        raise ExportError(f"study {study!r} records no known dataset, so the input shape is "
+                          "unknown")
+    model = load_trial_model(store, trial)
+    program = export_model(model, shape)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    try:
+        torch.export.save(program, tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def export_model(model: object, image_shape: tuple[int, int, int]) -> object:
+    """``model`` (an FCNet or ConvHighwayNet, eval mode) as an exported program over images
+    of ``image_shape`` with a dynamic batch size."""
+    import torch
+
+    class Images(torch.nn.Module):
+        """Images (N, C, H, W) in [0, 1] -> logits; only what the trained net needs."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.net(images)
+
+    wrapped = Images(model).eval()  # type: ignore[arg-type]
+    example = torch.rand(2, *image_shape)
+    batch = torch.export.Dim("batch", min=1)
+    return torch.export.export(wrapped, (example,), dynamic_shapes={"images": {0: batch}})
