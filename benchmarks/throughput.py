@@ -21,7 +21,10 @@ each time ``--steps`` steps of every trainable in turn (synchronised on CUDA), s
 processes spreads over all of them; each figure is its best round. The resident-data loops draw
 an epoch's shuffles (K ``randperm`` on the host, moved to the device) ahead of the clock; that
 cost is timed once and charged pro rata (``steps / steps_per_epoch`` of it), as ``fit`` pays it
-once an epoch. Per-epoch test evaluation is left out of all of them.
+once an epoch. Per-epoch test evaluation is left out of all of them. The objective's
+evaluation (every trial's cross-entropy over the whole training set, which ``fit`` runs after
+each epoch) is timed once per round for (b) and (c), and reported beside each as seconds and
+as its share of an epoch (evaluation ÷ (an epoch of steps + evaluation)).
 
     python benchmarks/throughput.py --device cpu --depth 50 --steps 50 --k 8 40 --json /tmp/cpu.json
 """
@@ -108,10 +111,21 @@ class Runner:
     overhead: float = 0.0  # seconds charged per step on top of the timed ones
     loss: Callable[[], float] = lambda: 0.0
     rounds: list[float] = field(default_factory=list)  # trial-steps/s of each timed round
+    evaluate: Callable[[], object] | None = None  # the objective: the whole training set
+    steps_per_epoch: int = 0
+    eval_rounds: list[float] = field(default_factory=list)  # seconds of each evaluation
 
     @property
     def best(self) -> float:
         return max(self.rounds)
+
+    def eval_share(self) -> tuple[float, float] | None:
+        """Best evaluation seconds, and as a fraction of an epoch of this runner's steps."""
+        if not self.eval_rounds:
+            return None
+        seconds = min(self.eval_rounds)
+        epoch = self.steps_per_epoch * self.k / self.best
+        return seconds, seconds / (epoch + seconds)
 
 
 def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) -> Runner:
@@ -199,7 +213,9 @@ def resident(name: str, engine: Engine, data: Dataset, batch: int, device: torch
         correct.add_(right)
         s += 1
 
-    return Runner(name, k, step, order_seconds / per_epoch, lambda: loss_sum.sum().item())
+    return Runner(name, k, step, order_seconds / per_epoch, lambda: loss_sum.sum().item(),
+                  evaluate=lambda: engine.evaluate(data.x_train, data.y_train),
+                  steps_per_epoch=per_epoch)
 
 
 # -- plumbing --------------------------------------------------------------------------------
@@ -224,6 +240,18 @@ def time_round(runner: Runner, steps: int, device: torch.device) -> None:
     _sync(device)
     seconds = time.perf_counter() - start + runner.overhead * steps
     runner.rounds.append(runner.k * steps / seconds)
+
+
+def time_evaluation(runner: Runner, device: torch.device) -> None:
+    """One evaluation of the objective (every trial's cross-entropy over the whole training
+    set, what ``fit`` does after each epoch), timed."""
+    if runner.evaluate is None:
+        return
+    _sync(device)
+    start = time.perf_counter()
+    runner.evaluate()
+    _sync(device)
+    runner.eval_rounds.append(time.perf_counter() - start)
 
 
 def load(args: argparse.Namespace) -> Dataset:
@@ -361,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     for r in range(args.repeats):
         for runner in runners:
             time_round(runner, args.steps, device)
+            time_evaluation(runner, device)
         print(
             f"  round {r + 1}: "
             + ", ".join(f"{x.name.split(' (')[0]} {x.rounds[-1]:.1f}" for x in runners),
@@ -382,9 +411,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     }
     packed = {str(x.k): x.best for x in runners if x.name.startswith("packed")}
     stock = {str(x.k): x.best for x in runners if x.name.startswith("stock")}
+    evaluation = {
+        ("single" if x.k == 1 and x.name.startswith("single") else str(x.k)): {
+            "seconds": round(share[0], 4), "share_of_epoch": round(share[1], 4)}
+        for x in runners if not x.name.startswith("stock") and (share := x.eval_share())
+    }
     result: dict[str, object] = {
         **rates,
         "packed": packed,
+        "evaluation": evaluation,
         "meta": {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),
@@ -428,10 +463,14 @@ def cpu_name() -> str:
 
 def table(runners: Sequence[Runner]) -> str:
     base = next((x.best for x in runners if x.name.startswith("conventional")), None)
-    lines = [f"{'trainable':<22}{'trial-steps/s':>15}{'ms/step':>10}{'× (a)':>8}"]
+    lines = [f"{'trainable':<22}{'trial-steps/s':>15}{'ms/step':>10}{'× (a)':>8}"
+             f"{'objective eval':>16}{'of an epoch':>13}"]
     for x in runners:
         ratio = f"{x.best / base:.2f}" if base else "-"
-        lines.append(f"{x.name:<22}{x.best:>15.1f}{1000 * x.k / x.best:>10.2f}{ratio:>8}")
+        share = x.eval_share()
+        evaluation = f"{share[0]:>15.2f}s{share[1]:>12.1%}" if share else f"{'-':>16}{'-':>13}"
+        lines.append(f"{x.name:<22}{x.best:>15.1f}{1000 * x.k / x.best:>10.2f}{ratio:>8}"
+                     + evaluation)
     return "\n".join(lines)
 
 

@@ -106,14 +106,13 @@ def _heatmap_panels(data: InnerWorkings) -> list[tuple[str, np.ndarray | None, d
                       "zmax": data.initial_bias + spread}
     around_zero = {"colorscale": "RdBu", "zmid": 0.0}
     gates = {"colorscale": "Viridis"}  # own range: mean gates of a trained net are often < 0.1
-    samples = f" ({data.n_samples} random)" if data.mean_gates is not None else ""
-    one = f"example #{data.sample_index}"
+    one = f"#{data.sample_index}"
     return [
-        (f"Transform gate biases (initial {data.initial_bias:.3g})", data.biases, around_initial),
-        (f"Mean transform gate outputs{samples}", data.mean_gates, gates),
-        (f"Transform gate outputs, {one}", data.sample_gates, gates),
+        (f"Gate biases (init {data.initial_bias:.3g})", data.biases, around_initial),
+        (f"Mean gate T ({data.n_samples} ex.)", data.mean_gates, gates),
+        (f"Gate T, example {one}", data.sample_gates, gates),
         (f"Block outputs y, {one}", data.sample_outputs, around_zero),
-        (f"Extra: block states H(x), {one}", data.sample_states, around_zero),
+        (f"Extra: states H(x), {one}", data.sample_states, around_zero),
     ]
 
 

@@ -41,6 +41,7 @@ from .data import (
     training_examples,
 )
 from .page import Page, plotly_js
+from .protocol import FIXED_BY_THE_PAPERS, OUR_CHOICES
 from .studies import StudyRecord, best_trial, load_studies, ranked
 
 INDEX = "index.html"
@@ -133,6 +134,7 @@ def _build(
                  if chosen is not None and net_trial is not None else "")
 
     _summary(page, records, bias, net_label, chosen.name if chosen is not None else "")
+    _protocol(page)
     _figure1(page, records)
     _figure2(page, inner, net_label, chosen_note, net_note, data_note)
     _lesioning(page, lesion, net_label, chosen_note, net_note, data_note)
@@ -246,6 +248,18 @@ def _summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
             "because it is short: read the numbers, not only the verdicts.")
 
 
+def _protocol(page: Page) -> None:
+    page.section("protocol", "The protocol: what the papers fix, and what they leave open")
+    page.table(["Fixed by the papers", "Their value", "Where"],
+               [list(row) for row in FIXED_BY_THE_PAPERS])
+    page.paragraph("The papers do not state the number of epochs, the batch size, or the "
+                   "ranges of the learning rate, momentum and decay. This project's choices, "
+                   "which a launch may override (each study records its own; the tables "
+                   "above state the protocol of the studies they compare):")
+    page.table(["Left open by the papers", "This project's default", "Why"],
+               [list(row) for row in OUR_CHOICES])
+
+
 def _figure1(page: Page, records: list[StudyRecord]) -> None:
     page.section("figure1", "Figure 1: optimization of plain and highway networks")
     groups = list(by_protocol(records).items()) or [((), [])]
@@ -257,7 +271,7 @@ def _figure1(page: Page, records: list[StudyRecord]) -> None:
         top_text = (f" Dotted, with a band: the mean and the spread (lowest to highest) of the "
                     f"top {TOP_RUNS} runs of each configuration that has at least {TOP_RUNS} "
                     "complete trials, as in the NeurIPS version (arXiv:1507.06228, Fig. 1, top "
-                    "10 of 100 runs; `hwsearch launch --trials 100` makes that protocol)."
+                    "10 of 100 runs; hwsearch launch --trials 100 makes that protocol)."
                     if tops else
                     f" No configuration has {TOP_RUNS} complete trials, so the NeurIPS "
                     "version's mean of the top 10 runs is not drawn.")

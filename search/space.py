@@ -1,9 +1,12 @@
-"""The papers' search space, in one place. Overridable from the TOML config's ``[space]`` table.
+"""The search space, in one place. Overridable from the TOML config's ``[space]`` table.
 
-Ranges follow Srivastava et al. (2015): log-uniform initial learning rate over a wide range
-(their best values were 1e-1 for highway and 1e-5 for deep plain nets), momentum, exponential
-decay rate of the learning rate (per epoch), activation in {relu, tanh}, and, for highway nets
-only, the transform-gate bias uniform in [-10, -1].
+What is searched follows Srivastava et al. (2015, arXiv:1505.00387, Sec. 4.1): the initial
+learning rate, momentum, the learning-rate decay, the activation (relu or tanh) and, for
+highway nets only, the initial transform-gate bias, uniform in [-10, -1] (the papers' range).
+The papers state no range for the learning rate, momentum or decay: the ranges below are this
+project's choices, said as such in the README and the report (``hwsearch.report.protocol``).
+``lr_decay`` is the factor by which the rate has fallen at the end of the run, so its range
+means the same whatever the number of epochs.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "synthetic" in run.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {"conventional", "single", "packed", "meta"}
+    assert set(result) == {"conventional", "single", "packed", "evaluation", "meta"}
+    assert set(result["evaluation"]) == {"single", "2", "3"}
+    assert all(0 < e["share_of_epoch"] < 1 for e in result["evaluation"].values())
     assert set(result["packed"]) == {"2", "3"}
     assert all(
         v > 0 for v in (result["conventional"], result["single"], *result["packed"].values())
