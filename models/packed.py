@@ -8,6 +8,7 @@ a trial trained in a pack is stored and analysed like any other.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -19,13 +20,21 @@ from .fc import FCConfig
 
 class PackedFCNet(nn.Module):
     """Shapes: input (K, B, in) -> logits (K, B, classes). Layer-major stacks keep each layer's
-    (K, ·, ·) slice contiguous for ``baddbmm``."""
+    (K, ·, ·) slice contiguous for ``baddbmm``.
 
-    def __init__(self, config: FCConfig, k: int) -> None:
+    Each trial has its own activation (``activations``, one per trial; default: the config's
+    for all). Trials of one activation should sit next to each other: every layer applies
+    each activation once, to its contiguous run of trials, so a pack of relu and tanh trials
+    costs two elementwise kernels per layer instead of one, not K."""
+
+    def __init__(self, config: FCConfig, k: int, activations: Sequence[str] = ()) -> None:
         super().__init__()
         if config.carry_gate:
             raise ValueError("packs do not support an independent carry gate; train it singly")
-        self.config, self.k = config, k
+        activations = tuple(activations) or (config.activation,) * k
+        if len(activations) != k:
+            raise ValueError(f"{len(activations)} activations for a pack of {k}")
+        self.config, self.k, self.activations = config, k, activations
         c, w, n_hidden = config, config.width, config.depth - 1
         out = 2 * w if c.kind == "highway" else w  # highway: H and T side by side
 
@@ -35,7 +44,16 @@ class PackedFCNet(nn.Module):
         self.w0, self.b0 = zeros(k, c.in_features, w), zeros(k, 1, w)
         self.wl, self.bl = zeros(n_hidden, k, w, out), zeros(n_hidden, k, 1, out)
         self.wc, self.bc = zeros(k, w, c.num_classes), zeros(k, 1, c.num_classes)
-        self._act = get_activation(c.activation)
+        # Contiguous runs of one activation: (function, number of trials).
+        self._runs = [(get_activation(name), len(list(group)))
+                      for name, group in itertools.groupby(activations)]
+
+    def _act(self, z: torch.Tensor) -> torch.Tensor:
+        """Each trial's own activation of ``z`` (K, ...), one kernel per run of trials."""
+        if len(self._runs) == 1:
+            return self._runs[0][0](z)
+        parts = z.split([n for _, n in self._runs])
+        return torch.cat([f(part) for (f, _), part in zip(self._runs, parts, strict=True)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act, w = self._act, self.config.width
@@ -56,9 +74,10 @@ class PackedFCNet(nn.Module):
 
     @classmethod
     def from_state_dicts(
-        cls, config: FCConfig, state_dicts: Sequence[dict[str, torch.Tensor]]
+        cls, config: FCConfig, state_dicts: Sequence[dict[str, torch.Tensor]],
+        activations: Sequence[str] = (),
     ) -> PackedFCNet:
-        pack = cls(config, len(state_dicts))
+        pack = cls(config, len(state_dicts), activations)
         ref = state_dicts[0]
         pack.to(dtype=ref["classifier.weight"].dtype)
         with torch.no_grad():

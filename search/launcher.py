@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
 from hwsearch.storage import StudyStorage, open_storage, resolve_url
-from hwsearch.training import load_dataset
+from hwsearch.training.data import check_dataset
 
 from .errors import LaunchError
 from .heartbeat import Heartbeat
@@ -27,16 +27,17 @@ from .planner import PackPlanner, StudyPlan
 from .progress import Progress, StudyProgress
 from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
-from .settings import PACK_AUTO, LaunchSettings
+from .settings import MAX_PACK, PACK_AUTO, LaunchSettings
 from .studies import check_study, open_study, study_name
 
 if TYPE_CHECKING:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-# From benchmarks/throughput.py: on 2 CPU cores packs of 8 already give 3× a conventional loop
-# (40 adds little); on an H200 throughput still doubles from K=40 to K=160, so on a GPU a pack
-# takes every trial of a study's activation it can. A pack never exceeds what a study needs.
-AUTO_PACK = {"cpu": 8, "gpu": 64}
+# From benchmarks/throughput.py: on 2 CPU cores packs of 8 give 3× a conventional loop and 40
+# no more (a pack per core is better); on an H200 throughput still grows from K=40 to K=640,
+# so on a GPU a study's trials form one pack (40 by default, one program; activations mix).
+# A pack never exceeds what a study needs.
+AUTO_PACK = {"cpu": 8, "gpu": MAX_PACK}
 RELEASE_REASON = "launcher stopped before this trial finished; replaced"
 
 
@@ -55,13 +56,26 @@ def pick_pack_size(settings: LaunchSettings) -> int:
     return max(1, min(size, settings.trials))
 
 
-def cluster_slots(settings: LaunchSettings) -> int:
+def cpus_per_pack(settings: LaunchSettings, packs: int, cluster_cpus: float) -> float:
+    """``--cpus-per-trial``, or for auto: 1 on a cluster (whose nodes run packs side by side);
+    on a local Ray, its cores divided among the packs that can run at once, so a launch of
+    one pack on a laptop uses every core, and one of many runs a pack per core (the packs'
+    throughput on 2 cores, benchmarks/throughput.py, favours that)."""
+    if settings.cpus_per_trial > 0:
+        return settings.cpus_per_trial
+    if settings.ray_address:
+        return 1.0
+    cores = max(1, int(cluster_cpus))
+    return float(max(1, cores // max(1, min(packs, cores))))
+
+
+def cluster_slots(settings: LaunchSettings, cpus: float) -> int:
     """How many packs the cluster can run at once. Tune lets a custom searcher keep only one
     trial pending unless told this, which leaves a second node idle while the first starts."""
     import ray
 
     resources = ray.cluster_resources()
-    slots = resources.get("CPU", 1.0) / settings.cpus_per_trial
+    slots = resources.get("CPU", 1.0) / cpus
     if settings.gpus_per_trial > 0:
         slots = min(slots, resources.get("GPU", 0.0) / settings.gpus_per_trial)
     return max(1, int(slots + 1e-9))
@@ -88,8 +102,8 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
             check_study(store.optuna, study_name(config, settings.study_prefix), config,
                         settings.seed, settings.space)
         if not settings.ray_address:  # fail fast on bad data, before any study is created
-            load_dataset(settings.train.dataset, settings.train.data_dir,
-                         settings.train.download)
+            check_dataset(settings.train.dataset, settings.train.data_dir,
+                          settings.train.download)
         plans = open_plans(store, settings)
         progress = _progress(store, plans, out, settings.progress_every)
         pack_size = pick_pack_size(settings)
@@ -150,14 +164,13 @@ def _run(
     pack_size: int,
 ) -> None:
     """Start Ray, then let Tune run packs until the planner says every study is done."""
+    import ray
     from ray import tune
 
     from .searcher import PackSearcher
     from .trainable import WeightSink, train_pack
 
     if start_ray(settings.ray_address):
-        import ray
-
         stack.callback(ray.shutdown)
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
     stack.callback(shutil.rmtree, experiment_dir, ignore_errors=True)
@@ -175,7 +188,10 @@ def _run(
     sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
     searcher = PackSearcher(planner, progress, sink)
     stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
-    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    packs = sum(-(-max(0, plan.target - store.counts(n).finished) // pack_size)
+                for n, plan in plans.items())
+    cpus = cpus_per_pack(settings, packs, ray.cluster_resources().get("CPU", 1.0))
+    resources = {"cpu": cpus, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
     tuner = tune.Tuner(
         trainable,
@@ -183,7 +199,7 @@ def _run(
             search_alg=searcher,
             num_samples=-1,
             trial_dirname_creator=lambda trial: trial.trial_id,
-            max_concurrent_trials=settings.max_concurrent or cluster_slots(settings),
+            max_concurrent_trials=settings.max_concurrent or cluster_slots(settings, cpus),
             reuse_actors=True,  # a worker keeps torch imported between packs
         ),
         run_config=tune.RunConfig(

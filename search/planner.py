@@ -9,8 +9,8 @@ The planner is the search's bookkeeping, apart from Ray: it works on any
 * **Replacement.** A trial lost to infrastructure is marked FAIL with the reason; the next
   count sees the gap and asks for a replacement. So are trials of launchers that stopped
   beating (``fail_stale``).
-* **Grouping.** Trials wait in a buffer per (study, activation) until a pack is full, or the
-  study needs no more.
+* **Grouping.** Trials wait in a buffer per study until a pack is full, or the study needs no
+  more; a pack mixes activations (the packed net gives each trial its own).
 * **Systematic failures.** After ``max_failed_packs`` failed packs in a row the planner gives
   up (:attr:`gave_up`): replacing trials forever would only fill the study with failures.
 """
@@ -105,7 +105,7 @@ class PackPlanner:
         self.holder, self.events = holder, events
         self.launcher_id, self.heartbeat_interval = launcher_id, heartbeat_interval
         self.max_failed_packs = max_failed_packs
-        self.buffers: dict[tuple[str, str], list[PlannedTrial]] = defaultdict(list)
+        self.buffers: dict[str, list[PlannedTrial]] = defaultdict(list)
         self.failed_packs_in_a_row = 0
         self.last_error: str | None = None
         self._done: dict[str, int] = {}  # finished trials per study, as last counted
@@ -155,7 +155,7 @@ class PackPlanner:
         return True
 
     def _pop_buffer(self, flush_study: str | None = None) -> Pack | None:
-        for (study, _activation), trials in self.buffers.items():
+        for study, trials in self.buffers.items():
             if trials and (len(trials) >= self.pack_size or study == flush_study):
                 pack_trials = trials[: self.pack_size]
                 del trials[: self.pack_size]
@@ -180,7 +180,7 @@ class PackPlanner:
                     rec.ask_attrs(plan.seed, trial.number, self.launcher_id,
                                   self.heartbeat_interval),
                 )
-                buffer = self.buffers[(name, str(trial.params.get("activation", "")))]
+                buffer = self.buffers[name]
                 buffer.append(PlannedTrial(trial.number, trial_id, dict(trial.params)))
                 need -= 1
                 if len(buffer) >= self.pack_size:

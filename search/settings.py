@@ -48,6 +48,13 @@ def _depths(name: str, value: Any) -> str | None:
     return "no depths given" if not value else None
 
 
+def _cpus(name: str, value: Any) -> str | None:
+    message = number(0, 1024)(name, value)
+    if message is None and 0 < value < 0.01:
+        return f"{name} {value} must be 0 (auto) or >= 0.01"
+    return message
+
+
 def _gpus(name: str, value: Any) -> str | None:
     message = number(0, 64)(name, value)
     if message is None and 0 < value < 0.01:
@@ -72,7 +79,10 @@ class LaunchSettings:
     seed: int = option(0, "the studies' sampling seed", check=number(0, 2**31 - 1))
     study_prefix: str = option("", "prefix of the study names")
     ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
-    cpus_per_trial: float = option(1.0, "CPUs per pack", check=number(0.01, 1024))
+    cpus_per_trial: float = option(
+        0.0, "CPUs per pack; 0 (auto): 1 on a cluster; on a local Ray, the cores shared "
+        "among the packs that can run at once", check=_cpus,
+    )
     gpus_per_trial: float = option(0.0, "GPUs per pack; fractions share a GPU", check=_gpus)
     max_concurrent: int = option(0, "packs at once; 0: as the cluster allows",
                                  check=number(0, 100_000))

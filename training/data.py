@@ -7,6 +7,7 @@ DataLoader, no per-step host work. Images are scaled to [0, 1]; shape (N, C, H, 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -116,8 +117,66 @@ def _idx_path(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def check_dataset(name: str, data_dir: str | Path | None, download: bool = False) -> None:
+    """What :func:`load_dataset` would refuse, found cheaply: the files are there and their
+    headers are IDX. For the launcher, which must fail fast but does not train."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+    if name.startswith("cifar") or (data_dir is None and download):
+        return  # checked by the loader on the workers (torchvision's own checks)
+    if data_dir is None:
+        load_dataset(name, None)  # raises the one-line error about the missing directory
+    d = _find_idx_dir(name, Path(data_dir))  # type: ignore[arg-type]
+    for stem in _IDX_FILES.values():
+        path = _idx_path(d, stem)
+        assert path is not None
+        try:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as f:
+                zero, dtype_code, _ = struct.unpack(">HBB", f.read(4))
+            if zero != 0 or dtype_code != 0x08:
+                raise ValueError("bad magic number")
+        except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
+            raise DataError(f"corrupt IDX file {path}: {e}") from None
+
+
+def _cache_path(path: Path) -> Path | None:
+    """Where the decoded array of ``path`` is kept: keyed by the file's path, size and
+    modification time, so a changed file is decoded again. None without a usable cache."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return DEFAULT_CACHE / "idx" / f"{path.name}-{key.hexdigest()[:16]}.npy"
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzipped or not); a corrupt file is a one-line :class:`DataError`."""
+    """Read an IDX file (gzipped or not); a corrupt file is a one-line :class:`DataError`.
+
+    The decoded array is cached (``$HWSEARCH_DATA/idx``, default ``~/.cache/highway-search``):
+    every pack of a search reads the same files, and decompressing MNIST costs about a second
+    where loading the cached array costs a few milliseconds."""
+    cached = _cache_path(path)
+    if cached is not None and cached.is_file():
+        try:
+            return np.load(cached)
+        except (OSError, ValueError):
+            pass  # unreadable: decode again
+    array = _decode_idx(path)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a read-only cache only costs time
+    return array
+
+
+def _decode_idx(path: Path) -> np.ndarray:
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:

@@ -57,11 +57,10 @@ def build_engine(
         return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay), params
     if config.is_conv:
         raise ConfigError(f"model {config.model!r} cannot be packed; packs take highway or plain")
-    if len({hp.activation for hp in trials}) != 1:
-        raise ConfigError("a pack needs one activation; group trials by activation first")
     fc_config = nets[0].config
     assert isinstance(fc_config, FCConfig)
-    pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets])
+    pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets],
+                                        [hp.activation for hp in trials])
     engine = PackedEngine(
         pack.to(device, dtype),
         [hp.lr for hp in trials],
@@ -79,14 +78,24 @@ def train(
     packed: bool | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> tuple[list[TrialResult], int]:
-    """Train ``trials`` (one, or a pack sharing an activation); returns results and net size.
+    """Train ``trials`` (one, or a pack); returns their results, in their order, and the size
+    of one net.
 
-    ``packed=None`` packs whenever there is more than one trial.
+    ``packed=None`` packs whenever there is more than one trial. A pack trains its trials
+    grouped by activation (each activation is then one kernel per layer); results and
+    ``on_epoch`` see them in the order given.
     """
     if not trials:
         return [], 0
     data = data if data is not None else load_data(config)
     packed = len(trials) > 1 if packed is None else packed
+    order = sorted(range(len(trials)), key=lambda i: trials[i].activation)
+    trials = [trials[i] for i in order]
+    back = sorted(range(len(order)), key=lambda j: order[j])  # engine index of each given trial
+
+    def given_order(results: Sequence[TrialResult]) -> list[TrialResult]:
+        return [results[j] for j in back]
+
     engine, params = build_engine(config, trials, data, packed)
     if isinstance(engine, PackedEngine):
         # On a GPU the step is captured once as a CUDA graph (a pack of 50-wide nets is bound by
@@ -100,6 +109,6 @@ def train(
         batch_size=config.batch_size,
         staircase=config.staircase,
         eval_test=config.eval_test,
-        on_epoch=on_epoch,
+        on_epoch=(lambda e, rs: on_epoch(e, given_order(rs))) if on_epoch else None,
     )
-    return results, params
+    return given_order(results), params

@@ -116,7 +116,8 @@ def test_the_page_renders_in_a_real_browser(page: Path, tmp_path: Path) -> None:
     assert result.errors == []
     assert result.status == "ok"
     assert result.drawn == result.total == PLOTS
-    assert list(result.sections) == ["summary", "protocol", "figure1", "figure2", "lesion", "diagnostics"]
+    assert list(result.sections) == ["summary", "protocol", "figure1", "figure2", "lesion",
+                                     "diagnostics"]
     shot = screenshot(page, tmp_path / "page.png", height=1600)
     with Image.open(shot) as im:
         assert im.size == (1400, 1600)

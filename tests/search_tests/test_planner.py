@@ -95,15 +95,16 @@ def states(store: SQLStudyStorage, name: str) -> list[str]:
     return sorted(t.state.name for t in trials)
 
 
-def test_asks_exactly_the_target_in_packs_of_one_activation(store: SQLStudyStorage) -> None:
+def test_asks_exactly_the_target_in_full_packs_of_mixed_activations(
+    store: SQLStudyStorage,
+) -> None:
     plans = make_plans(store, target=7)
     planner, holder, _ = make_planner(store, plans, pack_size=3)
     packs = drain(planner)
     numbers = sorted(t.number for p in packs for t in p.trials)
     assert numbers == list(range(7))  # exactly the target, nothing more
-    for p in packs:
-        assert 1 <= len(p.trials) <= 3
-        assert len({t.params["activation"] for t in p.trials}) == 1
+    assert [len(p.trials) for p in packs] == [3, 3, 1]  # full packs; the rest flushed
+    assert len({t.params["activation"] for p in packs for t in p.trials}) == 2
     assert len(holder.held) == 7  # every asked trial beats
     assert store.counts("mnist-highway-d2").running == 7
     assert planner.next_pack() is None and not planner.all_done()
@@ -245,8 +246,10 @@ def test_gives_up_after_failed_packs_in_a_row(store: SQLStudyStorage) -> None:
 def test_release_fails_what_the_launcher_holds(store: SQLStudyStorage) -> None:
     plans = make_plans(store, target=4)
     planner, holder, _ = make_planner(store, plans, pack_size=3)
-    pack = planner.next_pack()  # asks until one activation has 3; the rest wait in a buffer
+    pack = planner.next_pack()  # asks 3 for the pack; the study's 4th is asked later
+    planner._ask_into_buffers("mnist-highway-d2")  # the 4th now waits in the buffer
     buffered = sum(len(b) for b in planner.buffers.values())
+    assert buffered == 1
     asked = len(pack.trials) + buffered
     planner.release_pack(pack, "launcher stopped")
     planner.release("launcher stopped")

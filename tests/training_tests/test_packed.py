@@ -20,7 +20,6 @@ import torch
 
 from hwsearch.models import FCConfig, FCNet, PackedFCNet
 from hwsearch.training import (
-    ConfigError,
     Dataset,
     Hyperparams,
     PackedEngine,
@@ -39,7 +38,7 @@ REL = 1e-9
 # depth 10, 1280 examples, batch 64: 20 steps per epoch, 100 steps in 5 epochs
 CONFIG = dict(depth=10, epochs=5, batch_size=64, limit_train=1280, device="cpu", dtype="float64")
 
-GOOD = [  # one activation, everything else differs per trial
+GOOD = [  # relu, everything else differs per trial
     Hyperparams(lr=0.05, momentum=0.9, lr_decay=0.9, activation="relu", gate_bias=-3.0, seed=1),
     Hyperparams(lr=0.03, momentum=0.5, lr_decay=0.6, activation="relu", gate_bias=-1.0, seed=2),
     Hyperparams(lr=0.1, momentum=0.0, lr_decay=1.0, activation="relu", gate_bias=-2.0, seed=3),
@@ -182,10 +181,25 @@ def test_late_divergence_is_isolated(config: TrainConfig, data: Dataset,
 
 # -- configuration ----------------------------------------------------------------------------
 
-def test_mixed_activations_rejected(config: TrainConfig, data: Dataset) -> None:
-    mixed = [GOOD[0], Hyperparams(activation="tanh", seed=7)]
-    with pytest.raises(ConfigError, match="one activation"):
-        train(config, mixed, data, packed=True)
+@pytest.mark.slow
+def test_mixed_activations_in_one_pack_equal_single_runs(
+    config: TrainConfig, data: Dataset, singles: list[TrialResult]
+) -> None:
+    """relu and tanh trials, interleaved, in one pack: each trains exactly as on its own, and
+    results come back in the order given."""
+    tanh = [Hyperparams(lr=0.02, momentum=0.9, lr_decay=0.8, activation="tanh", gate_bias=-2.0,
+                        seed=7),
+            Hyperparams(lr=0.05, momentum=0.5, lr_decay=0.5, activation="tanh", gate_bias=-5.0,
+                        seed=8)]
+    mixed = [GOOD[0], tanh[0], GOOD[1], tanh[1]]
+    seen: list[list[int]] = []
+    results, _ = train(config, mixed, data, packed=True,
+                       on_epoch=lambda e, rs: seen.append([len(r.epochs) for r in rs]))
+    tanh_singles = [train(config, [hp], data, packed=False)[0][0] for hp in tanh]
+    for packed, single in zip(results, [singles[0], tanh_singles[0], singles[1],
+                                        tanh_singles[1]], strict=True):
+        assert_same_trial(packed, single)
+    assert seen[0] == [1, 1, 1, 1]
 
 
 def test_carry_gate_cannot_be_packed() -> None:
