@@ -8,7 +8,10 @@ Builds and runs (flags configurable; anything after ``--`` is passed on as is)::
 
 and reports its wall time and trial-steps/s, counting ``models × depths × trials × epochs ×
 (training examples // batch)`` trial-steps (trials stopped early for diverging count in full,
-so this is an upper bound on the work done). ``--dry-run`` prints the command and stops.
+so this is an upper bound on the work done), and where the time went, from the launch's own
+``[hwsearch] time:`` line: when Ray was ready, when the first epoch was reported, when the
+packs were done, and, summed over packs, data loading, training, evaluation, and the
+launcher's recording. ``--dry-run`` prints the command and stops.
 
     python benchmarks/protocol.py --epochs 1 --pack 40 --limit-train 6000 --json /tmp/proto.json
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -107,6 +111,28 @@ def trial_steps(args: argparse.Namespace) -> int:
     return runs * args.epochs * (n // batch)
 
 
+TIME_FIELDS = {
+    "ray_ready_at": r"Ray ready at ([\d.]+) s",
+    "first_epoch_at": r"first epoch reported at ([\d.]+) s",
+    "packs_done_at": r"packs done at ([\d.]+) s",
+    "total": r"total ([\d.]+) s",
+    "data": r"data ([\d.]+) s",
+    "train": r"train ([\d.]+) s",
+    "evaluate": r"evaluate ([\d.]+) s",
+    "record": r"record ([\d.]+) s",
+}
+
+
+def parse_time_line(line: str) -> dict[str, float]:
+    """The numbers of a ``[hwsearch] time:`` line (missing marks are left out)."""
+    out = {}
+    for key, pattern in TIME_FIELDS.items():
+        found = re.search(pattern, line)
+        if found:
+            out[key] = float(found.group(1))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     storage = args.storage or f"sqlite:///{tempfile.mkdtemp(prefix='hwsearch-protocol-')}/x.db"
@@ -115,9 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return 0
     start = time.perf_counter()
+    breakdown: dict[str, float] = {}
     try:
-        returncode = subprocess.run(cmd, timeout=args.timeout).returncode
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # passed on as it comes; the time line is also parsed
+            sys.stderr.write(line)
+            if line.startswith("[hwsearch] time:"):
+                breakdown = parse_time_line(line)
+        returncode = proc.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
         returncode = -9
         print(f"protocol: killed after {args.timeout} s", file=sys.stderr)
     wall = time.perf_counter() - start
@@ -128,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall_seconds": wall,
         "trial_steps": steps,
         "trial_steps_per_s": steps / wall,
+        "breakdown_seconds": breakdown,
     }
+    if breakdown:
+        print("protocol: where the time went (s): " + ", ".join(
+            f"{k.replace('_', ' ')} {v:.1f}" for k, v in breakdown.items()))
     print(
         f"protocol: exit {returncode}, {wall:.1f} s wall, {steps} trial-steps, "
         f"{steps / wall:.1f} trial-steps/s" + ("" if returncode == 0 else " (run failed)")

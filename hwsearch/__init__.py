@@ -8,7 +8,11 @@ One import namespace for the repository's top-level folders, which install as it
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+# When the process began importing hwsearch: the start of the launcher's time line.
+STARTED = time.perf_counter()
 
 # In a source checkout the subpackages sit beside this folder, not inside it. An editable
 # install maps them (pyproject's package-dir); this line does the same for a checkout that is

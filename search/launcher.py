@@ -29,6 +29,7 @@ from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
 from .settings import MAX_PACK, PACK_AUTO, LaunchSettings
 from .studies import check_study, open_study, study_name
+from .timings import Timings
 
 if TYPE_CHECKING:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -170,8 +171,11 @@ def _run(
     from .searcher import PackSearcher
     from .trainable import WeightSink, train_pack
 
+    timings = Timings()
+    stack.callback(lambda: print(timings.line(), file=progress.out, flush=True))
     if start_ray(settings.ray_address):
         stack.callback(ray.shutdown)
+    timings.ray_ready = timings.now()
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
     stack.callback(shutil.rmtree, experiment_dir, ignore_errors=True)
     heartbeat = stack.enter_context(Heartbeat(store, settings.heartbeat))
@@ -186,7 +190,7 @@ def _run(
         max_failed_packs=settings.max_failed_packs,
     )
     sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
-    searcher = PackSearcher(planner, progress, sink)
+    searcher = PackSearcher(planner, progress, sink, timings)
     stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
     packs = sum(-(-max(0, plan.target - store.counts(n).finished) // pack_size)
                 for n, plan in plans.items())
@@ -211,6 +215,7 @@ def _run(
         ),
     )
     tuner.fit()
+    timings.fit_done = timings.now()
     if planner.gave_up:
         raise LaunchError(
             f"stopped after {planner.failed_packs_in_a_row} packs failed in a row; "

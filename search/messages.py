@@ -58,6 +58,9 @@ class EpochReport:
     epoch: int
     trials: list[TrialEpoch]
     node: Node = field(default_factory=Node)
+    data_seconds: float = 0.0  # the worker's data loading (first epoch only)
+    seconds: float = 0.0  # the epoch, evaluation included (the whole pack's)
+    eval_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ def parse_result(result: dict[str, Any]) -> Message | None:
             int(body["epoch"]),
             [TrialEpoch(**t) for t in body["trials"]],
             Node(**body["node"]),
+            float(body.get("data_seconds", 0.0)),
+            float(body.get("seconds", 0.0)),
+            float(body.get("eval_seconds", 0.0)),
         )
     if kind == "final":
         return FinalReport(

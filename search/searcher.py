@@ -16,15 +16,20 @@ from ray.tune.search import Searcher
 from .messages import EpochReport, ErrorReport, FinalReport, PackConfig, parse_result
 from .planner import Pack, PackPlanner
 from .progress import Progress
+from .timings import Timings
 
 IDLE_S = 1.0  # nothing to hand out: wait this long before asking the database again
 POLL_S = 0.2  # and keep Tune's suggest loop from spinning meanwhile
 
 
 class PackSearcher(Searcher):
-    def __init__(self, planner: PackPlanner, progress: Progress, sink: Any) -> None:
+    def __init__(
+        self, planner: PackPlanner, progress: Progress, sink: Any,
+        timings: Timings | None = None,
+    ) -> None:
         super().__init__(metric=None, mode=None)
         self.planner, self.progress, self.sink = planner, progress, sink
+        self.timings = timings or Timings()
         self.live: dict[str, Pack] = {}
         self._configs: dict[str, PackConfig] = {}
         self._idle_until = 0.0
@@ -54,7 +59,15 @@ class PackSearcher(Searcher):
         if isinstance(message, ErrorReport):
             pack.error = message.message
         elif isinstance(message, EpochReport):
+            t = self.timings
+            if t.first_epoch is None:
+                t.first_epoch = t.now()
+            t.data_seconds += message.data_seconds
+            t.train_seconds += message.seconds - message.eval_seconds
+            t.eval_seconds += message.eval_seconds
+            start = time.perf_counter()
             self.planner.record_epoch(pack, message)
+            t.record_seconds += time.perf_counter() - start
             self.progress.maybe_print()
         elif isinstance(message, FinalReport):
             self._finish(trial_id, message)
@@ -67,6 +80,7 @@ class PackSearcher(Searcher):
             self._finish(trial_id, message if isinstance(message, FinalReport) else None)
 
     def _finish(self, trial_id: str, final: FinalReport | None) -> None:
+        start = time.perf_counter()
         pack = self.live.pop(trial_id)
         config = self._configs.pop(trial_id)
         weights = {}
@@ -78,6 +92,7 @@ class PackSearcher(Searcher):
                 for t, blob in zip([t for t in final.trials if t.has_weights], blobs, strict=True)
             }
         self.planner.finish(pack, final, weights, where=f" (Tune trial {trial_id})")
+        self.timings.record_seconds += time.perf_counter() - start
 
     def release(self, reason: str) -> None:
         """On the way out: hand back what this launcher holds, so a rerun need not wait."""

@@ -9,6 +9,7 @@ reaches a worker, Tune's experiment directory or a checkpoint.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -53,8 +54,9 @@ def _node() -> Node:
 
 
 def _epoch_report(
-    epoch: int, results: list[TrialResult], numbers: list[int], node: Node
+    epoch: int, results: list[TrialResult], numbers: list[int], node: Node, data_seconds: float
 ) -> EpochReport:
+    recorded = [r.epochs[-1] for r in results if r.epochs and r.epochs[-1].epoch == epoch]
     trials = [
         TrialEpoch(
             number,
@@ -63,7 +65,9 @@ def _epoch_report(
         )
         for number, r in zip(numbers, results, strict=True)
     ]
-    return EpochReport(epoch, trials, node)
+    return EpochReport(epoch, trials, node, data_seconds if epoch == 1 else 0.0,
+                       recorded[0].seconds if recorded else 0.0,
+                       recorded[0].eval_seconds if recorded else 0.0)
 
 
 def train_pack(config: dict[str, Any], sink: Any = None) -> None:
@@ -84,11 +88,14 @@ def _train_pack(pack: PackConfig, sink: Any) -> None:
     torch.set_num_threads(max(1, int(cpus)))
     train_config = TrainConfig(**pack.train)
     hps = [Hyperparams(**p) for p in pack.params]
+    start = time.perf_counter()
     data = load_data(train_config)
+    data_seconds = time.perf_counter() - start
     node = _node()
 
     def on_epoch(epoch: int, results: list[TrialResult]) -> None:
-        tune.report(to_result(_epoch_report(epoch, results, pack.numbers, node)))
+        report = _epoch_report(epoch, results, pack.numbers, node, data_seconds)
+        tune.report(to_result(report))
 
     results, params = train(train_config, hps, data, on_epoch=on_epoch)
     final = []

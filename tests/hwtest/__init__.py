@@ -126,3 +126,26 @@ def kill_descendants(pid: int, needle: str, sig: int) -> list[int]:
         except ProcessLookupError:
             pass
     return hit
+
+
+def stop_processes_naming(needle: str, grace: float = 10.0) -> list[int]:
+    """End the processes whose command line holds ``needle`` (a path unique to this test, such
+    as a Ray cluster's own temp dir): SIGTERM, then SIGKILL after ``grace`` seconds. For
+    daemons a test started that left its process tree; returns their PIDs."""
+    import os
+    import signal
+    import time
+
+    me = os.getpid()
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and int(p.name) != me and needle in command_line(int(p.name))]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.2)
+    return pids

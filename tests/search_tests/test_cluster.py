@@ -3,9 +3,11 @@ against PostgreSQL. Ray is kept on 127.0.0.1 (see hwsearch/compat.py)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hwtest import hwsearch_env, pg_url, run_hwsearch, tiny_launch_args
+from hwtest import hwsearch_env, pg_url, run_hwsearch, stop_processes_naming, tiny_launch_args
 
 pytestmark = pytest.mark.slow
 RAY_CLI = (
@@ -42,8 +44,13 @@ def _free_port() -> int:
 def cluster() -> Iterator[str]:
     port = _free_port()  # not 6379: Redis holds it
     address = f"127.0.0.1:{port}"
+    # A temp dir of its own: every process of this cluster names it on its command line, so
+    # the teardown ends exactly these (never `ray stop`, which ends every Ray on the machine).
+    temp_dir = tempfile.mkdtemp(prefix="rt-", dir="/tmp")  # short: Ray's socket paths
     head = _ray(
         "start",
+        "--temp-dir",
+        temp_dir,
         "--head",
         "--node-ip-address",
         "127.0.0.1",
@@ -70,7 +77,8 @@ def cluster() -> Iterator[str]:
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield address
     finally:
-        _ray("stop", "--force")
+        stop_processes_naming(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_search_runs_on_both_nodes(

@@ -158,7 +158,7 @@ def test_train_flags_are_the_training_settings() -> None:
     "values, message",
     [
         ({"width": 10_000_000}, "width 10000000 must be <= 4096"),
-        ({"cpus_per_trial": 0.000001}, "cpus-per-trial 1e-06 must be >= 0.01"),
+        ({"cpus_per_trial": 0.000001}, "cpus-per-trial 1e-06 must be 0 (auto) or >= 0.01"),
         ({"gpus_per_trial": float("inf")}, "gpus-per-trial inf must be finite"),
         ({"trials": 1_000_000_000}, "trials 1000000000 must be <= 100000"),
         ({"pack": 1_000_000_000}, "pack 1000000000 must be <= 4096"),
