@@ -164,6 +164,45 @@ def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) 
     return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
 
 
+def add_finished_trial(
+    store: StudyStorage,
+    study_name: str,
+    params: Mapping[str, Any],
+    distributions: Mapping[str, Any],
+    epochs: Sequence[Mapping[str, Any]],
+    *,
+    diverged_epoch: int | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> int:
+    """Write a whole finished trial in one transaction, in the layout above: for importing
+    results and building studies in tests and benchmarks (a search records as it goes).
+
+    ``epochs`` are the per-epoch records (each with ``epoch`` and ``train_loss``); the value
+    is their lowest ``train_loss``. With ``diverged_epoch`` the outcome is ``diverged`` (and
+    without epochs the trial is PRUNED); else ``completed``. Returns the trial id."""
+    import datetime as dt
+
+    from optuna.distributions import BaseDistribution
+
+    value = min((float(e["train_loss"]) for e in epochs), default=None)
+    state = TrialState.PRUNED if value is None else TrialState.COMPLETE
+    user_attrs: dict[str, Any] = {epoch_key(int(e["epoch"])): dict(e) for e in epochs}
+    user_attrs[OUTCOME] = COMPLETED if diverged_epoch is None else DIVERGED
+    if diverged_epoch is not None:
+        user_attrs[DIVERGED_EPOCH] = int(diverged_epoch)
+    user_attrs.update(attrs or {})
+    dists: dict[str, BaseDistribution] = dict(distributions)
+    now = dt.datetime.now()
+    template = FrozenTrial(
+        number=0, state=state, value=value, values=None, datetime_start=now,
+        datetime_complete=now, params=dict(params), distributions=dists,
+        user_attrs=user_attrs, system_attrs={},
+        intermediate_values={int(e["epoch"]): float(e["train_loss"]) for e in epochs},
+        trial_id=0,
+    )
+    return store.optuna.create_new_trial(store.study_id(study_name), template_trial=template)
+
+
 def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:
     """COMPLETE with ``value``; False when the trial had already finished (e.g. taken over)."""
     return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED})
