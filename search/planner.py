@@ -172,16 +172,14 @@ class PackPlanner:
             self._done[name] = c.finished
             need = plan.target - c.finished - c.running
             while need > 0:
-                trial = plan.study.ask(plan.distributions)
-                trial_id = self.store.trial_id(name, trial.number)
-                self.holder.add(trial_id)
-                self.store.write_attrs(
-                    trial_id,
-                    rec.ask_attrs(plan.seed, trial.number, self.launcher_id,
-                                  self.heartbeat_interval),
+                trial_id, number, params = self.store.ask(
+                    plan.study, plan.distributions,
+                    lambda n: rec.ask_attrs(plan.seed, n, self.launcher_id,
+                                            self.heartbeat_interval),
                 )
+                self.holder.add(trial_id)
                 buffer = self.buffers[name]
-                buffer.append(PlannedTrial(trial.number, trial_id, dict(trial.params)))
+                buffer.append(PlannedTrial(number, trial_id, params))
                 need -= 1
                 if len(buffer) >= self.pack_size:
                     return need == 0

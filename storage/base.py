@@ -12,12 +12,13 @@ the size of a study's history.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 
@@ -78,6 +79,17 @@ class StudyStorage(abc.ABC):
 
     @abc.abstractmethod
     def trial_id(self, study_name: str, number: int) -> int: ...
+
+    @abc.abstractmethod
+    def ask(
+        self,
+        study: optuna.Study,
+        distributions: Mapping[str, BaseDistribution],
+        attrs: Callable[[int], Mapping[str, Any]],
+    ) -> tuple[int, int, dict[str, Any]]:
+        """A new RUNNING trial of ``study`` with its parameters drawn by the study's sampler
+        and the user attributes ``attrs(number)``: ``(trial_id, number, params)``. Without
+        ``Study.ask``, which loads every trial of the study to serve its cache."""
 
     @abc.abstractmethod
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:

@@ -14,13 +14,14 @@ import math
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
+from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -264,6 +265,31 @@ class SQLStudyStorage(StudyStorage):
             conn.execute(a.delete().where(a.c.trial_id == trial_id, a.c.key == key))
             row = {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
             conn.execute(a.insert().values(**row))
+
+    def ask(
+        self,
+        study: optuna.Study,
+        distributions: Mapping[str, BaseDistribution],
+        attrs: Callable[[int], Mapping[str, Any]],
+    ) -> tuple[int, int, dict[str, Any]]:
+        storage = self._optuna
+        trial_id = storage.create_new_trial(self.study_id(study.study_name))
+        frozen = storage.get_trial(trial_id)
+        params = {
+            name: study.sampler.sample_independent(study, frozen, name, dist)
+            for name, dist in distributions.items()
+        }
+        rows = [
+            {"trial_id": trial_id, "param_name": name,
+             "param_value": dist.to_internal_repr(params[name]),
+             "distribution_json": distribution_to_json(dist)}
+            for name, dist in distributions.items()
+        ]
+        with self._engine.begin() as conn:  # the parameters and attributes all at once
+            if rows:
+                conn.execute(s.TRIAL_PARAMS.insert(), rows)
+            self._set_attrs(conn, trial_id, attrs(frozen.number))
+        return trial_id, frozen.number, params
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         t = s.TRIALS

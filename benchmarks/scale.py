@@ -1,0 +1,152 @@
+"""How the bookkeeping and the read commands scale with the size of a study.
+
+For each N (``--sizes``, default 100 1000 10000): a fresh SQLite database holding one highway
+study of N finished trials with
+``--epochs`` per-epoch records each, written through the trial record
+(``hwsearch.storage.records.add_finished_trial``), the layout the service writes. Then it
+times, on that study:
+
+* ``ask round``: what a launcher does to hand out one pack (claim the study, fail stale trials,
+  count, ask ``--pack`` trials), as the pack planner does it (no Ray);
+* ``status``, ``best``, ``trials --format csv``, ``report``: the commands, as users run them
+  (a subprocess each, interpreter start included).
+
+Prints a table and, with ``--json``, writes the figures.
+
+    python benchmarks/scale.py --sizes 100 1000 10000 --json benchmarks/results/scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
+    sys.path.insert(0, str(_REPO))
+
+STUDY = "mnist-highway-d50"
+
+
+def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
+    """The study of ``n`` finished trials; returns the seconds it took to write."""
+    import numpy as np
+
+    from hwsearch.search.space import SearchSpace
+    from hwsearch.search.studies import open_study
+    from hwsearch.storage import open_storage
+    from hwsearch.storage import records as rec
+    from hwsearch.training import TrainConfig
+
+    rng = np.random.default_rng(seed)
+    space = SearchSpace()
+    config = TrainConfig(model="highway", depth=50, epochs=epochs)
+    store = open_storage(url)
+    open_study(store.optuna, STUDY, config, seed, space)
+    dists = space.distributions("highway")
+    start = time.perf_counter()
+    for _ in range(n):
+        params = {"lr": float(10 ** rng.uniform(-6, 0)), "momentum": float(rng.uniform(0, .99)),
+                  "lr_decay": float(10 ** rng.uniform(-3, 0)),
+                  "activation": str(rng.choice(["relu", "tanh"])),
+                  "gate_bias": float(rng.uniform(-10, -1))}
+        final = float(10 ** rng.uniform(-3, 0.3))
+        curve = np.geomspace(2.3, final, epochs)
+        records = [{"epoch": e + 1, "train_loss": float(v), "running_loss": float(v) * 1.1,
+                    "train_accuracy": 0.9, "test_accuracy": 0.9, "lr": 0.01, "seconds": 1.0,
+                    "eval_seconds": 0.2} for e, v in enumerate(curve)]
+        rec.add_finished_trial(store, STUDY, params, dists, records,
+                               attrs={rec.RAY_NODE_IP: "127.0.0.1", rec.PACK_SIZE: 40})
+    seconds = time.perf_counter() - start
+    store.close()
+    return seconds
+
+
+def time_ask_round(url: str, pack: int) -> float:
+    """One pack's worth of asking on the full study (the target is raised by ``pack``)."""
+    import optuna
+
+    from hwsearch.search.planner import PackPlanner, StudyPlan
+    from hwsearch.search.sampler import SeededRandomSampler
+    from hwsearch.search.space import SearchSpace
+    from hwsearch.storage import open_storage
+
+    class Quiet:
+        def add(self, trial_id: int) -> None: ...
+
+        def discard(self, trial_id: int) -> None: ...
+
+        def finished(self, *a: object, **k: object) -> None: ...
+
+        def failed(self, *a: object) -> None: ...
+
+        def note(self, message: str) -> None: ...
+
+    store = open_storage(url)
+    study = optuna.load_study(study_name=STUDY, storage=store.optuna,
+                              sampler=SeededRandomSampler(0))
+    done = store.counts(STUDY).finished
+    plan = StudyPlan(study, done + pack, SearchSpace().distributions("highway"), {}, 0)
+    planner = PackPlanner(store, {STUDY: plan}, pack, holder=Quiet(), events=Quiet(),
+                          launcher_id="scale", heartbeat_interval=10)
+    start = time.perf_counter()
+    got = planner.next_pack()
+    seconds = time.perf_counter() - start
+    assert got is not None and len(got.trials) == pack
+    planner.release("benchmark: released")
+    store.close()
+    return seconds
+
+
+def time_command(args: Sequence[str], cwd: Path) -> float:
+    hwsearch = shutil.which("hwsearch") or str(Path(sys.executable).with_name("hwsearch"))
+    start = time.perf_counter()
+    done = subprocess.run([hwsearch, *args], cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hwsearch {args[0]} failed: {done.stderr[-1000:]}")
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--pack", type=int, default=8)
+    p.add_argument("--skip-report", action="store_true")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="hwsearch-scale-") as tmp:
+        cwd = Path(tmp)
+        for n in args.sizes:
+            url = f"sqlite:///{cwd / f'scale-{n}.db'}"
+            row = {"write": build(url, n, args.epochs)}
+            row["ask round"] = time_ask_round(url, args.pack)
+            row["status"] = time_command(["status", "--storage", url], cwd)
+            row["best"] = time_command(["best", "--storage", url], cwd)
+            row["trials"] = time_command(["trials", "--storage", url, "--study", STUDY,
+                                          "--format", "csv"], cwd)
+            if not args.skip_report:
+                row["report"] = time_command(["report", "--storage", url, "--out",
+                                              str(cwd / f"report-{n}")], cwd)
+            rows[str(n)] = row
+            print(f"N={n}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items()), flush=True)
+    result = {"sizes": args.sizes, "epochs": args.epochs, "seconds": rows,
+              "loadavg": os.getloadavg()[0]}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
