@@ -60,7 +60,7 @@ def summary_data(records: Sequence[StudyRecord]) -> list[SummaryRow]:
         best = best_trial(r.trials)
         acc = None
         if best is not None:
-            epochs = history(best)
+            epochs = history(r.fetch(best))
             at_best = min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
             acc = at_best.get("test_accuracy")
         rows.append(SummaryRow(
@@ -122,7 +122,7 @@ def best_runs(records: Sequence[StudyRecord]) -> dict[tuple[str, int], BestRun]:
             continue
         value = float(trial.value)  # type: ignore[arg-type]
         if (r.model, r.depth) not in best or value < best[(r.model, r.depth)].value:
-            epochs, losses = training_curve(trial)
+            epochs, losses = training_curve(r.fetch(trial))
             best[(r.model, r.depth)] = BestRun(r.name, trial.number, value, epochs, losses)
     return best
 

@@ -92,12 +92,16 @@ def curve_of(study: str, trial: FrozenTrial) -> Curve:
                  dict(trial.params))
 
 
-def top_runs(trials: Sequence[FrozenTrial], n: int = TOP_RUNS) -> TopRuns | None:
-    """Mean and spread of the ``n`` best complete trials' curves; None with fewer than ``n``."""
-    done = sorted(complete_trials(list(trials)), key=lambda t: float(t.value))  # type: ignore[arg-type]
+def top_runs(
+    trials: Sequence[tuple[StudyRecord, FrozenTrial]], n: int = TOP_RUNS
+) -> TopRuns | None:
+    """Mean and spread of the ``n`` best complete trials' curves (each read whole from its
+    study); None with fewer than ``n`` complete trials."""
+    done = sorted(((r, t) for r, t in trials if t.state == TrialState.COMPLETE
+                   and t.value is not None), key=lambda rt: float(rt[1].value))  # type: ignore[arg-type]
     if len(done) < n:
         return None
-    curves = [dict(zip(*training_curve(t), strict=True)) for t in done[:n]]
+    curves = [dict(zip(*training_curve(r.fetch(t)), strict=True)) for r, t in done[:n]]
     epochs = sorted({e for c in curves for e in c})
     at = [[c[e] for c in curves if e in c] for e in epochs]
     return TopRuns(n, len(done), epochs, [float(np.mean(v)) for v in at],
@@ -109,19 +113,19 @@ def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
     pair, which share one protocol), and the top runs' mean and spread where a pair has at
     least :data:`TOP_RUNS` complete trials."""
     best: dict[tuple[str, int], Curve] = {}
-    trials: dict[tuple[str, int], list[FrozenTrial]] = {}
+    trials: dict[tuple[str, int], list[tuple[StudyRecord, FrozenTrial]]] = {}
     depths: set[int] = set()
     for record in records:
         if record.model not in FC_MODELS:
             continue
         depths.add(record.depth)
         key = (record.model, record.depth)
-        trials.setdefault(key, []).extend(record.trials)
+        trials.setdefault(key, []).extend((record, t) for t in record.trials)
         trial = best_trial(record.trials)
         if trial is None:
             continue
         if key not in best or float(trial.value) < best[key].best:  # type: ignore[arg-type]
-            best[key] = curve_of(record.name, trial)
+            best[key] = curve_of(record.name, record.fetch(trial))
     return Figure1Data([
         DepthPanel(d, best.get(("plain", d)), best.get(("highway", d)),
                    top_runs(trials.get(("plain", d), [])),

@@ -9,6 +9,7 @@ the report, and the page says so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import optuna
@@ -21,8 +22,16 @@ from hwsearch.training import DATASETS, MODELS
 _DEPTH = re.compile(r"-d(\d+)$")
 
 
+def _as_is(trial: FrozenTrial) -> FrozenTrial:
+    return trial
+
+
 class StudyRecord(NamedTuple):
-    """One configuration of the search and all its trials, as stored."""
+    """One configuration of the search and all its trials, as stored.
+
+    ``trials`` may be light (without their per-epoch records: see
+    ``StudyStorage.light_trials``); ``fetch`` reads one of them whole, for the few trials a
+    figure draws a curve of or loads weights for."""
 
     name: str
     dataset: str
@@ -30,6 +39,7 @@ class StudyRecord(NamedTuple):
     depth: int
     spec: dict[str, Any]
     trials: list[FrozenTrial]
+    fetch: Callable[[FrozenTrial], FrozenTrial] = _as_is
 
     @property
     def limit_train(self) -> int | None:
@@ -68,14 +78,20 @@ def load_studies(store: StudyStorage, dataset: str) -> tuple[list[StudyRecord], 
             continue
         if spec["dataset"] != dataset:
             continue
-        study_id = store.optuna.get_study_id_from_name(summary.study_name)
-        trials = store.optuna.get_all_trials(study_id, deepcopy=False)
+        name = summary.study_name
         records.append(
-            StudyRecord(summary.study_name, dataset, str(spec["model"]), int(spec["depth"]),
-                        spec, list(trials))
+            StudyRecord(name, dataset, str(spec["model"]), int(spec["depth"]), spec,
+                        store.light_trials(name), _fetcher(store, name))
         )
     records.sort(key=lambda r: (r.model, r.depth, r.name))
     return records, sorted(unknown)
+
+
+def _fetcher(store: StudyStorage, name: str) -> Callable[[FrozenTrial], FrozenTrial]:
+    def fetch(trial: FrozenTrial) -> FrozenTrial:
+        return store.optuna.get_trial(store.trial_id(name, trial.number))
+
+    return fetch
 
 
 def complete_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:

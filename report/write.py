@@ -170,7 +170,7 @@ def _load_net(
     skipped = []
     for trial in ranked(record.trials):
         try:
-            model = load_trial_model(store, trial)
+            model = load_trial_model(store, record.fetch(trial))
         except (LookupError, ArtifactNotFound, RuntimeError, ValueError, OSError) as e:
             skipped.append(f"trial {trial.number} ({e})")
             continue

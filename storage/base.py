@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 
 class ArtifactStore(Protocol):
@@ -115,6 +115,11 @@ class StudyStorage(abc.ABC):
         none), on the database's clock. A trial that never beat starts its grace period when
         a launcher first sees it.
         """
+
+    @abc.abstractmethod
+    def light_trials(self, study_name: str) -> list[FrozenTrial]:
+        """Every trial without its per-epoch records (only the last intermediate value), for
+        whole-study views whose cost must not grow with the histories."""
 
     @abc.abstractmethod
     def record_heartbeat(self, trial_id: int) -> None:

@@ -21,15 +21,15 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.trial import TrialState
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import schema as s
 from .artifacts import SQLArtifactStore
 from .base import Counts, StudyStorage
 from .errors import StorageError
-from .records import DIVERGED, GRACE_FACTOR, HEARTBEAT_INTERVAL, OUTCOME
+from .records import DIVERGED, DIVERGED_EPOCH, GRACE_FACTOR, HEARTBEAT_INTERVAL, OUTCOME
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -377,6 +377,66 @@ class SQLStudyStorage(StudyStorage):
                 )
         except IntegrityError:
             pass  # its owner (or another launcher) wrote one first
+
+    def light_trials(self, study_name: str) -> list[FrozenTrial]:
+        """Every trial of the study without its per-epoch records: state, value, parameters,
+        outcome and the last intermediate value (the final loss), by five queries whatever
+        the histories hold. Read a trial whole with ``optuna.get_trial`` when a figure needs
+        its curve or weights."""
+        study_id = self.study_id(study_name)
+        t, v, p = s.TRIALS, s.TRIAL_VALUES, s.TRIAL_PARAMS
+        a, iv = s.TRIAL_USER_ATTRIBUTES, s.TRIAL_INTERMEDIATE_VALUES
+        mine = sa.select(t.c.trial_id).where(t.c.study_id == study_id).scalar_subquery()
+        last = (
+            sa.select(iv.c.trial_id, sa.func.max(iv.c.step).label("step"))
+            .where(iv.c.trial_id.in_(mine)).group_by(iv.c.trial_id).subquery()
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.trial_id, t.c.number, t.c.state, t.c.datetime_start,
+                          t.c.datetime_complete)
+                .where(t.c.study_id == study_id).order_by(t.c.number)
+            ).all()
+            values = dict(conn.execute(
+                sa.select(v.c.trial_id, v.c.value)
+                .where(v.c.trial_id.in_(mine), v.c.objective == 0, v.c.value_type == s.FINITE)
+            ).all())
+            params = conn.execute(
+                sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
+                .where(p.c.trial_id.in_(mine))
+            ).all()
+            attrs = conn.execute(
+                sa.select(a.c.trial_id, a.c.key, a.c.value_json)
+                .where(a.c.trial_id.in_(mine), a.c.key.in_([OUTCOME, DIVERGED_EPOCH]))
+            ).all()
+            finals = conn.execute(
+                sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value)
+                .join(last, sa.and_(last.c.trial_id == iv.c.trial_id, last.c.step == iv.c.step))
+            ).all()
+        by_id: dict[int, dict[str, Any]] = {
+            r.trial_id: {"params": {}, "dists": {}, "attrs": {}, "final": {}} for r in rows
+        }
+        for trial_id, name, internal, dist_json in params:
+            dist = json_to_distribution(dist_json)
+            by_id[trial_id]["params"][name] = dist.to_external_repr(internal)
+            by_id[trial_id]["dists"][name] = dist
+        for trial_id, key, value_json in attrs:
+            by_id[trial_id]["attrs"][key] = json.loads(value_json)
+        for trial_id, step, value in finals:
+            by_id[trial_id]["final"] = {int(step): float(value) if value is not None
+                                        else math.nan}
+        out = []
+        for r in rows:
+            extra = by_id[r.trial_id]
+            value = values.get(r.trial_id)
+            out.append(FrozenTrial(
+                number=r.number, state=TrialState[r.state], value=value, values=None,
+                datetime_start=r.datetime_start, datetime_complete=r.datetime_complete,
+                params=extra["params"], distributions=extra["dists"],
+                user_attrs=extra["attrs"], system_attrs={},
+                intermediate_values=extra["final"], trial_id=r.trial_id,
+            ))
+        return out
 
     def record_heartbeat(self, trial_id: int) -> None:
         self._optuna.record_heartbeat(trial_id)
