@@ -6,7 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 from hwsearch.options import ConfigError, add_flags, options_of
@@ -143,23 +143,23 @@ def _add_queries(sub: Any) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from .queries import best_rows, format_rows, status_rows, trial_rows
+    from .queries import best_rows, status_rows, trial_rows, write_rows
     from .quiet import quiet_optuna
 
     quiet_optuna()
     store = open_storage(resolve_url(args.storage))
     try:
         if args.query == "status":
-            rows = status_rows(store)
+            rows: Iterable[dict[str, Any]] = status_rows(store)
         elif args.query == "best":
             rows = best_rows(store, args.study)
         else:
             rows = trial_rows(store, args.study)
+        write_rows(rows, args.format, sys.stdout)  # the trials stream: the store stays open
     except LookupError as e:
         _fail(str(e))
     finally:
         store.close()
-    print(format_rows(rows, args.format))
     return 0
 
 

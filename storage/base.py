@@ -117,9 +117,22 @@ class StudyStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def light_trials(self, study_name: str) -> list[FrozenTrial]:
-        """Every trial without its per-epoch records (only the last intermediate value), for
-        whole-study views whose cost must not grow with the histories."""
+    def light_trials(
+        self, study_name: str, numbers: tuple[int, int] | None = None
+    ) -> list[FrozenTrial]:
+        """Every trial (or those numbered ``numbers[0] <= n < numbers[1]``) without its
+        per-epoch records (only the last intermediate value), for whole-study views whose
+        cost must not grow with the histories."""
+
+    @abc.abstractmethod
+    def best_number(self, study_name: str) -> int | None:
+        """The best complete trial's number, by an indexed query."""
+
+    @abc.abstractmethod
+    def last_epochs(
+        self, study_name: str, numbers: tuple[int, int] | None = None
+    ) -> dict[int, tuple[int, dict[str, Any]]]:
+        """Per trial number: its number of recorded epochs and its last epoch's record."""
 
     @abc.abstractmethod
     def record_heartbeat(self, trial_id: int) -> None:

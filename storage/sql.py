@@ -29,7 +29,15 @@ from . import schema as s
 from .artifacts import SQLArtifactStore
 from .base import Counts, StudyStorage
 from .errors import StorageError
-from .records import DIVERGED, DIVERGED_EPOCH, GRACE_FACTOR, HEARTBEAT_INTERVAL, OUTCOME
+from .records import (
+    DIVERGED,
+    DIVERGED_EPOCH,
+    EPOCH_PREFIX,
+    GRACE_FACTOR,
+    HEARTBEAT_INTERVAL,
+    OUTCOME,
+    RAY_NODE_IP,
+)
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -378,15 +386,56 @@ class SQLStudyStorage(StudyStorage):
         except IntegrityError:
             pass  # its owner (or another launcher) wrote one first
 
-    def light_trials(self, study_name: str) -> list[FrozenTrial]:
+    def best_number(self, study_name: str) -> int | None:
+        """The number of the study's best complete trial (lowest value; ties: lowest number),
+        by one indexed query."""
+        t, v = s.TRIALS, s.TRIAL_VALUES
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(t.c.number)
+                .select_from(t.join(v, v.c.trial_id == t.c.trial_id))
+                .where(t.c.study_id == self.study_id(study_name),
+                       t.c.state == TrialState.COMPLETE.name, v.c.objective == 0,
+                       v.c.value_type == s.FINITE)
+                .order_by(v.c.value, t.c.number).limit(1)
+            ).scalar_one_or_none()
+
+    def last_epochs(
+        self, study_name: str, numbers: tuple[int, int] | None = None
+    ) -> dict[int, tuple[int, dict[str, Any]]]:
+        """Per trial number: how many epochs it recorded, and the last epoch's record."""
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        where = [t.c.study_id == self.study_id(study_name), a.c.key.like(f"{EPOCH_PREFIX}%")]
+        if numbers is not None:
+            where += [t.c.number >= numbers[0], t.c.number < numbers[1]]
+        joined = t.join(a, a.c.trial_id == t.c.trial_id)
+        per_trial = (
+            sa.select(t.c.trial_id, sa.func.count().label("n"), sa.func.max(a.c.key).label("k"))
+            .select_from(joined).where(*where).group_by(t.c.trial_id).subquery()
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.number, per_trial.c.n, a.c.value_json)
+                .select_from(per_trial.join(t, t.c.trial_id == per_trial.c.trial_id)
+                             .join(a, sa.and_(a.c.trial_id == per_trial.c.trial_id,
+                                              a.c.key == per_trial.c.k)))
+            ).all()
+        return {int(number): (int(n), json.loads(value)) for number, n, value in rows}
+
+    def light_trials(
+        self, study_name: str, numbers: tuple[int, int] | None = None
+    ) -> list[FrozenTrial]:
         """Every trial of the study without its per-epoch records: state, value, parameters,
-        outcome and the last intermediate value (the final loss), by five queries whatever
+        outcome, node and the last intermediate value (the final loss), by five queries whatever
         the histories hold. Read a trial whole with ``optuna.get_trial`` when a figure needs
         its curve or weights."""
         study_id = self.study_id(study_name)
         t, v, p = s.TRIALS, s.TRIAL_VALUES, s.TRIAL_PARAMS
         a, iv = s.TRIAL_USER_ATTRIBUTES, s.TRIAL_INTERMEDIATE_VALUES
-        mine = sa.select(t.c.trial_id).where(t.c.study_id == study_id).scalar_subquery()
+        in_range = [t.c.study_id == study_id]
+        if numbers is not None:  # a page: numbers[0] <= number < numbers[1]
+            in_range += [t.c.number >= numbers[0], t.c.number < numbers[1]]
+        mine = sa.select(t.c.trial_id).where(*in_range).scalar_subquery()
         last = (
             sa.select(iv.c.trial_id, sa.func.max(iv.c.step).label("step"))
             .where(iv.c.trial_id.in_(mine)).group_by(iv.c.trial_id).subquery()
@@ -395,7 +444,7 @@ class SQLStudyStorage(StudyStorage):
             rows = conn.execute(
                 sa.select(t.c.trial_id, t.c.number, t.c.state, t.c.datetime_start,
                           t.c.datetime_complete)
-                .where(t.c.study_id == study_id).order_by(t.c.number)
+                .where(*in_range).order_by(t.c.number)
             ).all()
             values = dict(conn.execute(
                 sa.select(v.c.trial_id, v.c.value)
@@ -407,7 +456,7 @@ class SQLStudyStorage(StudyStorage):
             ).all()
             attrs = conn.execute(
                 sa.select(a.c.trial_id, a.c.key, a.c.value_json)
-                .where(a.c.trial_id.in_(mine), a.c.key.in_([OUTCOME, DIVERGED_EPOCH]))
+                .where(a.c.trial_id.in_(mine), a.c.key.in_([OUTCOME, DIVERGED_EPOCH, RAY_NODE_IP]))
             ).all()
             finals = conn.execute(
                 sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value)

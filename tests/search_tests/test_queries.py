@@ -1,0 +1,66 @@
+"""status, best and trials answered by queries, against what Optuna itself reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import optuna
+import pytest
+
+from hwsearch.search import queries
+from hwsearch.search.space import SearchSpace
+from hwsearch.storage import open_storage
+from hwsearch.storage import records as rec
+
+
+@pytest.fixture
+def store(storage_url: str, prefix: str):
+    s = open_storage(storage_url)
+    dists = SearchSpace().distributions("highway")
+    name = f"{prefix}q"
+    optuna.create_study(study_name=name, storage=s.optuna)
+    for i in range(7):
+        params = {"lr": 0.1 / (i + 1), "momentum": 0.5, "lr_decay": 0.5,
+                  "activation": ("relu", "tanh")[i % 2], "gate_bias": -2.0}
+        epochs = [{"epoch": e + 1, "train_loss": 1.0 / (i + e + 1), "test_accuracy": 0.5 + i / 100}
+                  for e in range(i % 3 + 1)]
+        rec.add_finished_trial(s, name, params, dists, epochs if i != 4 else [],
+                               diverged_epoch=1 if i == 4 else None,
+                               attrs={rec.RAY_NODE_IP: "10.0.0.9"})
+    yield s, name
+    s.close()
+
+
+def test_best_and_status_agree_with_optuna(store) -> None:
+    s, name = store
+    study = optuna.load_study(study_name=name, storage=s.optuna)
+    (row,) = queries.best_rows(s, name)
+    assert (row["number"], row["value"], row["params"]) == (
+        study.best_trial.number, study.best_value, study.best_trial.params)
+    (status,) = [r for r in queries.status_rows(s) if r["study"] == name]
+    assert (status["complete"], status["diverged"], status["best"]) == (6, 1, study.best_value)
+
+
+def test_trials_stream_in_pages(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    s, name = store
+    monkeypatch.setattr(queries, "PAGE", 3)  # 7 trials: pages of 3, 3, 1
+    rows = list(queries.trial_rows(s, name))
+    assert [r["number"] for r in rows] == list(range(7))
+    study = optuna.load_study(study_name=name, storage=s.optuna)
+    for row, t in zip(rows, study.trials, strict=True):
+        history = rec.history(t)
+        assert (row["state"], row["value"], row["epochs"]) == (t.state.name, t.value,
+                                                                len(history))
+        assert row["test_accuracy"] == (history[-1]["test_accuracy"] if history else None)
+        assert row["node"] == "10.0.0.9" and row["param_lr"] == t.params["lr"]
+    out = io.StringIO()
+    queries.write_rows(queries.trial_rows(s, name), "csv", out)
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert len(table) == 7 and table[4]["outcome"] == "diverged"
+
+
+def test_an_unknown_study_is_an_error(store) -> None:
+    s, _ = store
+    with pytest.raises(LookupError, match="no study 'nope'"):
+        list(queries.trial_rows(s, "nope"))
