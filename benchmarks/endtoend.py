@@ -90,7 +90,10 @@ space = {
     "activation": tune.choice(["relu", "tanh"]),
     "gate_bias": tune.uniform(-10.0, -1.0),
 }
-search = OptunaSearch(metric="loss", mode="min", storage=STORAGE, study_name="diy")
+import optuna
+search = OptunaSearch(
+    metric="loss", mode="min", storage=optuna.storages.RDBStorage(STORAGE), study_name="diy"
+)
 tuner = tune.Tuner(trainable, param_space=space, tune_config=tune.TuneConfig(
     search_alg=search, num_samples=TRIALS))
 tuner.fit()

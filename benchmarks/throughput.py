@@ -63,6 +63,11 @@ from hwsearch.training import (  # noqa: E402
 )
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 
+try:
+    from arithmetic import flops_per_trial_step, limit, peak_flops  # noqa: E402
+except ImportError:  # imported as benchmarks.throughput
+    from benchmarks.arithmetic import flops_per_trial_step, limit, peak_flops  # noqa: E402
+
 ACTIVATION, GATE_BIAS, WIDTH = "tanh", -3.0, 50  # Hyperparams' defaults; the paper's width
 
 
@@ -162,14 +167,15 @@ def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) 
 # -- (b), (c): engines fed as training.fit feeds them ---------------------------------------
 
 
-def trials(k: int) -> list[Hyperparams]:
-    """K stable trials with different learning rates and seeds (a pack's usual spread)."""
+def trials(k: int, mixed: bool = False) -> list[Hyperparams]:
+    """K stable trials with different learning rates and seeds (a pack's usual spread); with
+    ``mixed``, alternately relu and tanh, as a study's random search draws them."""
     return [
         Hyperparams(
             lr=0.01 + 0.09 * i / max(k - 1, 1),
             momentum=0.9,
             lr_decay=0.9,
-            activation=ACTIVATION,
+            activation=("relu", "tanh")[i % 2] if mixed else ACTIVATION,
             gate_bias=GATE_BIAS,
             seed=i,
         )
@@ -177,7 +183,9 @@ def trials(k: int) -> list[Hyperparams]:
     ]
 
 
-def make_engine(data: Dataset, args: argparse.Namespace, k: int, packed: bool) -> Engine:
+def make_engine(
+    data: Dataset, args: argparse.Namespace, k: int, packed: bool, mixed: bool = False
+) -> Engine:
     config = TrainConfig(
         model="highway",
         depth=args.depth,
@@ -186,7 +194,7 @@ def make_engine(data: Dataset, args: argparse.Namespace, k: int, packed: bool) -
         device=args.device,
         dtype=args.dtype,
     )
-    engine, _ = build_engine(config, trials(k), data, packed)
+    engine, _ = build_engine(config, trials(k, mixed), data, packed)
     return engine
 
 
@@ -301,6 +309,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time PackedEngine eagerly, without compile_engine (meta.packed_stock)",
     )
+    p.add_argument(
+        "--mixed",
+        action="store_true",
+        help="also time each pack with relu and tanh trials mixed (a study's real draw)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
     p.add_argument("--skip-conventional", action="store_true")
     p.add_argument("--skip-single", action="store_true")
@@ -324,9 +337,10 @@ def build(
     on_device = data.to(device, getattr(torch, args.dtype))
     batch = args.batch_size
 
-    def pack(k: int, mode: str) -> Runner:
-        engine = compile_engine(make_engine(on_device, args, k, True), mode)
-        return resident(f"packed k={k} (c)", engine, on_device, batch, device)
+    def pack(k: int, mode: str, mixed: bool = False) -> Runner:
+        engine = compile_engine(make_engine(on_device, args, k, True, mixed), mode)
+        name = f"mixed k={k} (c)" if mixed else f"packed k={k} (c)"
+        return resident(name, engine, on_device, batch, device)
 
     runners: list[Runner] = []
     if not args.skip_conventional:
@@ -356,6 +370,9 @@ def build(
             runner = pack(k, "eager")
             warm(runner, args.warmup, device)
         runners.append(runner)
+        if args.mixed:
+            runners.append(pack(k, mode, mixed=True))
+            warm(runners[-1], args.warmup, device)
         if args.stock:
             runners.append(
                 resident(
@@ -411,15 +428,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     }
     packed = {str(x.k): x.best for x in runners if x.name.startswith("packed")}
     stock = {str(x.k): x.best for x in runners if x.name.startswith("stock")}
+    mixed = {str(x.k): x.best for x in runners if x.name.startswith("mixed")}
+    per_step = flops_per_trial_step(args.depth, WIDTH, args.batch_size)
+    peak = peak_flops(device, getattr(torch, args.dtype))
+    at_limit = limit(per_step, peak)
     evaluation = {
         ("single" if x.k == 1 and x.name.startswith("single") else str(x.k)): {
             "seconds": round(share[0], 4), "share_of_epoch": round(share[1], 4)}
-        for x in runners if not x.name.startswith("stock") and (share := x.eval_share())
+        for x in runners
+        if not x.name.startswith(("stock", "mixed")) and (share := x.eval_share())
     }
     result: dict[str, object] = {
         **rates,
         "packed": packed,
+        **({"mixed": mixed} if mixed else {}),
         "evaluation": evaluation,
+        "arithmetic": {
+            "flops_per_trial_step": per_step,
+            "peak_gflops": round(peak / 1e9, 2),
+            "limit_trial_steps_per_s": round(at_limit, 1),
+            "share_of_limit": {x.name: round(x.best / at_limit, 4) for x in runners},
+        },
         "meta": {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),
@@ -440,7 +469,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             **({"compile_failed": failures} if failures else {}),
         },
     }
-    print(table(runners))
+    print(table(runners, at_limit))
+    print(
+        f"arithmetic limit: {per_step / 1e6:.1f} MFLOP per trial-step at a measured peak of "
+        f"{peak / 1e9:.1f} GFLOP/s = {at_limit:.0f} trial-steps/s (benchmarks/arithmetic.py)"
+    )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -461,16 +494,16 @@ def cpu_name() -> str:
     return f"{name}, {os.cpu_count()} cores"
 
 
-def table(runners: Sequence[Runner]) -> str:
+def table(runners: Sequence[Runner], at_limit: float) -> str:
     base = next((x.best for x in runners if x.name.startswith("conventional")), None)
     lines = [f"{'trainable':<22}{'trial-steps/s':>15}{'ms/step':>10}{'× (a)':>8}"
-             f"{'objective eval':>16}{'of an epoch':>13}"]
+             f"{'of limit':>10}{'objective eval':>16}{'of an epoch':>13}"]
     for x in runners:
         ratio = f"{x.best / base:.2f}" if base else "-"
         share = x.eval_share()
         evaluation = f"{share[0]:>15.2f}s{share[1]:>12.1%}" if share else f"{'-':>16}{'-':>13}"
         lines.append(f"{x.name:<22}{x.best:>15.1f}{1000 * x.k / x.best:>10.2f}{ratio:>8}"
-                     + evaluation)
+                     f"{x.best / at_limit:>10.1%}" + evaluation)
     return "\n".join(lines)
 
 

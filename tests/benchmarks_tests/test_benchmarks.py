@@ -25,6 +25,7 @@ def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
             str(tmp_path / "absent"),
             "--threads",
             "1",
+            "--mixed",
             "--json",
             str(out),
         ],
@@ -36,7 +37,13 @@ def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "synthetic" in run.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {"conventional", "single", "packed", "evaluation", "meta"}
+    assert set(result) == {
+        "conventional", "single", "packed", "mixed", "evaluation", "arithmetic", "meta"
+    }
+    assert set(result["mixed"]) == {"2", "3"}
+    arithmetic = result["arithmetic"]
+    assert arithmetic["peak_gflops"] > 0
+    assert 0 < arithmetic["share_of_limit"]["packed k=3 (c)"] < 1
     assert set(result["evaluation"]) == {"single", "2", "3"}
     assert all(0 < e["share_of_epoch"] < 1 for e in result["evaluation"].values())
     assert set(result["packed"]) == {"2", "3"}
@@ -94,3 +101,23 @@ def test_protocol_reads_the_launchs_time_line() -> None:
         "ray_ready_at": 3.2, "first_epoch_at": 7.5, "packs_done_at": 20.0, "data": 0.5,
         "train": 11.0, "evaluate": 2.5, "record": 0.2}
     assert got["total"] > 0
+
+
+def test_arithmetic_counts_each_matmul_of_the_derivation() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from arithmetic import flops_per_trial_step
+
+    batch, inputs, width, classes = 4, 6, 5, 3
+    forward_first, forward_head = 2 * batch * inputs * width, 2 * batch * width * classes
+    forward_highway = 2 * 2 * batch * width * width  # H and T
+    # depth 1: first and head only; the first layer has no input gradient
+    assert flops_per_trial_step(1, width, batch, inputs, classes) == (
+        2 * forward_first + 3 * forward_head
+    )
+    # every further highway layer adds its forward and twice that backward
+    step = flops_per_trial_step(3, width, batch, inputs, classes) - flops_per_trial_step(
+        2, width, batch, inputs, classes
+    )
+    assert step == 3 * forward_highway
+    plain = flops_per_trial_step(3, width, batch, inputs, classes, highway=False)
+    assert plain < flops_per_trial_step(3, width, batch, inputs, classes)
