@@ -100,7 +100,8 @@ tuner.fit()
 '''
 
 
-def run(cmd: list[str], cwd: Path) -> float:
+def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    """Wall seconds of ``cmd``, and its ``[hwsearch] time:`` line (empty for the recipe)."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
            "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
@@ -108,7 +109,8 @@ def run(cmd: list[str], cwd: Path) -> float:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds
+    lines = [x for x in (done.stdout + done.stderr).splitlines() if "] time:" in x]
+    return seconds, lines[-1].strip() if lines else ""
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -120,23 +122,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     data = str(Path(args.data_dir).resolve())
     hwsearch = shutil.which("hwsearch") or str(Path(sys.executable).with_name("hwsearch"))
     times: dict[str, list[float]] = {"diy": [], "hwsearch": []}
+    breakdowns: list[str] = []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="endtoend-") as tmp:
             cwd = Path(tmp)
-            times["diy"].append(run([sys.executable, "-c", DIY, data, str(TRIALS), str(DEPTH),
-                                     str(EPOCHS), f"sqlite:///{cwd / 'diy.db'}"], cwd))
-            times["hwsearch"].append(run([
+            diy, _ = run([sys.executable, "-c", DIY, data, str(TRIALS), str(DEPTH),
+                          str(EPOCHS), f"sqlite:///{cwd / 'diy.db'}"], cwd)
+            ours, breakdown = run([
                 hwsearch, "launch", "--storage", f"sqlite:///{cwd / 'hw.db'}", "--dataset",
                 "mnist", "--data-dir", data, "--models", "highway", "--depths", str(DEPTH),
-                "--trials", str(TRIALS), "--epochs", str(EPOCHS)], cwd))
-        print(f"round {r + 1}: diy {times['diy'][-1]:.1f} s, hwsearch "
-              f"{times['hwsearch'][-1]:.1f} s", flush=True)
+                "--trials", str(TRIALS), "--epochs", str(EPOCHS)], cwd)
+        times["diy"].append(diy)
+        times["hwsearch"].append(ours)
+        breakdowns.append(breakdown)
+        print(f"round {r + 1}: diy {diy:.1f} s, hwsearch {ours:.1f} s (load average "
+              f"{os.getloadavg()[0]:.1f})\n  {breakdown}", flush=True)
     best = {k: min(v) for k, v in times.items()}
     result = {
         "workload": {"trials": TRIALS, "depth": DEPTH, "epochs": EPOCHS, "data": "mnist 60000"},
         "seconds": best,
         "speedup": best["diy"] / best["hwsearch"],
         "rounds": times,
+        "hwsearch_time_lines": breakdowns,
         "loadavg": os.getloadavg()[0],
     }
     print(f"best: diy {best['diy']:.1f} s, hwsearch {best['hwsearch']:.1f} s: "

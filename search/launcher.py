@@ -35,9 +35,12 @@ if TYPE_CHECKING:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 # From benchmarks/throughput.py: on 2 CPU cores packs of 8 give 3× a conventional loop and 40
-# no more (a pack per core is better); on an H200 throughput still grows from K=40 to K=640,
-# so on a GPU a study's trials form one pack (40 by default, one program; activations mix).
-# A pack never exceeds what a study needs.
+# no more; a pack runs one thread per core it is given, and on a loaded machine a pack of 8 on
+# two threads ran 6-15× slower than on one (each step's thread barrier waits for a descheduled
+# thread), so on a CPU each pack gets one core and a launch splits its trials into enough packs
+# to give every core one. On an H200 throughput still grows from K=40 to K=640, so on a GPU a
+# study's trials form one pack (40 by default, one program; activations mix). A pack never
+# exceeds what a study needs.
 AUTO_PACK = {"cpu": 8, "gpu": MAX_PACK}
 RELEASE_REASON = "launcher stopped before this trial finished; replaced"
 
@@ -54,20 +57,17 @@ def pick_pack_size(settings: LaunchSettings) -> int:
     if any(m not in ("plain", "highway") for m in settings.models):
         return 1  # convolutional presets train one trial at a time
     size = AUTO_PACK["gpu" if settings.gpus_per_trial > 0 else "cpu"]
+    if settings.gpus_per_trial == 0 and not settings.ray_address:
+        cores = os.cpu_count() or 1  # a local Ray gets every core
+        runs = settings.trials * len(settings.models) * len(settings.depths)
+        size = min(size, -(-runs // cores))
     return max(1, min(size, settings.trials))
 
 
-def cpus_per_pack(settings: LaunchSettings, packs: int, cluster_cpus: float) -> float:
-    """``--cpus-per-trial``, or for auto: 1 on a cluster (whose nodes run packs side by side);
-    on a local Ray, its cores divided among the packs that can run at once, so a launch of
-    one pack on a laptop uses every core, and one of many runs a pack per core (the packs'
-    throughput on 2 cores, benchmarks/throughput.py, favours that)."""
-    if settings.cpus_per_trial > 0:
-        return settings.cpus_per_trial
-    if settings.ray_address:
-        return 1.0
-    cores = max(1, int(cluster_cpus))
-    return float(max(1, cores // max(1, min(packs, cores))))
+def cpus_per_pack(settings: LaunchSettings) -> float:
+    """``--cpus-per-trial``, or for auto: one core a pack (see ``AUTO_PACK``); a launch of fewer
+    packs than cores leaves the rest idle rather than risk the thread barrier under load."""
+    return settings.cpus_per_trial if settings.cpus_per_trial > 0 else 1.0
 
 
 def cluster_slots(settings: LaunchSettings, cpus: float) -> int:
@@ -192,9 +192,7 @@ def _run(
     sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
     searcher = PackSearcher(planner, progress, sink, timings)
     stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
-    packs = sum(-(-max(0, plan.target - store.counts(n).finished) // pack_size)
-                for n, plan in plans.items())
-    cpus = cpus_per_pack(settings, packs, ray.cluster_resources().get("CPU", 1.0))
+    cpus = cpus_per_pack(settings)
     resources = {"cpu": cpus, "gpu": settings.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(train_pack, sink=sink), resources)
     tuner = tune.Tuner(

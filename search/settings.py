@@ -80,8 +80,8 @@ class LaunchSettings:
     study_prefix: str = option("", "prefix of the study names")
     ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
     cpus_per_trial: float = option(
-        0.0, "CPUs per pack; 0 (auto): 1 on a cluster; on a local Ray, the cores shared "
-        "among the packs that can run at once", check=_cpus,
+        0.0, "CPUs (torch threads) per pack; 0 (auto): 1, with a local launch's trials "
+        "split so that every core gets a pack", check=_cpus,
     )
     gpus_per_trial: float = option(0.0, "GPUs per pack; fractions share a GPU", check=_gpus)
     max_concurrent: int = option(0, "packs at once; 0: as the cluster allows",

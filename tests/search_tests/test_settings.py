@@ -169,3 +169,21 @@ def test_train_flags_are_the_training_settings() -> None:
 def test_numbers_are_bounded(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         build_settings(values)
+
+
+def test_auto_packs_give_each_local_core_a_one_thread_pack() -> None:
+    import os
+
+    from hwsearch.search.launcher import cpus_per_pack, pick_pack_size
+
+    cores = os.cpu_count() or 1
+    few = build_settings({"models": "highway", "depths": "10", "trials": 8})
+    assert cpus_per_pack(few) == 1.0
+    assert pick_pack_size(few) == min(8, -(-8 // cores))
+    many = build_settings({"trials": 40})  # 8 studies: packs of 8 fill every core
+    assert pick_pack_size(many) == min(8, -(-320 // cores))
+    cluster = build_settings({"trials": 40, "ray_address": "10.0.0.1:6379"})
+    assert pick_pack_size(cluster) == 8  # a cluster's cores are not this machine's
+    gpu = build_settings({"trials": 40, "gpus_per_trial": 1})
+    assert pick_pack_size(gpu) == 40  # on a GPU a study is one pack
+    assert cpus_per_pack(build_settings({"cpus_per_trial": 2})) == 2.0
