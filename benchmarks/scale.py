@@ -1,19 +1,22 @@
 """How the bookkeeping and the read commands scale with the size of a study.
 
-For each N (``--sizes``, default 100 1000 10000): a fresh SQLite database holding one highway
-study of N finished trials with
-``--epochs`` per-epoch records each, written through the trial record
-(``hwsearch.storage.records.add_finished_trial``), the layout the service writes. Then it
-times, on that study:
+For each backend (``--backends``: SQLite, and PostgreSQL at ``$HWSEARCH_TEST_PG``, in a
+database of its own, dropped afterwards) and each N (``--sizes``, default 100 1000 10000): a
+fresh database holding one highway study of N finished trials with ``--epochs`` per-epoch
+records each, written through the trial record (``hwsearch.storage.records.finished_trial``
+and ``add_finished_trials``), the layout the service writes. Then it times, on that study:
 
 * ``ask round``: what a launcher does to hand out one pack (claim the study, fail stale trials,
   count, ask ``--pack`` trials), as the pack planner does it (no Ray);
 * ``status``, ``best``, ``trials --format csv``, ``report``: the commands, as users run them
-  (a subprocess each, interpreter start included).
+  (a subprocess each, interpreter start included);
+* ``status query``, ``best query``, ``trials query``: the same answers computed in this
+  process, so the database's share is told apart from the CLI's start.
 
 Prints a table and, with ``--json``, writes the figures.
 
-    python benchmarks/scale.py --sizes 100 1000 10000 --json benchmarks/results/scale.json
+    python benchmarks/scale.py --sizes 100 1000 10000 --backends sqlite postgresql \\
+        --json benchmarks/results/scale.json
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +38,8 @@ if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
     sys.path.insert(0, str(_REPO))
 
 STUDY = "mnist-highway-d50"
+BATCH = 250  # trials per transaction while building
+ADMIN = os.environ.get("HWSEARCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
@@ -53,7 +59,8 @@ def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
     open_study(store.optuna, STUDY, config, seed, space)
     dists = space.distributions("highway")
     start = time.perf_counter()
-    for _ in range(n):
+    batch: list = []
+    for i in range(n):
         params = {"lr": float(10 ** rng.uniform(-6, 0)), "momentum": float(rng.uniform(0, .99)),
                   "lr_decay": float(10 ** rng.uniform(-3, 0)),
                   "activation": str(rng.choice(["relu", "tanh"])),
@@ -63,8 +70,11 @@ def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
         records = [{"epoch": e + 1, "train_loss": float(v), "running_loss": float(v) * 1.1,
                     "train_accuracy": 0.9, "test_accuracy": 0.9, "lr": 0.01, "seconds": 1.0,
                     "eval_seconds": 0.2} for e, v in enumerate(curve)]
-        rec.add_finished_trial(store, STUDY, params, dists, records,
-                               attrs={rec.RAY_NODE_IP: "127.0.0.1", rec.PACK_SIZE: 40})
+        batch.append(rec.finished_trial(params, dists, records,
+                                        attrs={rec.RAY_NODE_IP: "127.0.0.1", rec.PACK_SIZE: 40}))
+        if len(batch) == BATCH or i == n - 1:
+            rec.add_finished_trials(store, STUDY, batch)
+            batch = []
     seconds = time.perf_counter() - start
     store.close()
     return seconds
@@ -106,6 +116,28 @@ def time_ask_round(url: str, pack: int) -> float:
     return seconds
 
 
+def time_queries(url: str) -> dict[str, float]:
+    """The same three answers in this process, from a fresh storage: the queries alone,
+    without the interpreter's start and the CLI's imports."""
+    import io
+
+    from hwsearch.search.queries import best_rows, status_rows, trial_rows, write_rows
+    from hwsearch.storage import open_storage
+
+    out: dict[str, float] = {}
+    for name, answer in (
+        ("status", lambda store: status_rows(store)),
+        ("best", lambda store: best_rows(store)),
+        ("trials", lambda store: write_rows(trial_rows(store, STUDY), "csv", io.StringIO())),
+    ):
+        store = open_storage(url)
+        start = time.perf_counter()
+        answer(store)
+        out[f"{name} query"] = time.perf_counter() - start
+        store.close()
+    return out
+
+
 def time_command(args: Sequence[str], cwd: Path) -> float:
     hwsearch = shutil.which("hwsearch") or str(Path(sys.executable).with_name("hwsearch"))
     start = time.perf_counter()
@@ -116,31 +148,62 @@ def time_command(args: Sequence[str], cwd: Path) -> float:
     return seconds
 
 
+@contextmanager
+def database(backend: str, directory: Path, n: int) -> Iterator[str]:
+    """A fresh database for one size: a SQLite file, or one of this run's own on the
+    PostgreSQL server at ``$HWSEARCH_TEST_PG`` (dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / f'scale-{n}.db'}"
+        return
+    import psycopg
+
+    name = f"hws_scale_{os.getpid()}_{n}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(url: str, n: int, args: argparse.Namespace, cwd: Path) -> dict[str, float]:
+    row = {"write": build(url, n, args.epochs)}
+    row["ask round"] = time_ask_round(url, args.pack)
+    row.update(time_queries(url))
+    row["status"] = time_command(["status", "--storage", url], cwd)
+    row["best"] = time_command(["best", "--storage", url], cwd)
+    row["trials"] = time_command(["trials", "--storage", url, "--study", STUDY,
+                                  "--format", "csv"], cwd)
+    if not args.skip_report:
+        row["report"] = time_command(["report", "--storage", url, "--out",
+                                      str(cwd / f"report-{n}")], cwd)
+    return row
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    p.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"],
+                   default=["sqlite"])
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--pack", type=int, default=8)
     p.add_argument("--skip-report", action="store_true")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="hwsearch-scale-") as tmp:
         cwd = Path(tmp)
-        for n in args.sizes:
-            url = f"sqlite:///{cwd / f'scale-{n}.db'}"
-            row = {"write": build(url, n, args.epochs)}
-            row["ask round"] = time_ask_round(url, args.pack)
-            row["status"] = time_command(["status", "--storage", url], cwd)
-            row["best"] = time_command(["best", "--storage", url], cwd)
-            row["trials"] = time_command(["trials", "--storage", url, "--study", STUDY,
-                                          "--format", "csv"], cwd)
-            if not args.skip_report:
-                row["report"] = time_command(["report", "--storage", url, "--out",
-                                              str(cwd / f"report-{n}")], cwd)
-            rows[str(n)] = row
-            print(f"N={n}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items()), flush=True)
+        for backend in args.backends:
+            rows[backend] = {}
+            for n in args.sizes:
+                with database(backend, cwd, n) as url:
+                    row = measure(url, n, args, cwd)
+                rows[backend][str(n)] = row
+                print(f"{backend} N={n}: " + ", ".join(f"{k} {v:.2f} s" for k, v in row.items()),
+                      flush=True)
     result = {"sizes": args.sizes, "epochs": args.epochs, "seconds": rows,
               "loadavg": os.getloadavg()[0]}
     if args.json:

@@ -280,9 +280,20 @@ class SQLStudyStorage(StudyStorage):
         distributions: Mapping[str, BaseDistribution],
         attrs: Callable[[int], Mapping[str, Any]],
     ) -> tuple[int, int, dict[str, Any]]:
-        storage = self._optuna
-        trial_id = storage.create_new_trial(self.study_id(study.study_name))
-        frozen = storage.get_trial(trial_id)
+        # Optuna numbers the trial under its study row lock; the rest is ours: the new trial
+        # is read back by one query (not get_trial's one per table), and its parameters and
+        # attributes are inserted at once (a new trial has none to replace).
+        trial_id = self._optuna.create_new_trial(self.study_id(study.study_name))
+        t = s.TRIALS
+        with self._engine.connect() as conn:
+            number, start = conn.execute(
+                sa.select(t.c.number, t.c.datetime_start).where(t.c.trial_id == trial_id)
+            ).one()
+        frozen = FrozenTrial(
+            number=number, state=TrialState.RUNNING, value=None, values=None,
+            datetime_start=start, datetime_complete=None, params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id,
+        )
         params = {
             name: study.sampler.sample_independent(study, frozen, name, dist)
             for name, dist in distributions.items()
@@ -293,11 +304,14 @@ class SQLStudyStorage(StudyStorage):
              "distribution_json": distribution_to_json(dist)}
             for name, dist in distributions.items()
         ]
+        attr_rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                     for key, value in attrs(number).items()]
         with self._engine.begin() as conn:  # the parameters and attributes all at once
             if rows:
                 conn.execute(s.TRIAL_PARAMS.insert(), rows)
-            self._set_attrs(conn, trial_id, attrs(frozen.number))
-        return trial_id, frozen.number, params
+            if attr_rows:
+                conn.execute(s.TRIAL_USER_ATTRIBUTES.insert(), attr_rows)
+        return trial_id, int(number), params
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         t = s.TRIALS

@@ -66,3 +66,28 @@ def test_legacy_history_is_still_read() -> None:
         value=0.1, params={}, distributions={},
         user_attrs={rec.LEGACY_HISTORY: [{"epoch": 1, "train_loss": 0.1}]})
     assert rec.history(legacy) == [{"epoch": 1, "train_loss": 0.1}]
+
+
+def test_many_trials_at_once_store_what_one_at_a_time_does(storage_url: str, prefix: str) -> None:
+    store = open_storage(storage_url)
+    one, many = f"{prefix}one", f"{prefix}many"
+    for name in (one, many):
+        optuna.create_study(study_name=name, storage=store.optuna)
+    params = {"lr": 0.01, "activation": "relu"}
+    made = [rec.finished_trial(params, DISTS, epochs(0.5, 0.2)),
+            rec.finished_trial(params, DISTS, epochs(0.4), diverged_epoch=2),
+            rec.finished_trial(params, DISTS, [], diverged_epoch=1, attrs={rec.PACK_SIZE: 3})]
+    for t in made:
+        store.optuna.create_new_trial(store.study_id(one), template_trial=t)
+    rec.add_finished_trial(store, many, params, DISTS, epochs(0.9))  # numbering goes on from it
+    ids = rec.add_finished_trials(store, many, made)
+    assert ids == [store.trial_id(many, n) for n in (1, 2, 3)]
+
+    def stored(name: str, skip: int) -> list[tuple]:
+        return [(t.number - skip, t.state, t.value, t.params, t.distributions, t.user_attrs,
+                 t.intermediate_values, t.datetime_start, t.datetime_complete)
+                for t in store.optuna.get_all_trials(store.study_id(name))[skip:]]
+
+    assert stored(many, 1) == stored(one, 0)
+    assert store.counts(many).finished == 4 and store.best_number(many) == 1
+    store.close()
