@@ -165,8 +165,8 @@ def _launch(args: argparse.Namespace) -> int:
             values[key] = getattr(args, key)
     settings = build_settings(values)
     if not settings.ray_address:  # a cluster's workers are not this machine
-        check_fits(settings.configs(), pick_pack_size(settings),
-                   local_device(settings.gpus_per_trial))
+        pack = min(pick_pack_size(settings), settings.trials)  # no pack exceeds a study
+        check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
     for name, (done, target) in result.studies.items():
