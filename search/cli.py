@@ -153,6 +153,8 @@ def _add_launch(sub: Any, light: bool) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from hwsearch.training.data import check_dataset
+
     from .launcher import launch, pick_pack_size
     from .memory import check_fits, local_device
     from .settings import build_settings, load_toml, setting_keys
@@ -167,6 +169,8 @@ def _launch(args: argparse.Namespace) -> int:
     if not settings.ray_address:  # a cluster's workers are not this machine
         pack = min(pick_pack_size(settings), settings.trials)  # no pack exceeds a study
         check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))
+        # Before the launcher opens (and so creates) the database: a refusal creates nothing.
+        check_dataset(settings.train.dataset, settings.train.data_dir, settings.train.download)
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
     for name, (done, target) in result.studies.items():

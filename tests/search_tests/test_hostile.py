@@ -64,6 +64,8 @@ ROWS = [
     # Within every bound, but a pack that no machine holds.
     Row("pack memory", ["launch", "--depths", "1000", "--width", "4096", "--pack", "8",
                         "--trials", "8"], ("needs at least", "GiB", "allowed: a smaller")),
+    # Data that is not there: refused before the database is opened.
+    Row("data dir empty", ["launch", "--data-dir", "."], ("no mnist IDX files in .",)),
     # Passwords.
     Row("password in the query string", ["best"],
         ("cannot open storage", "password=***"),
