@@ -53,7 +53,8 @@ def pack_bytes(config: TrainConfig, pack: int) -> int | None:
     w = config.width or DEFAULT_WIDTH[config.model]
     gates = 2 + int(config.carry_gate) if config.model == "highway" else 1  # H, T (, C)
     params = features * w + w + (config.depth - 1) * gates * (w * w + w) + w * classes + classes
-    saved = config.batch_size * (
+    batch = max(1, config.batch_size)  # were it 0 ("a default"), 1 keeps a lower bound
+    saved = batch * (
         features + config.depth * w * (SAVED_PER_LAYER[config.model] + int(config.carry_gate))
         + classes
     )
