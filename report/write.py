@@ -18,6 +18,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from hwsearch.models import DEFAULT_WIDTH, FCNet
+from hwsearch.output import check_out_dir, write_atomic
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage.records import count_trials
 from hwsearch.storage.weights import load_trial_model
@@ -67,7 +68,8 @@ def write_report(
     data for Figure 2 and the lesioning (without it those panels say the data is missing);
     ``seed`` draws their random training examples.
     """
-    store = open_storage(storage_url)
+    out = check_out_dir(out_dir)  # before the work: a bad --out fails at once
+    store = open_storage(storage_url, create=False)
     try:
         records, unknown = load_studies(store, dataset)
         if study is not None and study not in {r.name for r in records}:
@@ -77,11 +79,8 @@ def write_report(
                       seed)
     finally:
         store.close()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / INDEX
-    path.write_text(page.render(plotly_js()), encoding="utf-8")
-    return path
+    return write_atomic(out / INDEX, page.render(plotly_js()))
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:

@@ -1,19 +1,31 @@
 """The search service: settings, studies, the pack planner, the Tune searcher and trainable,
-the launcher, the queries and the CLI."""
+the launcher, the queries and the CLI.
 
-from .sampler import SeededRandomSampler
-from .settings import LaunchSettings, build_settings, load_toml
-from .space import Range, SearchSpace
-from .studies import check_study, open_study, study_name
+Names are imported on first use (PEP 562): ``hwsearch.search.cli`` is imported by every
+command, and the read commands must not pay for torch, which the settings import.
+"""
 
-__all__ = [
-    "LaunchSettings",
-    "Range",
-    "SearchSpace",
-    "SeededRandomSampler",
-    "build_settings",
-    "check_study",
-    "load_toml",
-    "open_study",
-    "study_name",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "SeededRandomSampler": "sampler",
+    "LaunchSettings": "settings",
+    "build_settings": "settings",
+    "load_toml": "settings",
+    "Range": "space",
+    "SearchSpace": "space",
+    "check_study": "studies",
+    "open_study": "studies",
+    "study_name": "studies",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from hwsearch.options import ConfigError, add_flags, options_of
+from hwsearch.options import ConfigError
 from hwsearch.storage import StorageError, open_storage, resolve_url
-from hwsearch.training import DATASETS, DataError, Hyperparams, TrainConfig, TrialResult
+from hwsearch.storage.url import refuse_password_on_command_line
 
 from .errors import LaunchError
-from .settings import PER_STUDY, LaunchSettings
+from .usage import redact
+
+if TYPE_CHECKING:
+    from hwsearch.storage import StudyStorage
+    from hwsearch.training import TrialResult
 
 EXIT_USAGE = 2
+# These only read the database, and import neither torch nor Ray (so they answer fast): the
+# parser they get leaves out the flags of train and launch, which come from torch-side
+# configuration classes.
+LIGHT_COMMANDS = ("status", "best", "trials", "report", "export", "dashboard")
 
 
 class _Parser(argparse.ArgumentParser):
+    argv: Sequence[str] = ()
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # argparse quotes the offending values; one may be a URL with a password.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {redact(message, _Parser.argv)}\n")
 
 
 def _fail(message: str) -> NoReturn:
@@ -29,11 +39,37 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL",
+                   help="database URL without a password (default $HWSEARCH_STORAGE, else "
+                   "sqlite:///highway-search.db)")
+    p.add_argument("--storage-file", metavar="FILE",
+                   help="file holding the database URL (default $HWSEARCH_STORAGE_FILE)")
+
+
+def _storage_url(args: argparse.Namespace) -> str:
+    refuse_password_on_command_line(args.storage)
+    return resolve_url(args.storage, args.storage_file)
+
+
+def _open_existing(args: argparse.Namespace) -> StudyStorage:
+    """The database for a read command: it must exist, and is neither created nor migrated."""
+    from .quiet import quiet_optuna
+
+    quiet_optuna()
+    return open_storage(_storage_url(args), create=False)
+
+
 # -- train ------------------------------------------------------------------------------------
 
 
-def _add_train(sub: Any) -> None:
+def _add_train(sub: Any, light: bool) -> None:
     p = sub.add_parser("train", help="train one trial of the papers' protocol")
+    if light:
+        return
+    from hwsearch.options import add_flags
+    from hwsearch.training import Hyperparams, TrainConfig
+
     add_flags(p, TrainConfig)
     add_flags(p, Hyperparams)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -43,7 +79,8 @@ def _add_train(sub: Any) -> None:
 def _train(args: argparse.Namespace) -> int:
     import time
 
-    from hwsearch.training import load_data, resolve_device, train
+    from hwsearch.options import options_of
+    from hwsearch.training import Hyperparams, TrainConfig, load_data, resolve_device, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f, _ in options_of(TrainConfig)})
     hp = Hyperparams(**{f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)})
@@ -99,8 +136,15 @@ def _train(args: argparse.Namespace) -> int:
 # -- launch -----------------------------------------------------------------------------------
 
 
-def _add_launch(sub: Any) -> None:
+def _add_launch(sub: Any, light: bool) -> None:
     p = sub.add_parser("launch", help="run (or resume) the random search")
+    if light:
+        return
+    from hwsearch.options import add_flags
+    from hwsearch.training import TrainConfig
+
+    from .settings import PER_STUDY, LaunchSettings
+
     p.add_argument("--config", help="TOML file with the same keys as these flags")
     # Values stay strings here and are coerced with the config file's values, by one code path.
     add_flags(p, LaunchSettings, skip={"space"}, defaults=False, types=False)
@@ -109,15 +153,24 @@ def _add_launch(sub: Any) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from .launcher import launch
+    from hwsearch.training.data import check_dataset
+
+    from .launcher import launch, pick_pack_size
+    from .memory import check_fits, local_device
     from .settings import build_settings, load_toml, setting_keys
 
+    refuse_password_on_command_line(args.storage)
     values: dict[str, Any] = load_toml(args.config) if args.config else {}
     launch_keys, train_keys = setting_keys()
     for key in (launch_keys | train_keys) - {"space"}:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     settings = build_settings(values)
+    if not settings.ray_address:  # a cluster's workers are not this machine
+        pack = min(pick_pack_size(settings), settings.trials)  # no pack exceeds a study
+        check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))
+        # Before the launcher opens (and so creates) the database: a refusal creates nothing.
+        check_dataset(settings.train.dataset, settings.train.data_dir, settings.train.download)
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
     for name, (done, target) in result.studies.items():
@@ -128,14 +181,14 @@ def _launch(args: argparse.Namespace) -> int:
 # -- queries ----------------------------------------------------------------------------------
 
 
-def _add_queries(sub: Any) -> None:
+def _add_queries(sub: Any, light: bool) -> None:
     for name, help_text in (
         ("status", "studies with counts per state and the best value"),
         ("best", "the best trial per study"),
         ("trials", "every trial of one study"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--storage")
+        _add_storage(p)
         p.add_argument("--study", required=name == "trials")
         formats = ("table", "json", "csv") if name != "best" else ("table", "json")
         p.add_argument("--format", default="table", choices=formats)
@@ -144,10 +197,8 @@ def _add_queries(sub: Any) -> None:
 
 def _query(args: argparse.Namespace) -> int:
     from .queries import best_rows, status_rows, trial_rows, write_rows
-    from .quiet import quiet_optuna
 
-    quiet_optuna()
-    store = open_storage(resolve_url(args.storage))
+    store = _open_existing(args)
     try:
         if args.query == "status":
             rows: Iterable[dict[str, Any]] = status_rows(store)
@@ -163,40 +214,32 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_dashboard(sub: Any) -> None:
-    p = sub.add_parser("dashboard", help="optuna-dashboard on the same storage")
-    p.add_argument("--storage")
+def _add_dashboard(sub: Any, light: bool) -> None:
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the same storage (read-only)")
+    _add_storage(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--allow-writes", action="store_true",
+                   help="let the browser delete, rename, create and tell (default: read-only)")
     p.set_defaults(func=_dashboard)
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    url = resolve_url(args.storage)
-    store = open_storage(url)  # validates and creates the schema; the dashboard reads it as is
-    print(
-        f"optuna-dashboard on {store.display_url} at http://{args.host}:{args.port}/",
-        file=sys.stderr,
-        flush=True,
-    )
-    store.close()
-    # The URL goes through the environment, not argv, so `ps` does not show the password.
-    code = (
-        "import os, optuna_dashboard;"
-        "optuna_dashboard.run_server(os.environ['HWSEARCH_DASHBOARD_URL'],"
-        f"host={args.host!r}, port={args.port})"
-    )
-    import os
+    from .dashboard import serve
 
-    env = {**os.environ, "HWSEARCH_DASHBOARD_URL": url}
-    return subprocess.call([sys.executable, "-c", code], env=env)
+    store = _open_existing(args)
+    try:
+        return serve(store, host=args.host, port=args.port, allow_writes=args.allow_writes)
+    finally:
+        store.close()
 
 
-def _add_report(sub: Any) -> None:
+def _add_report(sub: Any, light: bool) -> None:
     p = sub.add_parser("report", help="the papers' figures as a self-contained HTML page")
-    p.add_argument("--storage")
+    _add_storage(p)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion-mnist, cifar10 or cifar100 (default mnist)")
     p.add_argument("--study", help="only this study's diagnostics")
     p.add_argument("--data-dir", help="training data, for the gate and lesioning figures")
     p.add_argument("--seed", type=int, default=0,
@@ -206,12 +249,15 @@ def _add_report(sub: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from hwsearch.report import write_report
+    from hwsearch.training import DATASETS
 
     from .quiet import quiet_optuna
 
+    if args.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {args.dataset!r}; allowed: {', '.join(DATASETS)}")
     quiet_optuna()
     path = write_report(
-        resolve_url(args.storage),
+        _storage_url(args),
         args.out,
         dataset=args.dataset,
         study=args.study,
@@ -222,9 +268,9 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_export(sub: Any) -> None:
+def _add_export(sub: Any, light: bool) -> None:
     p = sub.add_parser("export", help="a trial's trained model as a torch.export program")
-    p.add_argument("--storage")
+    _add_storage(p)
     p.add_argument("--study", required=True)
     p.add_argument("--trial", type=int, help="trial number (default: the study's best)")
     p.add_argument("--out", required=True, help="the file to write (must not exist)")
@@ -233,10 +279,8 @@ def _add_export(sub: Any) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_trial
-    from .quiet import quiet_optuna
 
-    quiet_optuna()
-    store = open_storage(resolve_url(args.storage))
+    store = _open_existing(args)
     try:
         path = export_trial(store, args.study, args.trial, args.out)
     finally:
@@ -245,19 +289,23 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(light: bool = False) -> argparse.ArgumentParser:
+    """Every command; ``light`` leaves out train's and launch's flags (and their imports)."""
     parser = _Parser(prog="hwsearch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_train, _add_launch, _add_queries, _add_dashboard, _add_report, _add_export):
-        add(sub)
+        add(sub, light)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.argv = argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(light=command in LIGHT_COMMANDS).parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, StorageError, LaunchError, ValueError) as e:
+    except (ConfigError, StorageError, LaunchError, ValueError) as e:  # DataError: ValueError
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         print("hwsearch: interrupted", file=sys.stderr)

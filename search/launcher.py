@@ -97,11 +97,11 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     quiet_optuna()
     quiet_ray()
     with ExitStack() as stack:
-        store = open_storage(resolve_url(settings.storage))
+        store = open_storage(resolve_url(settings.storage, settings.storage_file))
         stack.callback(store.close)
         for config in settings.configs():  # a mismatched study stops everything, first
             check_study(store.optuna, study_name(config, settings.study_prefix), config,
-                        settings.seed, settings.space)
+                        settings.seed, settings.space, adopt=settings.adopt)
         if not settings.ray_address:  # fail fast on bad data, before any study is created
             check_dataset(settings.train.dataset, settings.train.data_dir,
                           settings.train.download)
@@ -129,7 +129,8 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
     data_dir = os.path.abspath(settings.train.data_dir) if settings.train.data_dir else None
     for config in settings.configs():
         name = study_name(config, settings.study_prefix)
-        study = open_study(store.optuna, name, config, settings.seed, settings.space)
+        study = open_study(store.optuna, name, config, settings.seed, settings.space,
+                           adopt=settings.adopt)
         train = replace(config, data_dir=data_dir)
         plans[name] = StudyPlan(
             study,

@@ -25,6 +25,7 @@ from hwsearch.options import (
     require,
     validate,
 )
+from hwsearch.storage.url import FILE_ENV_VAR
 from hwsearch.training import MODELS, TrainConfig
 
 from .space import SearchSpace
@@ -67,6 +68,14 @@ class LaunchSettings:
     storage: str | None = option(
         None, "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)",
         metavar="URL",
+    )
+    storage_file: str | None = option(
+        None, f"file holding the database URL, so a password stays off the command line "
+        f"(default ${FILE_ENV_VAR})", metavar="FILE",
+    )
+    adopt: bool = option(
+        False, "use studies made outside hwsearch (no recorded configuration), recording "
+        "this launch's configuration in them",
     )
     models: tuple[str, ...] = option(
         ("plain", "highway"), "comma-separated: plain,highway (or conv presets)", check=_models

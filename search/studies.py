@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import optuna
@@ -12,6 +13,8 @@ from hwsearch.training import TrainConfig
 
 from .sampler import SeededRandomSampler
 from .space import SearchSpace
+
+SPEC_WAIT_S = 1.0  # how long a study may lack its configuration after its creation
 
 
 def study_spec(config: TrainConfig) -> dict[str, Any]:
@@ -31,6 +34,8 @@ def check_study(
     config: TrainConfig,
     seed: int,
     space: SearchSpace,
+    *,
+    adopt: bool = False,
 ) -> bool:
     """True when the study exists (and is the same search); False when it does not. Reads
     only: a launch checks every study before it creates any."""
@@ -38,6 +43,7 @@ def check_study(
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return False
+    _check_ours(study, adopt)
     _check_same(study, study_spec(config), seed, space)
     return True
 
@@ -48,12 +54,15 @@ def open_study(
     config: TrainConfig,
     seed: int,
     space: SearchSpace,
+    *,
+    adopt: bool = False,
 ) -> optuna.Study:
     """Create the study, or load it and insist it is the same search (else stop, touching
-    nothing)."""
+    nothing). A study made elsewhere is used only with ``adopt``, and then records ours."""
     sampler = SeededRandomSampler(seed)
     try:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        _check_ours(study, adopt)
     except KeyError:
         study = optuna.create_study(
             study_name=name,
@@ -62,12 +71,41 @@ def open_study(
             direction="minimize",
             load_if_exists=True,
         )
-        if STUDY_SPEC not in study.user_attrs:
-            study.set_user_attr(STUDY_SPEC, study_spec(config))
-            study.set_user_attr(STUDY_SEED, seed)
-            study.set_user_attr(STUDY_SPACE, space.to_dict())
+    if STUDY_SPEC not in study.user_attrs:
+        study.set_user_attr(STUDY_SPEC, study_spec(config))
+        study.set_user_attr(STUDY_SEED, seed)
+        study.set_user_attr(STUDY_SPACE, space.to_dict())
     _check_same(study, study_spec(config), seed, space)
     return study
+
+
+def _check_ours(study: optuna.Study, adopt: bool) -> None:
+    """A study without our recorded configuration was made elsewhere (``optuna
+    create-study``, the dashboard): its trials may come from any objective. Refused unless
+    adopted; one that maximises is refused always (our objective is a loss)."""
+    if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MINIMIZE:
+        directions = ", ".join(d.name.lower() for d in study.directions)
+        raise ConfigError(
+            f"study {study.study_name!r} exists with direction {directions}; allowed: "
+            "minimize (a single loss); use --study-prefix to start a new one"
+        )
+    if not adopt and not _has_spec(study):
+        raise ConfigError(
+            f"study {study.study_name!r} exists but was not made by hwsearch (no recorded "
+            "configuration); pass --adopt to use it, or --study-prefix to start a new one"
+        )
+
+
+def _has_spec(study: optuna.Study) -> bool:
+    """Whether the study records our configuration. A launcher writes it just after creating
+    the study, so an empty study without it may be another launcher's, a moment old: wait
+    that moment before calling it foreign."""
+    deadline = time.monotonic() + SPEC_WAIT_S
+    while STUDY_SPEC not in study.user_attrs:
+        if time.monotonic() > deadline or study.get_trials(deepcopy=False):
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _check_same(study: optuna.Study, spec: dict[str, Any], seed: int, space: SearchSpace) -> None:

@@ -24,9 +24,10 @@ ARTIFACTS = sa.Table(
 class SQLArtifactStore:
     """Implements optuna's ``ArtifactStore`` protocol on one table beside Optuna's own."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, create: bool = True) -> None:
         self._engine = engine
-        METADATA.create_all(engine)
+        if create:  # a reader never creates the table; reading a missing one is "not found"
+            METADATA.create_all(engine)
 
     def open_reader(self, artifact_id: str) -> BinaryIO:
         with self._engine.connect() as conn:

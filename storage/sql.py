@@ -15,7 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from . import schema as s
 from .artifacts import SQLArtifactStore
 from .base import Counts, StudyStorage
 from .errors import StorageError
+from .existing import check_existing
 from .records import (
     DIVERGED,
     DIVERGED_EPOCH,
@@ -69,7 +70,11 @@ def _utcnow() -> dt.datetime:
 
 
 class SQLStudyStorage(StudyStorage):
-    def __init__(self, url: str, claim_timeout: float = CLAIM_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, claim_timeout: float = CLAIM_TIMEOUT_S, *, create: bool = True
+    ) -> None:
+        """``create=False``: the database must exist (see ``existing.py``); nothing is written
+        on opening it, and no lock file is made."""
         parsed = parse_url(url)
         self.display_url = mask_url(parsed)
         self._claim_timeout = claim_timeout
@@ -83,7 +88,9 @@ class SQLStudyStorage(StudyStorage):
         self._local = threading.Lock()
         self._study_ids: dict[str, int] = {}
         try:
-            if self._sqlite_path:
+            if not create:
+                check_existing(url, parsed, self.display_url)
+            if self._sqlite_path and create:
                 wal = sa.create_engine(url, poolclass=sa.pool.NullPool)
                 with wal.connect() as conn:
                     conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -91,10 +98,14 @@ class SQLStudyStorage(StudyStorage):
             # Two launchers opening a new database at once would both create the tables, and
             # PostgreSQL rejects the loser's CREATE TABLE; so the schema is made under a lock,
             # taken on a bare connection before Optuna's engine exists.
-            with self._schema_lock(url):
-                self._optuna = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+            with self._schema_lock(url) if create else nullcontext():
+                self._optuna = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs(url), skip_table_creation=not create
+                )
                 self._engine = self._optuna.engine
-                self._artifacts = SQLArtifactStore(self._engine)
+                self._artifacts = SQLArtifactStore(self._engine, create=create)
+        except StorageError:
+            raise
         except (SQLAlchemyError, OSError) as e:
             raise StorageError(
                 f"cannot open storage {self.display_url}: {_short_reason(e)}"

@@ -41,16 +41,37 @@ def hwsearch_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def storage_off_argv(
+    args: tuple[str, ...] | list[str], env: dict[str, str] | None
+) -> tuple[list[str], dict[str, str]]:
+    """``--storage URL`` moved to ``$HWSEARCH_STORAGE`` when the URL holds a password, as a
+    user must (hwsearch refuses a password on the command line); other arguments unchanged."""
+    argv, env = list(args), dict(env or hwsearch_env())
+    if "--storage" in argv:
+        i = argv.index("--storage")
+        if i + 1 < len(argv) and _has_password(argv[i + 1]):
+            env["HWSEARCH_STORAGE"] = argv[i + 1]
+            del argv[i : i + 2]
+    return argv, env
+
+
+def _has_password(url: str) -> bool:
+    from hwsearch.storage.url import has_password
+
+    return has_password(url)
+
+
 def run_hwsearch(
     *args: str, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    argv, env = storage_off_argv(args, env)
     return subprocess.run(
-        [sys.executable, "-m", "hwsearch", *args],
+        [sys.executable, "-m", "hwsearch", *argv],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd or REPO,
-        env=env or hwsearch_env(),
+        env=env,
     )
 
 
@@ -58,13 +79,14 @@ def start_hwsearch(
     *args: str, cwd: Path | None = None, log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """In its own session, so a test can kill the launcher and everything it started."""
+    argv, env = storage_off_argv(args, env)
     out = open(log, "wb")  # noqa: SIM115 - closed by the OS when the child exits
     return subprocess.Popen(
-        [sys.executable, "-m", "hwsearch", *args],
+        [sys.executable, "-m", "hwsearch", *argv],
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=cwd or REPO,
-        env=env or hwsearch_env(),
+        env=env,
         start_new_session=True,
     )
 

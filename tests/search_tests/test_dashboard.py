@@ -1,4 +1,5 @@
-"""``hwsearch dashboard`` serves optuna-dashboard on our storage, on localhost by default."""
+"""``hwsearch dashboard`` serves optuna-dashboard on our storage: on localhost by default, from
+its own process (a signal stops it and frees the port), read-only unless ``--allow-writes``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import optuna
+import pytest
 
 from hwtest import REPO, hwsearch_env
 
@@ -23,35 +26,160 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dashboard_reads_our_studies(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    study = optuna.create_study(study_name="mnist-highway-d10", storage=url)
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    port = _free_port()
+def _port_free(port: int) -> bool:
+    """Nothing listens there and a server may listen again (SO_REUSEADDR, as servers do: the
+    test's own closed connections linger in TIME_WAIT)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                               text=True).stdout
+    return listening.strip() == ""
+
+
+def _request(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _start(url: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hwsearch", "dashboard", "--storage", url, "--port", str(port)],
+        [sys.executable, "-m", "hwsearch", "dashboard", "--storage", url, "--port", str(port),
+         *extra],
         cwd=REPO,
         env=hwsearch_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dashboard exited {proc.returncode}: {proc.stderr.read().decode()}")
+        try:
+            if _request(port, "/api/studies")[0] == 200:
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("dashboard did not answer within 60 s")
+
+
+def _studies(port: int) -> list[str]:
+    status, body = _request(port, "/api/studies")
+    assert status == 200
+    return [s["study_name"] for s in json.loads(body)["study_summaries"]]
+
+
+@pytest.fixture
+def two_trials(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    study = optuna.create_study(study_name="mnist-highway-d10", storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    return url
+
+
+def _upload_weights(url: str) -> str:
+    """An artifact in our store (the table beside Optuna's), attached to the study (a finished
+    trial takes none; the launcher attaches weights before it finishes a trial)."""
+    from hwsearch.storage import open_storage
+
+    store = open_storage(url)
     try:
-        body = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    body = json.loads(r.read())
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, proc.stderr.read1().decode() if proc.poll() is not None else ""
-        names = [s["study_name"] for s in body["study_summaries"]]
-        assert names == ["mnist-highway-d10"]
+        study = optuna.load_study(study_name="mnist-highway-d10", storage=store.optuna)
+        path = Path(url.removeprefix("sqlite:///")).with_name("weights.pt")
+        path.write_bytes(b"weights")
+        return optuna.artifacts.upload_artifact(
+            artifact_store=store.artifacts, file_path=str(path), study_or_trial=study,
+            storage=store.optuna,
+        )
+    finally:
+        store.close()
+
+
+def test_read_only_on_loopback_and_sigterm_frees_the_port(two_trials: str) -> None:
+    artifact_id = _upload_weights(two_trials)
+    port = _free_port()
+    proc = _start(two_trials, port)
+    try:
+        assert _studies(port) == ["mnist-highway-d10"]
+        assert json.loads(_request(port, "/api/meta")[1])["artifact_is_available"]
+        assert _request(port, f"/artifacts/1/{artifact_id}") == (200, b"weights")
         listening = subprocess.run(
             ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True
         ).stdout.split()
         assert listening[3] == f"127.0.0.1:{port}"  # local address column: loopback only
+        # The server is this process, not a child that would outlive it.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children == []
+        for method, path in (
+            ("DELETE", "/api/studies/1"),
+            ("POST", "/api/studies/1/rename"),
+            ("POST", "/api/studies"),
+            ("POST", "/api/trials/1/tell"),
+            ("PUT", "/api/studies/1/note"),
+        ):
+            status, body = _request(port, path, method)
+            assert status == 403, (method, path, status)
+            assert b"--allow-writes" in body
+        assert _studies(port) == ["mnist-highway-d10"]
+        assert len(optuna.load_study(study_name="mnist-highway-d10",
+                                     storage=two_trials).trials) == 2
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 128 + signal.SIGTERM
+    assert _port_free(port)
+
+
+def test_allow_writes_lets_a_delete_through(two_trials: str) -> None:
+    port = _free_port()
+    proc = _start(two_trials, port, "--allow-writes")
+    try:
+        status, _ = _request(port, "/api/studies/1", "DELETE")
+        assert status == 204
+        assert _studies(port) == []
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=30)
+    assert code == 130
+    assert _port_free(port)
+
+
+def test_loopback_hosts() -> None:
+    from hwsearch.search.dashboard import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("127.1.2.3")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
+    assert not is_loopback("example.org")
+
+
+def test_a_public_host_warns(two_trials: str) -> None:
+    port = _free_port()
+    proc = _start(two_trials, port, "--host", "0.0.0.0")
+    try:
+        assert _studies(port) == ["mnist-highway-d10"]
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    assert "warning" in err and "0.0.0.0" in err and "read-only" in err
+
+
+def test_a_missing_database_is_an_error_and_stays_missing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    out = subprocess.run(
+        [sys.executable, "-m", "hwsearch", "dashboard", "--storage", url, "--port", "1"],
+        cwd=REPO, env=hwsearch_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "typo.db" in out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -93,22 +93,26 @@ def test_bad_input_exits_2_in_one_line_and_keeps_studies(
         "highway",
         "--depths",
         "2",
-        "--data-dir",
-        str(tmp_path),
+        # The data is checked first; --download without --data-dir leaves it to the workers
+        # (nothing is fetched: every case is refused before), so the other checks run.
+        "--download",
     ]
     cases = {
         "malformed TOML": [*base, "--config", str(bad_toml)],
         "unknown key": [*base, "--config", str(unknown)],
         "space.momentum: low 0.9 > high 0.1": [*base, "--config", str(inverted)],
-        "unsupported storage dialect": ["launch", "--storage", "oracle://u:pw@h/db"],
+        "unsupported storage dialect": [
+            "launch", "--download", "--storage", "oracle://u:pw@h/db"
+        ],
         "cannot open storage": [
             "launch",
+            "--download",
             "--storage",
             f"postgresql+psycopg://u:{PG_PASSWORD}@127.0.0.1:1/db",
         ],
         "different configuration": [*base, "--epochs", "3"],  # study exists with epochs 50
-        "unknown model": [*base[:-4], "--models", "resnet"],
-        "depth 0 out of range": [*base[:-2], "--depths", "0"],
+        "unknown model": [*base[:5], "--models", "resnet", "--depths", "2"],
+        "depth 0 out of range": [*base[:7], "--depths", "0"],
     }
     if storage_url.startswith("postgresql"):  # the storage-independent cases ran on SQLite
         cases = {

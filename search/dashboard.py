@@ -1,0 +1,112 @@
+"""``hwsearch dashboard``: optuna-dashboard served from this process, read-only by default.
+
+In-process, not a child: a signal to ``hwsearch dashboard`` (Ctrl-C, SIGTERM from a service
+manager) stops the server and frees its port; a child would outlive it. optuna-dashboard's API
+deletes, renames and creates studies and tells trials, and anyone who reaches the port may call
+it: a study deleted there loses its trials while its weights stay behind in the database. So
+every request that could write (any method but GET, HEAD and OPTIONS) is answered 403 unless
+``--allow-writes``. The weights stored with each trial (storage/artifacts.py) are passed as the
+artifact store, so the dashboard lists and serves them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import signal
+import socketserver
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from hwsearch.storage import StudyStorage
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORBIDDEN = json.dumps(
+    {"reason": "this dashboard is read-only; start it with --allow-writes to change studies"}
+).encode()
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def read_only(app: WSGIApp) -> WSGIApp:
+    """``app`` answering 403 to every method that could write."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET").upper() in READ_METHODS:
+            return app(environ, start_response)
+        start_response(
+            "403 Forbidden",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(FORBIDDEN)))],
+        )
+        return [FORBIDDEN]
+
+    return guarded
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow browser never holds up shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def serve(
+    store: StudyStorage,
+    *,
+    host: str,
+    port: int,
+    allow_writes: bool = False,
+    out: TextIO = sys.stderr,
+) -> int:
+    """Serve until a signal; returns the exit code (130 for Ctrl-C, 143 for SIGTERM)."""
+    import optuna_dashboard
+
+    app: WSGIApp = optuna_dashboard.wsgi(store.optuna, artifact_store=store.artifacts)
+    if not allow_writes:
+        app = read_only(app)
+    if not is_loopback(host):
+        print(
+            f"hwsearch: warning: the dashboard on {host} can be reached from other machines "
+            "and has no login; anyone who reaches it reads every study"
+            + (" and may delete them" if allow_writes else ""),
+            file=out,
+            flush=True,
+        )
+    try:
+        server = make_server(host, port, app, server_class=_Server, handler_class=_QuietHandler)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    mode = "read-write" if allow_writes else "read-only"
+    print(
+        f"optuna-dashboard ({mode}) on {store.display_url} at http://{host}:{port}/",
+        file=out,
+        flush=True,
+    )
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return 0
