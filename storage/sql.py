@@ -37,6 +37,7 @@ from .records import (
     EPOCH_PREFIX,
     GRACE_FACTOR,
     HEARTBEAT_INTERVAL,
+    LAUNCHER,
     OUTCOME,
     RAY_NODE_IP,
 )
@@ -449,6 +450,21 @@ class SQLStudyStorage(StudyStorage):
             self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: STALE_REASON})
             for trial_id in stale
         )
+
+    @_retried
+    def release_trials(self, study_name: str, launcher: str, reason: str) -> int:
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        with self._engine.connect() as conn:
+            mine = conn.execute(
+                sa.select(t.c.trial_id)
+                .select_from(t.join(a, sa.and_(a.c.trial_id == t.c.trial_id,
+                                               a.c.key == LAUNCHER)))
+                .where(t.c.study_id == self.study_id(study_name),
+                       t.c.state == TrialState.RUNNING.name,
+                       a.c.value_json == json.dumps(launcher))
+            ).scalars().all()
+        return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: reason})
+                   for trial_id in mine)
 
     def _first_seen(self, trial_id: int) -> None:
         """Start the grace period of a RUNNING trial that never beat (asked by some other
