@@ -25,17 +25,6 @@ from hwtest.pgserver import PGServer
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture
-def pg_server() -> Iterator[PGServer]:
-    server = PGServer()
-    try:
-        server.start()
-        server.create_database("hw")
-        yield server
-    finally:
-        server.close()
-
-
 def _study_with_trials(store, name: str, n: int) -> None:
     optuna.create_study(study_name=name, storage=store.optuna)
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
