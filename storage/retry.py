@@ -135,8 +135,8 @@ class Retry:
                 if self.gave_up or now >= deadline:
                     self.gave_up = True
                     raise StorageError(
-                        f"the database {self.display_url} failed for {self.budget:g} s while "
-                        f"{what} ({reason(e)}); rerun the same command to resume"
+                        f"the database {self.display_url} failed for {self.budget:g} s ({what}: "
+                        f"{reason(e)}); rerun the same command to resume"
                     ) from None
                 attempts += 1
                 if attempts == 1:

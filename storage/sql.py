@@ -63,7 +63,7 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def wrapper(self: SQLStudyStorage, *args: Any, **kwargs: Any) -> Any:
-        return self._retry(f"in {method.__name__}()", lambda: method(self, *args, **kwargs))
+        return self._retry(f"in {method.__name__}", lambda: method(self, *args, **kwargs))
 
     return wrapper
 

@@ -8,8 +8,14 @@ its own (``hwtest.pgserver``, ``hwtest.netns``). Marked ``chaos`` (and ``slow``)
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -17,7 +23,15 @@ import pytest
 from optuna.trial import TrialState
 
 from hwsearch.storage.records import LAUNCHER, outcome
-from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, start_hwsearch, tiny_launch_args
+from hwtest import (
+    PG_PASSWORD,
+    hwsearch_env,
+    netns,
+    run_hwsearch,
+    start_hwsearch,
+    stop_processes_naming,
+    tiny_launch_args,
+)
 from hwtest.chaos import (
     FINISHED,
     assert_exact,
@@ -27,6 +41,7 @@ from hwtest.chaos import (
     trials,
     wait_for,
 )
+from hwtest.netns import Lan
 from hwtest.pgserver import PGServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -167,3 +182,88 @@ def test_sigterm_exits_143_and_a_second_signal_exits_at_once(
     assert time.monotonic() - sent < 5  # at once, not after the cleanup
     assert "interrupted again" in (tmp_path / "log2").read_text()
     wait_for(lambda: not session_processes(proc.pid), 30, "Ray to die with its driver")
+
+
+# -- multi-host Ray ---------------------------------------------------------------------------
+
+RAY_CLI = "from ray.scripts.scripts import main; main()"
+# The head declares a silent node dead after about 3 s (Ray's default is about 30 s).
+FAST_HEALTH = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+
+@pytest.fixture
+def lan() -> Iterator[Lan]:
+    why = netns.available()
+    if why:
+        pytest.skip(f"network namespaces unavailable: {why}")
+    with Lan(3) as made:
+        yield made
+
+
+def test_multi_host_ray_loses_a_worker_host_mid_search(
+    lan: Lan, mnist_dir: Path, tmp_path: Path, prefix: str
+) -> None:
+    """Three hosts (network namespaces with their own addresses): a Ray head with no CPUs for
+    trials, two one-CPU workers, a search on PostgreSQL (a server of the test's own on the
+    bridge). One worker host's link is cut while it trains: its trials are FAIL and replaced
+    on the other, and the study ends with exact counts."""
+    head, workers = lan.hosts[0], lan.hosts[1:]
+    pg = PGServer(host=lan.gateway)
+    temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # every Ray process names it
+    env = hwsearch_env(**FAST_HEALTH)
+    try:
+        pg.start()
+        pg.create_database("hw")
+        url, name = pg.url("hw", PG_PASSWORD), f"{prefix}{NAME}"
+        port = 6380 + random.randint(0, 500)
+        common = ["--disable-usage-stats", "--num-gpus", "0"]
+        started = head.run(
+            [sys.executable, "-c", RAY_CLI, "start", "--head", "--temp-dir", temp_dir,
+             "--node-ip-address", head.ip, "--port", str(port), "--num-cpus", "0",
+             "--include-dashboard", "false", *common],
+            capture_output=True, text=True, env=env, timeout=180)
+        assert started.returncode == 0, started.stderr[-2000:]
+        for w in workers:
+            joined = w.run(
+                [sys.executable, "-c", RAY_CLI, "start", "--address", f"{head.ip}:{port}",
+                 "--node-ip-address", w.ip, "--num-cpus", "1", *common],
+                capture_output=True, text=True, env=env, timeout=180)
+            assert joined.returncode == 0, joined.stderr[-2000:]
+
+        args = _args(url, mnist_dir, prefix, **{"--trials": "4", "--max-concurrent": "2",
+                                                 "--ray-address": f"{head.ip}:{port}"})
+        log = tmp_path / "log"
+        with open(log, "wb") as out:
+            proc = head.popen([sys.executable, "-m", "hwsearch", *args], stdout=out,
+                              stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
+                              start_new_session=True)
+        training: list[str] = []
+
+        def a_worker_trains() -> bool:
+            for t in trials(url, name):
+                ip = t.user_attrs.get("ray_node_ip")
+                if t.state == TrialState.RUNNING and t.intermediate_values and ip:
+                    training.append(ip)
+                    return True
+            return False
+
+        wait_for(a_worker_trains, 300, "a trial to report an epoch on a worker", proc)
+        lost = next(w for w in workers if w.ip == training[0])
+        lost.cut()
+        assert proc.wait(timeout=400) == 0, log_tail(log)
+        got = assert_exact(url, name, 4)
+        failed = [t for t in got if t.state == TrialState.FAIL]
+        assert failed and all(t.user_attrs.get("ray_node_ip") == lost.ip for t in failed)
+        assert all("infrastructure failure" in outcome(t) for t in failed)
+        assert len(got) == 4 + len(failed)  # each lost trial replaced once, nothing duplicated
+        survivor = next(w for w in workers if w is not lost).ip
+        late = [t for t in got if t.state in FINISHED and t.number > max(f.number for f in failed)]
+        assert late and all(t.user_attrs["ray_node_ip"] == survivor for t in late)
+    finally:
+        stop_processes_naming(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        pg.close()
