@@ -307,9 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ConfigError, StorageError, LaunchError, ValueError) as e:  # DataError: ValueError
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C: 130; SIGTERM during a launch: 143
         print("hwsearch: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(e, "exit_code", 130))
 
 
 if __name__ == "__main__":

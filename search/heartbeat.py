@@ -17,6 +17,7 @@ class Heartbeat:
         self._trial_ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._missing = False
         self._thread = threading.Thread(target=self._run, name="hwsearch-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
@@ -40,8 +41,15 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             with self._lock:
                 ids = list(self._trial_ids)
+            failed = None
             for trial_id in ids:
                 try:
                     self._storage.record_heartbeat(trial_id)
                 except Exception as e:  # a missed beat is survivable; the next one may land
-                    log.warning("heartbeat for trial %s failed: %s", trial_id, type(e).__name__)
+                    failed = e
+            if failed is not None and not self._missing:  # one line per outage, not per beat
+                log.warning("heartbeats failed (%s); trying again every %g s",
+                            type(failed).__name__, self._interval)
+            elif failed is None and self._missing:
+                log.warning("heartbeats land again")
+            self._missing = failed is not None

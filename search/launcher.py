@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
-from hwsearch.storage import StudyStorage, open_storage, resolve_url
+from hwsearch.storage import StorageError, StudyStorage, open_storage, resolve_url
 from hwsearch.training.data import check_dataset
 
 from .errors import LaunchError
@@ -28,6 +28,7 @@ from .progress import Progress, StudyProgress
 from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
 from .settings import MAX_PACK, PACK_AUTO, LaunchSettings
+from .signals import Interrupted, interruptible
 from .studies import check_study, open_study, study_name
 from .timings import Timings
 
@@ -96,7 +97,7 @@ def on_this_node() -> NodeAffinitySchedulingStrategy:
 def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     quiet_optuna()
     quiet_ray()
-    with ExitStack() as stack:
+    with interruptible(), ExitStack() as stack:
         store = open_storage(resolve_url(settings.storage, settings.storage_file))
         stack.callback(store.close)
         for config in settings.configs():  # a mismatched study stops everything, first
@@ -140,6 +141,18 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
             settings.seed,
         )
     return plans
+
+
+def _our_error(error: BaseException) -> BaseException | None:
+    """The storage failure, launch error or signal behind an exception Tune raised."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, StorageError | LaunchError | Interrupted):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _left(store: StudyStorage, name: str, target: int) -> bool:
@@ -213,7 +226,13 @@ def _run(
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except Exception as e:  # Tune wraps what its callbacks raise: say the cause in one line
+        cause = _our_error(e)
+        if cause is None:
+            raise
+        raise cause from None
     timings.fit_done = timings.now()
     if planner.gave_up:
         raise LaunchError(

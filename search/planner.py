@@ -109,6 +109,7 @@ class PackPlanner:
         self.failed_packs_in_a_row = 0
         self.last_error: str | None = None
         self._done: dict[str, int] = {}  # finished trials per study, as last counted
+        self._release_failed = False
 
     # -- asking -----------------------------------------------------------------------------
 
@@ -254,6 +255,8 @@ class PackPlanner:
                 self._safely(lambda t=trial: rec.mark_failed(self.store, t.trial_id, reason))
                 self.holder.discard(trial.trial_id)
         self.buffers.clear()
+        for name in self.plans:  # and any asked for but never buffered (stopped mid-ask)
+            self._safely(lambda n=name: self.store.release_trials(n, self.launcher_id, reason))
 
     def release_pack(self, pack: Pack, reason: str) -> None:
         for trial in pack.unfinished():
@@ -263,7 +266,10 @@ class PackPlanner:
         try:
             action()
         except Exception as e:  # noqa: BLE001 - cleanup must go on
-            log.warning("could not release a trial on the way out: %s", type(e).__name__)
+            if not self._release_failed:  # once: the database is likely down for them all
+                self.events.note(f"could not hand back trials on the way out ({e}); "
+                                 "they go stale after the grace period and are replaced")
+            self._release_failed = True
 
     def _end(self, pack: Pack, trial: PlannedTrial, won: bool) -> bool:
         pack.finished.add(trial.number)

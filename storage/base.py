@@ -117,6 +117,12 @@ class StudyStorage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def release_trials(self, study_name: str, launcher: str, reason: str) -> int:
+        """Fail the study's RUNNING trials asked by ``launcher`` (its recorded id), saying
+        ``reason``; returns how many. A launcher that stops hands its trials back this way,
+        including one asked but not yet handed to a pack when the stop came."""
+
+    @abc.abstractmethod
     def light_trials(
         self, study_name: str, numbers: tuple[int, int] | None = None
     ) -> list[FrozenTrial]:

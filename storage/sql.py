@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import json
 import math
 import threading
@@ -30,15 +31,18 @@ from .artifacts import SQLArtifactStore
 from .base import Counts, StudyStorage
 from .errors import StorageError
 from .existing import check_existing
+from .rdb import RetryingRDBStorage
 from .records import (
     DIVERGED,
     DIVERGED_EPOCH,
     EPOCH_PREFIX,
     GRACE_FACTOR,
     HEARTBEAT_INTERVAL,
+    LAUNCHER,
     OUTCOME,
     RAY_NODE_IP,
 )
+from .retry import Retry
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -53,6 +57,16 @@ def engine_kwargs(url: str) -> dict[str, object]:
     if parse_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return {"pool_pre_ping": True}
+
+
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the method through the storage's :class:`Retry` (transient faults, bounded)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLStudyStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._retry(f"in {method.__name__}", lambda: method(self, *args, **kwargs))
+
+    return wrapper
 
 
 def _short_reason(error: BaseException) -> str:
@@ -71,13 +85,22 @@ def _utcnow() -> dt.datetime:
 
 class SQLStudyStorage(StudyStorage):
     def __init__(
-        self, url: str, claim_timeout: float = CLAIM_TIMEOUT_S, *, create: bool = True
+        self,
+        url: str,
+        claim_timeout: float = CLAIM_TIMEOUT_S,
+        retry_for: float | None = None,
+        *,
+        create: bool = True,
     ) -> None:
         """``create=False``: the database must exist (see ``existing.py``); nothing is written
         on opening it, and no lock file is made."""
         parsed = parse_url(url)
         self.display_url = mask_url(parsed)
         self._claim_timeout = claim_timeout
+        # Transient faults are retried once the storage is open; opening is not (a wrong host
+        # should be a one-line error at once, not after the retry budget).
+        self._retry = Retry(self.display_url, retry_for)
+        self._retry.enabled = False
         self._sqlite = parsed.get_backend_name() == "sqlite"
         database = parsed.database if self._sqlite else None
         self._sqlite_path = database if database and database != ":memory:" else None
@@ -99,11 +122,15 @@ class SQLStudyStorage(StudyStorage):
             # PostgreSQL rejects the loser's CREATE TABLE; so the schema is made under a lock,
             # taken on a bare connection before Optuna's engine exists.
             with self._schema_lock(url) if create else nullcontext():
-                self._optuna = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs(url), skip_table_creation=not create
+                self._optuna = RetryingRDBStorage(
+                    url,
+                    self._retry,
+                    engine_kwargs=engine_kwargs(url),
+                    skip_table_creation=not create,
                 )
                 self._engine = self._optuna.engine
-                self._artifacts = SQLArtifactStore(self._engine, create=create)
+                self._artifacts = SQLArtifactStore(self._engine, self._retry, create=create)
+            self._retry.enabled = True
         except StorageError:
             raise
         except (SQLAlchemyError, OSError) as e:
@@ -118,6 +145,11 @@ class SQLStudyStorage(StudyStorage):
     # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
     def __getstate__(self) -> None:
         raise TypeError("a StudyStorage holds a database URL and must not be pickled")
+
+    @property
+    def retry(self) -> Retry:
+        """How transient faults are retried (and whether it gave up)."""
+        return self._retry
 
     @property
     def optuna(self) -> optuna.storages.RDBStorage:
@@ -198,7 +230,24 @@ class SQLStudyStorage(StudyStorage):
     @contextmanager
     def _advisory_lock(self, engine: sa.Engine, study_name: str) -> Iterator[None]:
         key = _lock_key(study_name)
-        with engine.connect() as conn:
+        conn = self._retry(
+            f"claiming study {study_name!r}", lambda: self._take_advisory(engine, key, study_name)
+        )
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            except SQLAlchemyError:
+                pass  # the connection is gone, and the server released its locks with it
+            finally:
+                conn.close()
+
+    def _take_advisory(self, engine: sa.Engine, key: int, study_name: str) -> sa.Connection:
+        """A connection holding the advisory lock ``key``, polled until the claim timeout."""
+        conn = engine.connect()
+        try:
 
             def try_once() -> bool:
                 got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
@@ -206,19 +255,20 @@ class SQLStudyStorage(StudyStorage):
                 return bool(got.scalar())
 
             self._deadline_poll(study_name, try_once)
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # -- queries ----------------------------------------------------------------------------
 
+    @_retried
     def study_names(self) -> list[str]:
         with self._engine.connect() as conn:
             names = conn.execute(sa.select(s.STUDIES.c.study_name)).scalars().all()
         return sorted(names)
 
+    @_retried
     def study_id(self, study_name: str) -> int:
         if study_name not in self._study_ids:
             with self._engine.connect() as conn:
@@ -235,6 +285,7 @@ class SQLStudyStorage(StudyStorage):
             self.study_id(study_name), number
         )
 
+    @_retried
     def counts(self, study_name: str) -> Counts:
         study_id = self.study_id(study_name)
         t, v, a = s.TRIALS, s.TRIAL_VALUES, s.TRIAL_USER_ATTRIBUTES
@@ -315,15 +366,24 @@ class SQLStudyStorage(StudyStorage):
              "distribution_json": distribution_to_json(dist)}
             for name, dist in distributions.items()
         ]
-        attr_rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                     for key, value in attrs(number).items()]
-        with self._engine.begin() as conn:  # the parameters and attributes all at once
-            if rows:
-                conn.execute(s.TRIAL_PARAMS.insert(), rows)
-            if attr_rows:
-                conn.execute(s.TRIAL_USER_ATTRIBUTES.insert(), attr_rows)
+
+        def write() -> None:  # the parameters, attributes and first beat all at once
+            p, hb = s.TRIAL_PARAMS, s.TRIAL_HEARTBEATS
+            with self._engine.begin() as conn:
+                conn.execute(p.delete().where(p.c.trial_id == trial_id))  # a retry's rewrite
+                if rows:
+                    conn.execute(p.insert(), rows)
+                self._set_attrs(conn, trial_id, attrs(number))
+                # Its grace period starts now, on the database's clock: an owner that dies
+                # before its first heartbeat leaves a trial that goes stale like any other.
+                conn.execute(hb.delete().where(hb.c.trial_id == trial_id))
+                conn.execute(hb.insert().values(trial_id=trial_id,
+                                                heartbeat=sa.func.current_timestamp()))
+
+        self._retry(f"asking for a trial of {study.study_name!r}", write)
         return trial_id, int(number), params
 
+    @_retried
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         t = s.TRIALS
         with self._engine.begin() as conn:
@@ -335,6 +395,7 @@ class SQLStudyStorage(StudyStorage):
             self._set_attrs(conn, trial_id, attrs)
         return True
 
+    @_retried
     def finish_trial(
         self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
     ) -> bool:
@@ -349,8 +410,9 @@ class SQLStudyStorage(StudyStorage):
                 .where(t.c.trial_id == trial_id, t.c.state == TrialState.RUNNING.name)
                 .values(state=state.name, datetime_complete=_utcnow())
             ).rowcount
-            if won != 1:
-                return False
+            if won != 1:  # finished already: by someone else, or by our own write whose
+                # answer was lost to a dropped connection (then retried: the same outcome)
+                return self._finished_as(conn, trial_id, state, attrs)
             if value is not None:
                 conn.execute(v.delete().where(v.c.trial_id == trial_id, v.c.objective == 0))
                 conn.execute(
@@ -361,12 +423,29 @@ class SQLStudyStorage(StudyStorage):
             self._set_attrs(conn, trial_id, attrs)
         return True
 
+    @staticmethod
+    def _finished_as(
+        conn: sa.Connection, trial_id: int, state: TrialState, attrs: Mapping[str, Any]
+    ) -> bool:
+        """The trial is in ``state`` with this very outcome (so the write was ours)."""
+        if OUTCOME not in attrs:
+            return False
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        row = conn.execute(
+            sa.select(t.c.state, a.c.value_json)
+            .select_from(t.outerjoin(a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == OUTCOME)))
+            .where(t.c.trial_id == trial_id)
+        ).first()
+        return (row is not None and row[0] == state.name
+                and row[1] == json.dumps(attrs[OUTCOME]))
+
     def _db_now(self, conn: sa.Connection) -> dt.datetime:
         now = conn.execute(sa.text("SELECT CURRENT_TIMESTAMP")).scalar()
         if isinstance(now, str):  # SQLite returns the text of CURRENT_TIMESTAMP (UTC)
             now = dt.datetime.fromisoformat(now)
         return now.replace(tzinfo=None)
 
+    @_retried
     def fail_stale(self, study_name: str, default_interval: float) -> int:
         t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
         study_id = self.study_id(study_name)
@@ -398,6 +477,21 @@ class SQLStudyStorage(StudyStorage):
             for trial_id in stale
         )
 
+    @_retried
+    def release_trials(self, study_name: str, launcher: str, reason: str) -> int:
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        with self._engine.connect() as conn:
+            mine = conn.execute(
+                sa.select(t.c.trial_id)
+                .select_from(t.join(a, sa.and_(a.c.trial_id == t.c.trial_id,
+                                               a.c.key == LAUNCHER)))
+                .where(t.c.study_id == self.study_id(study_name),
+                       t.c.state == TrialState.RUNNING.name,
+                       a.c.value_json == json.dumps(launcher))
+            ).scalars().all()
+        return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: reason})
+                   for trial_id in mine)
+
     def _first_seen(self, trial_id: int) -> None:
         """Start the grace period of a RUNNING trial that never beat (asked by some other
         client, or by a launcher that died before its first beat), on the database's clock."""
@@ -411,6 +505,7 @@ class SQLStudyStorage(StudyStorage):
         except IntegrityError:
             pass  # its owner (or another launcher) wrote one first
 
+    @_retried
     def best_number(self, study_name: str) -> int | None:
         """The number of the study's best complete trial (lowest value; ties: lowest number),
         by one indexed query."""
@@ -425,6 +520,7 @@ class SQLStudyStorage(StudyStorage):
                 .order_by(v.c.value, t.c.number).limit(1)
             ).scalar_one_or_none()
 
+    @_retried
     def last_epochs(
         self, study_name: str, numbers: tuple[int, int] | None = None
     ) -> dict[int, tuple[int, dict[str, Any]]]:
@@ -447,6 +543,7 @@ class SQLStudyStorage(StudyStorage):
             ).all()
         return {int(number): (int(n), json.loads(value)) for number, n, value in rows}
 
+    @_retried
     def light_trials(
         self, study_name: str, numbers: tuple[int, int] | None = None
     ) -> list[FrozenTrial]:

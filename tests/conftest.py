@@ -15,6 +15,7 @@ from hwtest import PG_ADMIN, REPO, pg_admin_connect, pg_url
 
 if TYPE_CHECKING:
     from hwsearch.training import Dataset
+    from hwtest.pgserver import PGServer
 
 _IDX_STEMS = (
     "train-images-idx3-ubyte",
@@ -82,6 +83,21 @@ def pg_database() -> Iterator[str]:
     yield name
     with pg_admin_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_server() -> Iterator[PGServer]:
+    """A PostgreSQL server of the test's own, with a database ``hw``: for tests that stop or
+    restart it (never the shared one)."""
+    from hwtest.pgserver import PGServer
+
+    server = PGServer()
+    try:
+        server.start()
+        server.create_database("hw")
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,61 @@
+"""Ctrl-C and SIGTERM during a launch: the first unwinds it, the second ends it at once.
+
+The first signal raises :class:`Interrupted` in the main thread, so the launch's ``ExitStack``
+runs: its trials are failed and handed back (a rerun replaces them at once), Tune's temporary
+directory is removed, the local Ray is shut down. The exit code is 128 + the signal (130 for
+SIGINT, 143 for SIGTERM). Someone who presses Ctrl-C again does not want to wait for that:
+the second signal exits the process immediately (Ray's own processes die with their parent,
+and the trials left RUNNING go stale after the grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The launch was stopped by a signal; :attr:`exit_code` is 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    os.write(2, b"hwsearch: interrupted again; exiting now\n")
+    os._exit(128 + signum)
+
+
+def _first(signum: int, frame: FrameType | None) -> None:
+    for s in SIGNALS:
+        signal.signal(s, _exit_now)
+    os.write(2, f"hwsearch: {signal.Signals(signum).name}; stopping (again to exit at once)\n"
+             .encode())
+    raise Interrupted(signum)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM as described above. Only from the main thread (elsewhere a
+    no-op: signals are delivered to the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # Tune would take SIGINT for itself and end the run "gracefully" without telling us.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s in SIGNALS:
+        signal.signal(s, _first)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
