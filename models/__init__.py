@@ -1,7 +1,7 @@
 """Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
 
 from .activations import ACTIVATIONS, check_activation, get_activation
-from .conv import PRESETS, ConvConfig, ConvHighwayNet, preset
+from .conv import PRESETS, ConvConfig, ConvHighwayNet, PresetInfo, preset, preset_layers
 from .fc import (
     DEFAULT_WIDTH,
     KINDS,
@@ -32,9 +32,11 @@ __all__ = [
     "HighwayOutput",
     "Internals",
     "PackedFCNet",
+    "PresetInfo",
     "check_activation",
     "check_depth",
     "count_parameters",
     "get_activation",
     "preset",
+    "preset_layers",
 ]

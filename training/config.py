@@ -109,7 +109,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.model in PRESETS:  # a preset fixes its own depth
-            object.__setattr__(self, "depth", preset(self.model).depth)
+            try:
+                object.__setattr__(self, "depth", preset(self.model, width=self.width).depth)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         validate(self)
 
     @property
@@ -126,9 +129,13 @@ class TrainConfig:
         self, hp: Hyperparams, in_features: int, in_channels: int, num_classes: int
     ) -> FCConfig | ConvConfig:
         if self.is_conv:
+            expected = PRESETS[self.model].in_channels
+            if in_channels != expected:
+                raise ConfigError(f"model {self.model!r} takes {expected}-channel images; "
+                                  f"dataset {self.dataset!r} has {in_channels}")
             return preset(
                 self.model,
-                in_channels=in_channels,
+                width=self.width,
                 num_classes=num_classes,
                 activation=hp.activation,
                 gate_bias=hp.gate_bias,
