@@ -35,7 +35,7 @@ def _fail(message: str) -> NoReturn:
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train one trial of the papers' protocol")
     add_flags(p, TrainConfig)
-    add_flags(p, Hyperparams)
+    add_flags(p, Hyperparams, defaults=False)  # those left out come from the model's recipe
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=_train)
 
@@ -46,7 +46,8 @@ def _train(args: argparse.Namespace) -> int:
     from hwsearch.training import load_data, resolve_device, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f, _ in options_of(TrainConfig)})
-    hp = Hyperparams(**{f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)})
+    given = {f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)}
+    hp = Hyperparams.for_model(config.model, **{k: v for k, v in given.items() if v is not None})
     device = resolve_device(config.device)
     data = load_data(config, device)
     start = time.perf_counter()
@@ -69,7 +70,8 @@ def _train(args: argparse.Namespace) -> int:
 
     print(
         f"training {config.model} depth {config.depth} on {config.dataset} "
-        f"({len(data.y_train)} examples) on {device}",
+        f"({len(data.y_train)} examples) on {device}; recipe {config.recipe.describe()}; "
+        f"batch {config.batch}; {hp}",
         file=sys.stderr,
         flush=True,
     )

@@ -54,9 +54,13 @@ def build_engine(
         if len(trials) != 1:
             raise ValueError("the single engine trains one trial; use packed=True for more")
         hp = trials[0]
-        return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay), params
+        engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
+                              recipe=config.recipe, weight_decay=hp.weight_decay)
+        return engine, params
     if config.is_conv:
         raise ConfigError(f"model {config.model!r} cannot be packed; packs take highway or plain")
+    if any(hp.weight_decay for hp in trials):
+        raise ConfigError("packs of FC nets train plain SGD; weight decay must be 0")
     fc_config = nets[0].config
     assert isinstance(fc_config, FCConfig)
     pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets],
@@ -106,7 +110,7 @@ def train(
         data,
         [hp.seed for hp in trials],
         epochs=config.epochs,
-        batch_size=config.batch_size,
+        batch_size=config.batch,
         staircase=config.staircase,
         eval_test=config.eval_test,
         on_epoch=(lambda e, rs: on_epoch(e, given_order(rs))) if on_epoch else None,
