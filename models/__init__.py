@@ -15,6 +15,7 @@ from .fc import (
 )
 from .highway import HighwayConv2d, HighwayLinear, HighwayOutput
 from .packed import PackedFCNet
+from .packed_conv import PackedConvNet
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,6 +32,7 @@ __all__ = [
     "HighwayLinear",
     "HighwayOutput",
     "Internals",
+    "PackedConvNet",
     "PackedFCNet",
     "PresetInfo",
     "check_activation",
