@@ -27,6 +27,14 @@ each epoch) is timed once per round for (b) and (c), and reported beside each as
 as its share of an epoch (evaluation ÷ (an epoch of steps + evaluation)).
 
     python benchmarks/throughput.py --device cpu --depth 50 --steps 50 --k 8 40 --json /tmp/cpu.json
+
+``--model`` a conv preset (``mnist-highway-10``, at ``--width``) times the same three for the
+authors' conv net under its recipe: (a) ``ConvHighwayNet`` with a ``DataLoader``,
+``torch.optim.SGD`` (Nesterov, weight decay) and ``MultiStepLR``; (b) the single engine; (c)
+packs of grouped convolutions (:class:`PackedConvEngine`)::
+
+    python benchmarks/throughput.py --model mnist-highway-10 --width 16 --threads 1 \
+        --batch-size 100 --steps 5 --k 2 4 --json /tmp/conv.json
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from hwsearch.models import PRESETS, ConvHighwayNet, preset  # noqa: E402
 from hwsearch.training import (  # noqa: E402
     DataError,
     Dataset,
@@ -131,11 +140,19 @@ class Runner:
 def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) -> Runner:
     torch.manual_seed(0)
     dtype = getattr(torch, args.dtype)
-    model = HighwayMLP(args.depth).to(device, dtype)
     dataset = TensorDataset(data.x_train.to(dtype), data.y_train)  # host memory, as usual
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+    model: nn.Module
+    if args.model in PRESETS:  # the conv net under its solver, as a user would set it up
+        model = ConvHighwayNet(preset(args.model, width=args.width)).to(device, dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                    weight_decay=0.001)
+        scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, [600, 1200], 0.1)
+    else:
+        model = HighwayMLP(args.depth).to(device, dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -162,8 +179,11 @@ def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) 
 # -- (b), (c): engines fed as training.fit feeds them ---------------------------------------
 
 
-def trials(k: int) -> list[Hyperparams]:
+def trials(k: int, model: str = "highway") -> list[Hyperparams]:
     """K stable trials with different learning rates and seeds (a pack's usual spread)."""
+    if model in PRESETS:
+        return [Hyperparams.for_model(model, lr=0.005 + 0.02 * i / max(k - 1, 1), seed=i)
+                for i in range(k)]
     return [
         Hyperparams(
             lr=0.01 + 0.09 * i / max(k - 1, 1),
@@ -178,15 +198,16 @@ def trials(k: int) -> list[Hyperparams]:
 
 
 def make_engine(data: Dataset, args: argparse.Namespace, k: int, packed: bool) -> Engine:
+    conv = args.model in PRESETS
     config = TrainConfig(
-        model="highway",
+        model=args.model,
         depth=args.depth,
-        width=WIDTH,
+        width=args.width if conv else WIDTH,
         batch_size=args.batch_size,
         device=args.device,
         dtype=args.dtype,
     )
-    engine, _ = build_engine(config, trials(k), data, packed)
+    engine, _ = build_engine(config, trials(k, args.model), data, packed)
     return engine
 
 
@@ -280,6 +301,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--model", choices=("highway", *PRESETS), default="highway",
+                   help="the FC highway net, or a conv preset under its recipe")
+    p.add_argument("--width", type=int, default=0, help="conv preset width; 0: its own")
     p.add_argument("--depth", type=int, default=50)
     p.add_argument("--steps", type=int, default=50, help="timed steps of each round")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds; the best counts")
@@ -311,6 +335,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.depth, args.steps, args.warmup, args.repeats = 3, 3, 4, 2
         args.k, args.batch_size = [2, 3], 16
         args.limit_train = min(args.limit_train or 512, 512)
+        if args.model in PRESETS:
+            args.width = args.width or 4
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but torch sees no CUDA device")
     return args
@@ -378,8 +404,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     data = load(args)
     mode = args.compile_mode if args.compile else "eager"
     print(
-        f"{data.name}: {len(data.y_train)} training examples; highway width {WIDTH} depth "
-        f"{args.depth}, batch {args.batch_size}, {args.dtype}; best of {args.repeats} rounds "
+        f"{data.name}: {len(data.y_train)} training examples; "
+        + (f"{args.model} width {args.width or 'default'}" if args.model in PRESETS
+           else f"highway width {WIDTH} depth {args.depth}")
+        + f", batch {args.batch_size}, {args.dtype}; best of {args.repeats} rounds "
         f"of {args.steps} steps after {args.warmup}; device {args.device}, "
         f"{torch.get_num_threads()} threads; torch {torch.__version__}; packs: {mode}",
         flush=True,
@@ -426,8 +454,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "data": data.name,
+            "model": args.model,
             "depth": args.depth,
-            "width": WIDTH,
+            "width": args.width if args.model in PRESETS else WIDTH,
             "batch_size": args.batch_size,
             "steps": args.steps,
             "repeats": args.repeats,
