@@ -246,8 +246,9 @@ def test_conv_preset_trains_a_step(model: str, shape: tuple[int, ...]) -> None:
     assert set(result.state_dict) == set(before)
     changed = [k for k in before if not torch.equal(before[k], result.state_dict[k])]
     assert "classifier.weight" in changed and "layers.1.conv.weight" in changed  # 0: dropout
-    with pytest.raises(ConfigError, match="cannot be packed"):
-        train(config, [hp, Hyperparams(activation="relu", seed=5)], tiny, packed=True)
+    with pytest.raises(ConfigError, match="shares one activation"):
+        train(config, [hp, Hyperparams.for_model(model, activation="tanh", seed=5)], tiny,
+              packed=True)
 
 
 # -- the entry point --------------------------------------------------------------------------
