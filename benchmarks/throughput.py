@@ -27,6 +27,14 @@ each epoch) is timed once per round for (b) and (c), and reported beside each as
 as its share of an epoch (evaluation ÷ (an epoch of steps + evaluation)).
 
     python benchmarks/throughput.py --device cpu --depth 50 --steps 50 --k 8 40 --json /tmp/cpu.json
+
+``--model`` a conv preset (``mnist-highway-10``, at ``--width``) times the same three for the
+authors' conv net under its recipe: (a) ``ConvHighwayNet`` with a ``DataLoader``,
+``torch.optim.SGD`` (Nesterov, weight decay) and ``MultiStepLR``; (b) the single engine; (c)
+packs of grouped convolutions (:class:`PackedConvEngine`)::
+
+    python benchmarks/throughput.py --model mnist-highway-10 --width 16 --threads 1 \
+        --batch-size 100 --steps 5 --k 2 4 --json /tmp/conv.json
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from hwsearch.models import PRESETS, ConvHighwayNet, preset  # noqa: E402
 from hwsearch.training import (  # noqa: E402
     DataError,
     Dataset,
@@ -136,11 +145,19 @@ class Runner:
 def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) -> Runner:
     torch.manual_seed(0)
     dtype = getattr(torch, args.dtype)
-    model = HighwayMLP(args.depth).to(device, dtype)
     dataset = TensorDataset(data.x_train.to(dtype), data.y_train)  # host memory, as usual
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+    model: nn.Module
+    if args.model in PRESETS:  # the conv net under its solver, as a user would set it up
+        model = ConvHighwayNet(preset(args.model, width=args.width)).to(device, dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                    weight_decay=0.001)
+        scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, [600, 1200], 0.1)
+    else:
+        model = HighwayMLP(args.depth).to(device, dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -167,9 +184,12 @@ def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) 
 # -- (b), (c): engines fed as training.fit feeds them ---------------------------------------
 
 
-def trials(k: int, mixed: bool = False) -> list[Hyperparams]:
+def trials(k: int, model: str = "highway", mixed: bool = False) -> list[Hyperparams]:
     """K stable trials with different learning rates and seeds (a pack's usual spread); with
     ``mixed``, alternately relu and tanh, as a study's random search draws them."""
+    if model in PRESETS:
+        return [Hyperparams.for_model(model, lr=0.005 + 0.02 * i / max(k - 1, 1), seed=i)
+                for i in range(k)]
     return [
         Hyperparams(
             lr=0.01 + 0.09 * i / max(k - 1, 1),
@@ -186,15 +206,16 @@ def trials(k: int, mixed: bool = False) -> list[Hyperparams]:
 def make_engine(
     data: Dataset, args: argparse.Namespace, k: int, packed: bool, mixed: bool = False
 ) -> Engine:
+    conv = args.model in PRESETS
     config = TrainConfig(
-        model="highway",
+        model=args.model,
         depth=args.depth,
-        width=WIDTH,
+        width=args.width if conv else WIDTH,
         batch_size=args.batch_size,
         device=args.device,
         dtype=args.dtype,
     )
-    engine, _ = build_engine(config, trials(k, mixed), data, packed)
+    engine, _ = build_engine(config, trials(k, args.model, mixed), data, packed)
     return engine
 
 
@@ -288,6 +309,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--model", choices=("highway", *PRESETS), default="highway",
+                   help="the FC highway net, or a conv preset under its recipe")
+    p.add_argument("--width", type=int, default=0, help="conv preset width; 0: its own")
     p.add_argument("--depth", type=int, default=50)
     p.add_argument("--steps", type=int, default=50, help="timed steps of each round")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds; the best counts")
@@ -324,6 +348,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.depth, args.steps, args.warmup, args.repeats = 3, 3, 4, 2
         args.k, args.batch_size = [2, 3], 16
         args.limit_train = min(args.limit_train or 512, 512)
+        if args.model in PRESETS:
+            args.width = args.width or 4
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but torch sees no CUDA device")
     return args
@@ -395,8 +421,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     data = load(args)
     mode = args.compile_mode if args.compile else "eager"
     print(
-        f"{data.name}: {len(data.y_train)} training examples; highway width {WIDTH} depth "
-        f"{args.depth}, batch {args.batch_size}, {args.dtype}; best of {args.repeats} rounds "
+        f"{data.name}: {len(data.y_train)} training examples; "
+        + (f"{args.model} width {args.width or 'default'}" if args.model in PRESETS
+           else f"highway width {WIDTH} depth {args.depth}")
+        + f", batch {args.batch_size}, {args.dtype}; best of {args.repeats} rounds "
         f"of {args.steps} steps after {args.warmup}; device {args.device}, "
         f"{torch.get_num_threads()} threads; torch {torch.__version__}; packs: {mode}",
         flush=True,
@@ -429,9 +457,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     packed = {str(x.k): x.best for x in runners if x.name.startswith("packed")}
     stock = {str(x.k): x.best for x in runners if x.name.startswith("stock")}
     mixed = {str(x.k): x.best for x in runners if x.name.startswith("mixed")}
-    per_step = flops_per_trial_step(args.depth, WIDTH, args.batch_size)
+    conv = args.model in PRESETS  # the derivation covers the FC nets only
+    per_step = 0.0 if conv else flops_per_trial_step(args.depth, WIDTH, args.batch_size)
     peak = peak_flops(device, getattr(torch, args.dtype))
-    at_limit = limit(per_step, peak)
+    at_limit = limit(per_step, peak) if per_step else 0.0
     evaluation = {
         ("single" if x.k == 1 and x.name.startswith("single") else str(x.k)): {
             "seconds": round(share[0], 4), "share_of_epoch": round(share[1], 4)}
@@ -443,20 +472,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "packed": packed,
         **({"mixed": mixed} if mixed else {}),
         "evaluation": evaluation,
-        "arithmetic": {
+        **({} if conv else {"arithmetic": {
             "flops_per_trial_step": per_step,
             "peak_gflops": round(peak / 1e9, 2),
             "limit_trial_steps_per_s": round(at_limit, 1),
             "share_of_limit": {x.name: round(x.best / at_limit, 4) for x in runners},
-        },
+        }}),
         "meta": {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "data": data.name,
+            "model": args.model,
             "depth": args.depth,
-            "width": WIDTH,
+            "width": args.width if args.model in PRESETS else WIDTH,
             "batch_size": args.batch_size,
             "steps": args.steps,
             "repeats": args.repeats,
@@ -470,10 +500,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         },
     }
     print(table(runners, at_limit))
-    print(
-        f"arithmetic limit: {per_step / 1e6:.1f} MFLOP per trial-step at a measured peak of "
-        f"{peak / 1e9:.1f} GFLOP/s = {at_limit:.0f} trial-steps/s (benchmarks/arithmetic.py)"
-    )
+    if at_limit:
+        print(
+            f"arithmetic limit: {per_step / 1e6:.1f} MFLOP per trial-step at a measured peak "
+            f"of {peak / 1e9:.1f} GFLOP/s = {at_limit:.0f} trial-steps/s "
+            "(benchmarks/arithmetic.py)"
+        )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -503,7 +535,8 @@ def table(runners: Sequence[Runner], at_limit: float) -> str:
         share = x.eval_share()
         evaluation = f"{share[0]:>15.2f}s{share[1]:>12.1%}" if share else f"{'-':>16}{'-':>13}"
         lines.append(f"{x.name:<22}{x.best:>15.1f}{1000 * x.k / x.best:>10.2f}{ratio:>8}"
-                     f"{x.best / at_limit:>10.1%}" + evaluation)
+                     + (f"{x.best / at_limit:>10.1%}" if at_limit else f"{'-':>10}")
+                     + evaluation)
     return "\n".join(lines)
 
 

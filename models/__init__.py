@@ -1,7 +1,7 @@
 """Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
 
 from .activations import ACTIVATIONS, check_activation, get_activation
-from .conv import PRESETS, ConvConfig, ConvHighwayNet, preset
+from .conv import PRESETS, ConvConfig, ConvHighwayNet, PresetInfo, preset, preset_layers
 from .fc import (
     DEFAULT_WIDTH,
     KINDS,
@@ -15,6 +15,7 @@ from .fc import (
 )
 from .highway import HighwayConv2d, HighwayLinear, HighwayOutput
 from .packed import PackedFCNet
+from .packed_conv import PackedConvNet
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,10 +32,13 @@ __all__ = [
     "HighwayLinear",
     "HighwayOutput",
     "Internals",
+    "PackedConvNet",
     "PackedFCNet",
+    "PresetInfo",
     "check_activation",
     "check_depth",
     "count_parameters",
     "get_activation",
     "preset",
+    "preset_layers",
 ]

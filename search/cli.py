@@ -71,7 +71,7 @@ def _add_train(sub: Any, light: bool) -> None:
     from hwsearch.training import Hyperparams, TrainConfig
 
     add_flags(p, TrainConfig)
-    add_flags(p, Hyperparams)
+    add_flags(p, Hyperparams, defaults=False)  # those left out come from the model's recipe
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=_train)
 
@@ -83,7 +83,8 @@ def _train(args: argparse.Namespace) -> int:
     from hwsearch.training import Hyperparams, TrainConfig, load_data, resolve_device, train
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f, _ in options_of(TrainConfig)})
-    hp = Hyperparams(**{f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)})
+    given = {f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)}
+    hp = Hyperparams.for_model(config.model, **{k: v for k, v in given.items() if v is not None})
     device = resolve_device(config.device)
     data = load_data(config, device)
     start = time.perf_counter()
@@ -106,7 +107,8 @@ def _train(args: argparse.Namespace) -> int:
 
     print(
         f"training {config.model} depth {config.depth} on {config.dataset} "
-        f"({len(data.y_train)} examples) on {device}",
+        f"({len(data.y_train)} examples) on {device}; recipe {config.recipe.describe()}; "
+        f"batch {config.batch}; {hp}",
         file=sys.stderr,
         flush=True,
     )

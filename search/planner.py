@@ -34,6 +34,8 @@ from hwsearch.storage.weights import upload_weights
 
 from .messages import EpochReport, FinalReport, PackConfig
 
+_HYPERPARAMS = ("lr", "momentum", "lr_decay", "activation", "gate_bias", "weight_decay")
+
 log = logging.getLogger(__name__)
 
 
@@ -188,16 +190,10 @@ class PackPlanner:
 
     @staticmethod
     def _hyperparams(plan: StudyPlan, trial: PlannedTrial) -> dict[str, Any]:
-        p = trial.params
-        hp = {
-            "lr": p["lr"],
-            "momentum": p["momentum"],
-            "lr_decay": p["lr_decay"],
-            "activation": p["activation"],
-            "seed": rec.trial_seed(plan.seed, trial.number),
-        }
-        if "gate_bias" in p:
-            hp["gate_bias"] = p["gate_bias"]
+        # What the space sampled (a conv study samples no activation or lr_decay: the worker
+        # takes those from the model's recipe) and the trial's seed.
+        hp = {k: v for k, v in trial.params.items() if k in _HYPERPARAMS}
+        hp["seed"] = rec.trial_seed(plan.seed, trial.number)
         return hp
 
     # -- recording --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from hwsearch.options import (
     number,
     option,
     options_of,
-    require,
     validate,
 )
 from hwsearch.storage.url import FILE_ENV_VAR
@@ -109,12 +108,6 @@ class LaunchSettings:
 
     def __post_init__(self) -> None:
         validate(self)
-        conv = [m for m in self.models if m not in KINDS]
-        require(
-            self.pack <= 1 or not conv,
-            f"pack {self.pack} with model {conv[0] if conv else ''!r}: conv presets train one "
-            "trial at a time; use --pack 1 or auto",
-        )
         self.configs()  # TrainConfig checks each study's model and depth
 
     def configs(self) -> list[TrainConfig]:

@@ -7,6 +7,12 @@ The papers state no range for the learning rate, momentum or decay: the ranges b
 project's choices, said as such in the README and the report (``hwsearch.report.protocol``).
 ``lr_decay`` is the factor by which the rate has fallen at the end of the run, so its range
 means the same whatever the number of epochs.
+
+A conv preset trains with its definition's solver (``hwsearch.training.recipe``): ReLU and a
+multistep rate, so neither the activation nor ``lr_decay`` is searched. What is searched is
+the rate, the (Nesterov) momentum, the weight decay and the gate bias, in ranges around the
+solver's values (0.01 or 0.025, 0.9, 0.001, -1 or -2). The papers publish these values but no
+search over them; the ranges are this project's.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from optuna.distributions import (
     FloatDistribution,
 )
 
-from hwsearch.models import ACTIVATIONS, check_activation
+from hwsearch.models import ACTIVATIONS, PRESETS, check_activation
 from hwsearch.options import ConfigError
 
 
@@ -40,7 +46,11 @@ class Range:
 
 
 # Values outside these make no sense for SGD (momentum 1 never forgets, decay 0 stops at once).
-_LIMITS = {"momentum": (0.0, 0.999999), "lr_decay": (1e-9, 1.0), "gate_bias": (-100.0, 100.0)}
+_LIMITS = {"momentum": (0.0, 0.999999), "lr_decay": (1e-9, 1.0), "gate_bias": (-100.0, 100.0),
+           "conv_momentum": (0.0, 0.999999), "conv_gate_bias": (-100.0, 100.0),
+           "weight_decay": (0.0, 1.0)}
+_RANGES = ("lr", "momentum", "lr_decay", "gate_bias",
+           "conv_lr", "conv_momentum", "weight_decay", "conv_gate_bias")
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,14 @@ class SearchSpace:
     lr_decay: Range = Range(1e-3, 1.0, log=True)
     gate_bias: Range = Range(-10.0, -1.0)
     activation: tuple[str, ...] = ("relu", "tanh")
+    # conv presets (their solver's values: lr 0.01 or 0.025, momentum 0.9, decay 0.001)
+    conv_lr: Range = Range(1e-3, 0.1, log=True)
+    conv_momentum: Range = Range(0.8, 0.99)
+    weight_decay: Range = Range(1e-4, 1e-2, log=True)
+    conv_gate_bias: Range = Range(-4.0, 0.0)
 
     def __post_init__(self) -> None:
-        for f in ("lr", "momentum", "lr_decay", "gate_bias"):
+        for f in _RANGES:
             r: Range = getattr(self, f)
             r.check(f)
             lo, hi = _LIMITS.get(f, (-float("inf"), float("inf")))
@@ -68,6 +83,15 @@ class SearchSpace:
 
     def distributions(self, model: str) -> dict[str, BaseDistribution]:
         """The Optuna distributions for ``model``; the gate bias exists for highway nets only."""
+        if model in PRESETS:
+            return {
+                "lr": FloatDistribution(self.conv_lr.low, self.conv_lr.high, log=self.conv_lr.log),
+                "momentum": FloatDistribution(self.conv_momentum.low, self.conv_momentum.high),
+                "weight_decay": FloatDistribution(
+                    self.weight_decay.low, self.weight_decay.high, log=self.weight_decay.log
+                ),
+                "gate_bias": FloatDistribution(self.conv_gate_bias.low, self.conv_gate_bias.high),
+            }
         dists: dict[str, BaseDistribution] = {
             "lr": FloatDistribution(self.lr.low, self.lr.high, log=self.lr.log),
             "momentum": FloatDistribution(self.momentum.low, self.momentum.high),

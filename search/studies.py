@@ -24,8 +24,10 @@ def study_spec(config: TrainConfig) -> dict[str, Any]:
 
 
 def study_name(config: TrainConfig, prefix: str = "") -> str:
-    """``<prefix><dataset>-<model>-d<depth>``, e.g. ``mnist-highway-d50``."""
-    return f"{prefix}{config.dataset}-{config.model}-d{config.depth}"
+    """``<prefix><dataset>-<model>-d<depth>``, e.g. ``mnist-highway-d50``; a conv preset at a
+    width other than its own says so: ``mnist-mnist-highway-10-w32-d10``."""
+    width = f"-w{config.width}" if config.is_conv and config.width else ""
+    return f"{prefix}{config.dataset}-{config.model}{width}-d{config.depth}"
 
 
 def check_study(

@@ -87,7 +87,7 @@ def _train_pack(pack: PackConfig, sink: Any) -> None:
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
     train_config = TrainConfig(**pack.train)
-    hps = [Hyperparams(**p) for p in pack.params]
+    hps = [Hyperparams.for_model(train_config.model, **p) for p in pack.params]
     start = time.perf_counter()
     data = load_data(train_config)
     data_seconds = time.perf_counter() - start

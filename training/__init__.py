@@ -4,6 +4,7 @@ from .config import DEVICES, DTYPES, MODELS, ConfigError, Hyperparams, TrainConf
 from .data import DATASETS, DataError, Dataset, load_dataset, read_idx
 from .engines import Engine, PackedEngine, SingleEngine
 from .loop import EpochRecord, TrialResult, fit, init_generator, shuffle_generator
+from .recipe import RECIPES, Recipe, recipe_for
 from .trainer import build_engine, build_model, load_data, resolve_device, train
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "DEVICES",
     "DTYPES",
     "MODELS",
+    "RECIPES",
     "ConfigError",
     "DataError",
     "Dataset",
@@ -18,6 +20,7 @@ __all__ = [
     "EpochRecord",
     "Hyperparams",
     "PackedEngine",
+    "Recipe",
     "SingleEngine",
     "TrainConfig",
     "TrialResult",
@@ -28,6 +31,7 @@ __all__ = [
     "load_data",
     "load_dataset",
     "read_idx",
+    "recipe_for",
     "resolve_device",
     "shuffle_generator",
     "train",

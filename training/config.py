@@ -21,6 +21,7 @@ from hwsearch.models import (
 from hwsearch.options import ConfigError, number, option, validate
 
 from .data import DATASETS
+from .recipe import SGD, Recipe, recipe_for
 
 MODELS = (*KINDS, *PRESETS)
 DEVICES = ("auto", "cpu", "cuda")
@@ -64,9 +65,26 @@ class Hyperparams:
         -3.0, "initial transform-gate bias (highway)", check=number(-100, 100)
     )
     seed: int = option(0, "seeds the weights and the data order", check=number(0, MAX_SEED))
+    weight_decay: float = option(
+        0.0, "L2 weight decay (the conv recipe's: 0.001)", check=number(0, 1)
+    )
 
     def __post_init__(self) -> None:
         validate(self)
+
+    @classmethod
+    def for_model(cls, model: str, **given: Any) -> Hyperparams:
+        """A trial's hyperparameters: those ``given``, the rest from the model's recipe (for a
+        conv preset: its solver's rate, momentum and decay, ReLU, its definition's gate
+        bias; for the FC nets: the defaults above)."""
+        recipe = recipe_for(model)
+        if recipe is SGD:
+            return cls(**given)
+        defaults: dict[str, Any] = {
+            "lr": recipe.lr, "momentum": recipe.momentum, "weight_decay": recipe.weight_decay,
+            "activation": "relu", "gate_bias": PRESETS[model].gate_bias,
+        }
+        return cls(**{**defaults, **given})
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -94,7 +112,10 @@ class TrainConfig:
         check=number(0, MAX_WIDTH), in_spec=True,
     )
     epochs: int = option(10, "training epochs", check=number(1, MAX_EPOCHS), in_spec=True)
-    batch_size: int = option(128, "minibatch size", check=number(1, MAX_BATCH), in_spec=True)
+    batch_size: int = option(
+        0, "minibatch size; 0: the recipe's (128 FC, 100 conv)", check=number(0, MAX_BATCH),
+        in_spec=True,
+    )
     staircase: bool = option(False, "decay the lr once per epoch instead of every step",
                              in_spec=True)
     limit_train: int | None = option(
@@ -109,31 +130,50 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.model in PRESETS:  # a preset fixes its own depth
-            object.__setattr__(self, "depth", preset(self.model).depth)
+            try:
+                object.__setattr__(self, "depth", preset(self.model, width=self.width).depth)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         validate(self)
 
     @property
     def is_conv(self) -> bool:
         return self.model in PRESETS
 
+    @property
+    def recipe(self) -> Recipe:
+        return recipe_for(self.model)
+
+    @property
+    def batch(self) -> int:
+        """The minibatch size in force: the one given, else the recipe's."""
+        return self.batch_size or self.recipe.batch_size
+
     def spec(self) -> dict[str, Any]:
-        """The study's configuration: the fields that define the experiment."""
-        return {
+        """The study's configuration: the fields that define the experiment (the batch size
+        in force, and for a conv preset its recipe)."""
+        spec = {
             f.name: getattr(self, f.name) for f in fields(self) if f.metadata["option"].in_spec
         }
+        spec["batch_size"] = self.batch
+        if self.is_conv:
+            spec["recipe"] = self.recipe.name
+        return spec
 
     def model_config(
         self, hp: Hyperparams, in_features: int, in_channels: int, num_classes: int
     ) -> FCConfig | ConvConfig:
         if self.is_conv:
-            return preset(
-                self.model,
-                in_channels=in_channels,
-                num_classes=num_classes,
-                activation=hp.activation,
-                gate_bias=hp.gate_bias,
-                carry_gate=self.carry_gate,
-            )
+            expected = PRESETS[self.model].in_channels
+            if in_channels != expected:
+                raise ConfigError(f"model {self.model!r} takes {expected}-channel images; "
+                                  f"dataset {self.dataset!r} has {in_channels}")
+            try:
+                return preset(self.model, width=self.width, num_classes=num_classes,
+                              activation=hp.activation, gate_bias=hp.gate_bias,
+                              carry_gate=self.carry_gate)
+            except ValueError as e:
+                raise ConfigError(f"model {self.model!r} on {self.dataset!r}: {e}") from None
         return FCConfig(
             kind=self.model,
             depth=self.depth,

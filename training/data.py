@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cifar
+
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 IMAGE_SHAPES = {  # (C, H, W) of each dataset's images
     "mnist": (1, 28, 28),
@@ -45,6 +47,7 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    augment: bool = False  # random translations and mirroring of training batches (CIFAR)
 
     @property
     def in_features(self) -> int:
@@ -62,6 +65,7 @@ class Dataset:
             self.x_test.to(device, dtype),
             self.y_test.to(device),
             self.num_classes,
+            self.augment,
         )
 
     def limit_train(self, n: int | None) -> Dataset:
@@ -75,6 +79,7 @@ class Dataset:
             self.x_test,
             self.y_test,
             self.num_classes,
+            self.augment,
         )
 
 
@@ -122,8 +127,18 @@ def check_dataset(name: str, data_dir: str | Path | None, download: bool = False
     headers are IDX. For the launcher, which must fail fast but does not train."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    if name.startswith("cifar") or (data_dir is None and download):
-        return  # checked by the loader on the workers (torchvision's own checks)
+    if data_dir is None and download:
+        return  # fetched by the loader on the workers
+    if name.startswith("cifar"):
+        if data_dir is None:
+            raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR "
+                            "python version, or --download")
+        try:
+            cifar.find_dir(name, Path(data_dir))
+        except cifar.CifarError as e:
+            if not download:
+                raise DataError(f"{e}; pass --download to fetch it") from None
+        return
     if data_dir is None:
         load_dataset(name, None)  # raises the one-line error about the missing directory
     d = _find_idx_dir(name, Path(data_dir))  # type: ignore[arg-type]
@@ -228,30 +243,21 @@ def _download_idx(name: str) -> Path:
 
 
 def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> Dataset:
-    from torchvision import datasets
-
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    """The CIFAR python version from ``data_dir`` (read by :mod:`.cifar`'s safe reader,
+    normalised as the authors did); torchvision only downloads, and only with ``download``."""
     root = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
+    if download:
+        from torchvision import datasets  # imported lazily: only downloads need it
+
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    elif data_dir is None:
+        raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR python "
+                        "version, or --download")
     try:
-        train = cls(str(root), train=True, download=download)
-        test = cls(str(root), train=False, download=download)
-    except RuntimeError as e:
-        raise DataError(
-            f"{name} not found in {root} ({e}); pass --download or a directory "
-            f"holding torchvision's {cls.base_folder}/"
-        ) from None
-
-    def images(ds: datasets.CIFAR10) -> torch.Tensor:
-        return torch.from_numpy(ds.data.astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()
-
-    def labels(ds: datasets.CIFAR10) -> torch.Tensor:
-        return torch.tensor(ds.targets, dtype=torch.int64)
-
-    return Dataset(
-        name,
-        images(train),
-        labels(train),
-        images(test),
-        labels(test),
-        100 if name == "cifar100" else 10,
-    )
+        x_train, y_train, x_test, y_test, classes = cifar.read_cifar(name, root)
+    except cifar.CifarError as e:
+        raise DataError(f"{e}; pass --download to fetch it") from None
+    train, test = cifar.normalise(x_train, x_test)
+    return Dataset(name, train, y_train, test, y_test, classes, augment=True)

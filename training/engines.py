@@ -18,6 +18,8 @@ from torch import nn
 from hwsearch.compat import foreach_sgd_momentum_
 from hwsearch.models import PackedFCNet
 
+from .recipe import SGD, Recipe, param_groups
+
 
 class Engine(Protocol):
     k: int
@@ -58,19 +60,32 @@ def _as_tensor(values: Sequence[float], device: torch.device, dtype: torch.dtype
 
 
 class SingleEngine:
+    """``torch.optim.SGD`` as the recipe sets it up: the FC nets' plain momentum, or the conv
+    definitions' Nesterov momentum, weight decay, per-layer multipliers and multistep rate."""
+
     k = 1
 
-    def __init__(self, model: nn.Module, lr: float, momentum: float, lr_decay: float) -> None:
-        self.model, self.lr0, self.decay = model, lr, lr_decay
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    def __init__(
+        self, model: nn.Module, lr: float, momentum: float, lr_decay: float, *,
+        recipe: Recipe = SGD, weight_decay: float = 0.0,
+    ) -> None:
+        self.model, self.lr0, self.decay, self.recipe = model, lr, lr_decay, recipe
+        self.optimizer = torch.optim.SGD(
+            param_groups(model, recipe, weight_decay), lr=lr, momentum=momentum,
+            nesterov=recipe.nesterov and momentum > 0,
+        )
         self._best: dict[str, torch.Tensor] | None = None
+        self._steps = 0  # taken so far: the multistep schedule counts iterations
 
     def lr(self, exponent: float) -> torch.Tensor:
-        return torch.tensor([self.lr0 * self.decay**exponent], dtype=torch.float64)
+        factor = self.recipe.lr_factor(max(0, self._steps - 1), exponent, self.decay)
+        return torch.tensor([self.lr0 * factor], dtype=torch.float64)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor, exponent: float):
+        factor = self.recipe.lr_factor(self._steps, exponent, self.decay)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr0 * self.decay**exponent
+            group["lr"] = self.lr0 * factor * group["lr_mult"]
+        self._steps += 1
         logits = self.model(xb[0])
         loss = F.cross_entropy(logits, yb[0])
         self.optimizer.zero_grad(set_to_none=True)

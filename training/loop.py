@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .cifar import PAD, translate_and_mirror
 from .data import Dataset
 from .engines import Engine
 
@@ -91,6 +92,16 @@ def _diverged(losses: torch.Tensor, num_classes: int) -> torch.Tensor:
 EpochCallback = Callable[[int, Sequence[TrialResult]], None]
 
 
+def _augment_draws(
+    gens: Sequence[torch.Generator], shape: torch.Size, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An epoch's crop offsets (K, steps, B, 2) and mirror flags (K, steps, B) per trial."""
+    shifts = torch.stack([torch.randint(0, 2 * PAD + 1, (*shape[1:], 2), generator=g)
+                          for g in gens])
+    flips = torch.stack([torch.rand(shape[1:], generator=g) < 0.5 for g in gens])
+    return shifts.to(device), flips.to(device)
+
+
 def fit(
     engine: Engine,
     data: Dataset,
@@ -121,11 +132,16 @@ def fit(
         start = time.perf_counter()
         order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         order = order[:, : steps_per_epoch * batch_size].view(k, steps_per_epoch, batch_size)
+        if data.augment:  # each trial's own translations and flips, from its own stream
+            shifts, flips = _augment_draws(gens, order.shape, device)
         loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
         for s in range(steps_per_epoch):
             exponent = (step // steps_per_epoch) / epochs if staircase else step / total_steps
             idx = order[:, s]  # (K, B)
-            losses, _ = engine.step(data.x_train[idx], data.y_train[idx], exponent)
+            xb = data.x_train[idx]
+            if data.augment:
+                xb = translate_and_mirror(xb, shifts[:, s], flips[:, s])
+            losses, _ = engine.step(xb, data.y_train[idx], exponent)
             loss_sum += losses
             step += 1
         evaluating = time.perf_counter()

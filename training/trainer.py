@@ -9,11 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
-from hwsearch.models import ConvHighwayNet, FCConfig, FCNet, PackedFCNet, count_parameters
+from hwsearch.models import (
+    ConvConfig,
+    ConvHighwayNet,
+    FCConfig,
+    FCNet,
+    PackedConvNet,
+    PackedFCNet,
+    count_parameters,
+)
 
 from .compiled import compile_engine
 from .config import ConfigError, Hyperparams, TrainConfig
+from .conv_engine import PackedConvEngine
 from .data import Dataset, load_dataset
 from .engines import Engine, PackedEngine, SingleEngine
 from .loop import EpochCallback, TrialResult, fit, init_generator
@@ -54,9 +64,13 @@ def build_engine(
         if len(trials) != 1:
             raise ValueError("the single engine trains one trial; use packed=True for more")
         hp = trials[0]
-        return SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay), params
+        engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
+                              recipe=config.recipe, weight_decay=hp.weight_decay)
+        return engine, params
     if config.is_conv:
-        raise ConfigError(f"model {config.model!r} cannot be packed; packs take highway or plain")
+        return _conv_pack(config, trials, nets, device, dtype), params
+    if any(hp.weight_decay for hp in trials):
+        raise ConfigError("packs of FC nets train plain SGD; weight decay must be 0")
     fc_config = nets[0].config
     assert isinstance(fc_config, FCConfig)
     pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets],
@@ -68,6 +82,24 @@ def build_engine(
         [hp.lr_decay for hp in trials],
     )
     return engine, params
+
+
+def _conv_pack(
+    config: TrainConfig, trials: Sequence[Hyperparams], nets: Sequence[nn.Module],
+    device: torch.device, dtype: torch.dtype,
+) -> PackedConvEngine:
+    conv_config = nets[0].config
+    assert isinstance(conv_config, ConvConfig)
+    if len({hp.activation for hp in trials}) > 1:
+        raise ConfigError("a pack of conv trials shares one activation; got "
+                          f"{sorted({hp.activation for hp in trials})}")
+    # The gate bias is each trial's own, but lives in its initial weights only.
+    pack = PackedConvNet.from_state_dicts(conv_config, [n.state_dict() for n in nets])
+    return PackedConvEngine(
+        pack.to(device, dtype), config.recipe, [hp.lr for hp in trials],
+        [hp.momentum for hp in trials], [hp.weight_decay for hp in trials],
+        [hp.lr_decay for hp in trials],
+    )
 
 
 def train(
@@ -106,7 +138,7 @@ def train(
         data,
         [hp.seed for hp in trials],
         epochs=config.epochs,
-        batch_size=config.batch_size,
+        batch_size=config.batch,
         staircase=config.staircase,
         eval_test=config.eval_test,
         on_epoch=(lambda e, rs: on_epoch(e, given_order(rs))) if on_epoch else None,

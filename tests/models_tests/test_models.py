@@ -1,4 +1,4 @@
-"""Highway layers and nets: the gate algebra, gradients, sizes, depth, lesions, conv presets."""
+"""Highway layers and nets: the gate algebra, gradients, sizes, depth, lesions."""
 
 from __future__ import annotations
 
@@ -13,17 +13,13 @@ from hwsearch.models import (
     ACTIVATIONS,
     DEFAULT_WIDTH,
     MAX_DEPTH,
-    ConvConfig,
-    ConvHighwayNet,
     FCConfig,
     FCNet,
     HighwayConv2d,
     HighwayLinear,
     count_parameters,
     get_activation,
-    preset,
 )
-from hwsearch.models.conv import ConvBlock
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -262,47 +258,6 @@ def test_generator_makes_init_reproducible() -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["first.linear.weight"], c["first.linear.weight"])
     assert torch.all(a["layers.0.t.bias"] == -2.0) and torch.all(a["layers.0.h.bias"] == 0.0)
-
-
-# -- conv presets -----------------------------------------------------------------------------
-
-def _conv_layers(net: ConvHighwayNet) -> int:
-    return sum(isinstance(m, ConvBlock | HighwayConv2d) for m in net.layers)
-
-
-def test_mnist_conv_preset() -> None:
-    config = preset("mnist-highway-10")
-    net = ConvHighwayNet(config, _gen(0))
-    n = count_parameters(net)
-    print(f"mnist-highway-10: {n:,} parameters (paper: 39K)")
-    assert abs(n - 39_000) / 39_000 <= 0.10
-    assert config.depth == _conv_layers(net) == 10
-    out = net(torch.rand(3, 1, 28, 28, generator=_gen(1)))
-    assert out.shape == (3, 10) and torch.isfinite(out).all()
-
-
-def test_cifar_conv_preset() -> None:
-    config = preset("cifar-highway-a", in_channels=3)
-    net = ConvHighwayNet(config, _gen(0))
-    n = count_parameters(net)
-    print(f"cifar-highway-a: {n:,} parameters (paper: 236K)")
-    assert abs(n - 236_000) / 236_000 <= 0.05
-    assert config.depth == _conv_layers(net) == 11
-    out = net(torch.rand(2, 3, 32, 32, generator=_gen(1)))
-    assert out.shape == (2, 10) and torch.isfinite(out).all()
-    assert ConvHighwayNet(preset("cifar-highway-a", in_channels=3, num_classes=100))(
-        torch.rand(1, 3, 32, 32)).shape == (1, 100)
-
-
-def test_conv_config_validation() -> None:
-    with pytest.raises(ValueError, match="'x9'"):
-        ConvConfig(layout="c8 x9")
-    with pytest.raises(ValueError, match="must start with a plain conv"):
-        ConvConfig(layout="h c8")
-    with pytest.raises(ValueError, match="'nope'"):
-        preset("nope")
-    with pytest.raises(ValueError, match="'gelu'"):
-        preset("mnist-highway-10", activation="gelu")
 
 
 # -- FCConfig validation ----------------------------------------------------------------------

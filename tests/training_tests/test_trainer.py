@@ -229,11 +229,11 @@ def test_highway_20_learns_mnist(mnist_dir: Path) -> None:
 # -- conv presets -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("model", "shape"), [("mnist-highway-10", (1, 28, 28)),
-                                              ("cifar-highway-a", (3, 32, 32))])
+                                              ("cifar10-highway-19", (3, 32, 32))])
 def test_conv_preset_trains_a_step(model: str, shape: tuple[int, ...]) -> None:
     tiny = synthetic(n=8, n_test=4, shape=shape, seed=2)
     config = TrainConfig(model=model, epochs=1, batch_size=8, device="cpu")
-    hp = Hyperparams(lr=0.05, activation="relu", seed=4)
+    hp = Hyperparams.for_model(model, seed=4)
     init = build_model(config, hp, tiny)
     assert isinstance(init, ConvHighwayNet)
     (result,), params = train(config, [hp], tiny)
@@ -245,9 +245,10 @@ def test_conv_preset_trains_a_step(model: str, shape: tuple[int, ...]) -> None:
     before = init.state_dict()
     assert set(result.state_dict) == set(before)
     changed = [k for k in before if not torch.equal(before[k], result.state_dict[k])]
-    assert "classifier.weight" in changed and "layers.0.conv.weight" in changed
-    with pytest.raises(ConfigError, match="cannot be packed"):
-        train(config, [hp, Hyperparams(activation="relu", seed=5)], tiny, packed=True)
+    assert "classifier.weight" in changed and "layers.1.conv.weight" in changed  # 0: dropout
+    with pytest.raises(ConfigError, match="shares one activation"):
+        train(config, [hp, Hyperparams.for_model(model, activation="tanh", seed=5)], tiny,
+              packed=True)
 
 
 # -- the entry point --------------------------------------------------------------------------

@@ -1,0 +1,41 @@
+"""What a conv search asks for: its space, its study names, its pack sizes (no Ray here)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hwsearch.search.launcher import pick_pack_size
+from hwsearch.search.settings import PACK_AUTO, LaunchSettings
+from hwsearch.search.space import SearchSpace
+from hwsearch.search.studies import study_name
+from hwsearch.training import TrainConfig
+
+
+def test_conv_space_is_the_recipes() -> None:
+    dists = SearchSpace().distributions("mnist-highway-10")
+    assert set(dists) == {"lr", "momentum", "weight_decay", "gate_bias"}
+    # the solver's own values lie inside
+    assert dists["lr"].low < 0.01 < 0.025 < dists["lr"].high
+    assert dists["momentum"].low < 0.9 < dists["momentum"].high
+    assert dists["weight_decay"].low < 0.001 < dists["weight_decay"].high
+    assert dists["gate_bias"].low < -2.0 < -1.0 < dists["gate_bias"].high
+    assert set(SearchSpace().distributions("highway")) == {
+        "lr", "momentum", "lr_decay", "activation", "gate_bias"}
+    narrow = SearchSpace.from_dict({"weight_decay": {"low": 0.001, "high": 0.002}})
+    assert narrow.distributions("cifar10-highway-19")["weight_decay"].high == 0.002
+
+
+def test_conv_study_names_say_the_width() -> None:
+    assert study_name(TrainConfig(model="mnist-highway-10")) == "mnist-mnist-highway-10-d10"
+    assert study_name(TrainConfig(model="mnist-highway-10", width=32), "p-") == (
+        "p-mnist-mnist-highway-10-w32-d10")
+    assert study_name(TrainConfig(model="highway", depth=50)) == "mnist-highway-d50"
+
+
+def test_conv_studies_pack() -> None:
+    settings = LaunchSettings(models=("mnist-highway-10",), trials=10, pack=PACK_AUTO)
+    assert pick_pack_size(settings) == 4
+    assert pick_pack_size(replace(settings, trials=3)) == 3
+    assert pick_pack_size(replace(settings, pack=6)) == 6
+    (config,) = settings.configs()
+    assert config.model == "mnist-highway-10" and config.depth == 10 and config.batch == 100
