@@ -53,7 +53,7 @@ def pack_bytes(config: TrainConfig, pack: int) -> int | None:
     w = config.width or DEFAULT_WIDTH[config.model]
     gates = 2 + int(config.carry_gate) if config.model == "highway" else 1  # H, T (, C)
     params = features * w + w + (config.depth - 1) * gates * (w * w + w) + w * classes + classes
-    batch = max(1, config.batch_size)  # were it 0 ("a default"), 1 keeps a lower bound
+    batch = config.batch  # 0 means the recipe's batch
     saved = batch * (
         features + config.depth * w * (SAVED_PER_LAYER[config.model] + int(config.carry_gate))
         + classes
@@ -91,7 +91,7 @@ def check_fits(configs: list[TrainConfig], pack: int, device: Device | None) -> 
             width = config.width or DEFAULT_WIDTH[config.model]
             raise ConfigError(
                 f"a pack of {pack} {config.model} nets (depth {config.depth}, width {width}, "
-                f"batch {config.batch_size}) needs at least {need / GIB:.1f} GiB; "
+                f"batch {config.batch}) needs at least {need / GIB:.1f} GiB; "
                 f"{device.name} is {device.total / GIB:.1f} GiB; allowed: a smaller --pack, "
                 "--width, --depths or --batch-size"
             )
