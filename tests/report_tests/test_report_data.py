@@ -8,6 +8,7 @@ import torch
 from optuna.trial import TrialState
 
 from hwsearch.models import FCConfig, FCNet
+from hwsearch.report import figures
 from hwsearch.report.data import (
     bias_change_data,
     cross_entropy,
@@ -221,6 +222,21 @@ def test_importances_rank_the_parameters() -> None:
     assert sum(data.values) == pytest.approx(1.0)
     assert data.values == sorted(data.values, reverse=True)
     assert importance_data(trials) == data  # seeded: the report is repeatable
+
+
+def test_importances_of_a_large_study_rest_on_a_seeded_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hwsearch.report.data as report_data
+
+    monkeypatch.setattr(report_data, "IMPORTANCE_SAMPLE", 30)
+    # The loss follows lr alone (lr cycles over five decades with the trial number).
+    trials = [trial(i, [float(i % 5) + 0.001 * i]) for i in range(80)]
+    data = importance_data(trials)
+    assert (data.trials, data.complete) == (30, 80)
+    assert data.note == "" and data.names[0] == "lr"
+    assert importance_data(trials) == data  # the same sample each time
+    assert "30 (random) of 80 complete" in figures.importances(data).layout.yaxis.title.text
 
 
 # --- Reading studies --------------------------------------------------------------------------
