@@ -94,3 +94,18 @@ def test_protocol_reads_the_launchs_time_line() -> None:
         "ray_ready_at": 3.2, "first_epoch_at": 7.5, "packs_done_at": 20.0, "data": 0.5,
         "train": 11.0, "evaluate": 2.5, "record": 0.2}
     assert got["total"] > 0
+
+
+@pytest.mark.slow
+def test_scale_times_every_step_on_a_small_study(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--sizes", "12",
+         "--epochs", "3", "--pack", "4", "--skip-report", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    row = json.loads(out.read_text())["seconds"]["sqlite"]["12"]
+    assert set(row) == {"write", "ask round", "status query", "best query", "trials query",
+                        "status", "status cpu", "best", "best cpu", "trials", "trials cpu"}
+    assert all(v > 0 for v in row.values())
