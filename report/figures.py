@@ -214,7 +214,8 @@ def importances(data: Importances) -> go.Figure | None:
         hovertemplate="%{y}: %{x:.3f}<extra></extra>",
     ))
     fig.update_xaxes(title_text="importance (sums to 1)", range=[0, 1])
-    fig.update_yaxes(title_text=f"{data.method}, {data.trials} complete trials")
+    sampled = f" (random) of {data.complete}" if data.complete > data.trials else ""
+    fig.update_yaxes(title_text=f"{data.method}, {data.trials}{sampled} complete trials")
     return _layout(fig, 280, title={"text": "Importances", "x": 0.02})
 
 

@@ -160,14 +160,20 @@ def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | No
                   f"deepest highway net instead ({deepest} layers, study {pick.name}).")
 
 
+NET_TRIES = 20  # best trials tried for Figure 2's net; every completed trial stores weights
+
+
 def _load_net(
     store: StudyStorage, record: StudyRecord | None
 ) -> tuple[FCNet | None, FrozenTrial | None, str]:
-    """The best trial's net that has stored weights; notes when a better trial had none."""
+    """The best trial's net that has stored weights; notes when a better trial had none.
+    Only the :data:`NET_TRIES` best are tried: each is read whole, and a study without
+    weights (imported, or older) would otherwise be read whole, trial by trial."""
     if record is None:
         return None, None, ""
     skipped = []
-    for trial in ranked(record.trials):
+    candidates = ranked(record.trials)
+    for trial in candidates[:NET_TRIES]:
         try:
             model = load_trial_model(store, record.fetch(trial))
         except (LookupError, ArtifactNotFound, RuntimeError, ValueError, OSError) as e:
@@ -179,7 +185,8 @@ def _load_net(
         note = ("Better trials without usable weights were skipped: " + "; ".join(skipped)
                 if skipped else "")
         return model, trial, note
-    return None, None, (f"No trial of {record.name} has usable stored weights: "
+    which = f"None of the {NET_TRIES} best trials" if len(candidates) > NET_TRIES else "No trial"
+    return None, None, (f"{which} of {record.name} has usable stored weights: "
                         + "; ".join(skipped))
 
 

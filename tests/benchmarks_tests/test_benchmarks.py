@@ -121,3 +121,18 @@ def test_arithmetic_counts_each_matmul_of_the_derivation() -> None:
     assert step == 3 * forward_highway
     plain = flops_per_trial_step(3, width, batch, inputs, classes, highway=False)
     assert plain < flops_per_trial_step(3, width, batch, inputs, classes)
+
+
+@pytest.mark.slow
+def test_scale_times_every_step_on_a_small_study(tmp_path: Path) -> None:
+    out = tmp_path / "scale.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--sizes", "12",
+         "--epochs", "3", "--pack", "4", "--skip-report", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    row = json.loads(out.read_text())["seconds"]["sqlite"]["12"]
+    assert set(row) == {"write", "ask round", "status query", "best query", "trials query",
+                        "status", "status cpu", "best", "best cpu", "trials", "trials cpu"}
+    assert all(v > 0 for v in row.values())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from optuna.trial import TrialState
 
 from hwsearch.models import FCConfig, FCNet
+from hwsearch.report import figures
 from hwsearch.report.data import (
     bias_change_data,
     cross_entropy,
@@ -223,6 +226,21 @@ def test_importances_rank_the_parameters() -> None:
     assert importance_data(trials) == data  # seeded: the report is repeatable
 
 
+def test_importances_of_a_large_study_rest_on_a_seeded_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hwsearch.report.data as report_data
+
+    monkeypatch.setattr(report_data, "IMPORTANCE_SAMPLE", 30)
+    # The loss follows lr alone (lr cycles over five decades with the trial number).
+    trials = [trial(i, [float(i % 5) + 0.001 * i]) for i in range(80)]
+    data = importance_data(trials)
+    assert (data.trials, data.complete) == (30, 80)
+    assert data.note == "" and data.names[0] == "lr"
+    assert importance_data(trials) == data  # the same sample each time
+    assert "30 (random) of 80 complete" in figures.importances(data).layout.yaxis.title.text
+
+
 # --- Reading studies --------------------------------------------------------------------------
 
 
@@ -260,3 +278,32 @@ def test_figure1_adds_the_top_10_runs_mean_and_spread_from_10_complete_trials() 
     assert top.mean == [pytest.approx(np.mean([t.intermediate_values[e] for t in best10]))
                         for e in (1, 2)]
     assert (top.low, top.high) == ([1.0, 0.5], [10.0, 9.0])
+
+
+def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> None:
+    import optuna
+
+    from hwsearch.report.studies import StudyRecord
+    from hwsearch.report.write import NET_TRIES, _load_net
+    from hwsearch.storage import open_storage
+    from hwsearch.storage import records as rec
+
+    store = open_storage(f"sqlite:///{tmp_path / 'w.db'}")
+    optuna.create_study(study_name="mnist-highway-d50", storage=store.optuna)
+    made = [rec.finished_trial(t.params, t.distributions,
+                               [{"epoch": 1, "train_loss": 1.0 / (n + 1)}])
+            for n, t in enumerate(trial(n, [1.0]) for n in range(NET_TRIES + 5))]
+    rec.add_finished_trials(store, "mnist-highway-d50", made)  # none has weights
+    fetched = []
+
+    def fetch(t):
+        fetched.append(t.number)
+        return store.optuna.get_trial(store.trial_id("mnist-highway-d50", t.number))
+
+    r = StudyRecord("mnist-highway-d50", "mnist", "highway", 50, {},
+                    store.light_trials("mnist-highway-d50"), fetch)
+    net, best, note = _load_net(store, r)
+    assert net is None and best is None
+    assert len(fetched) == NET_TRIES and fetched[0] == NET_TRIES + 4  # best first
+    assert note.startswith(f"None of the {NET_TRIES} best trials of mnist-highway-d50")
+    store.close()
