@@ -119,3 +119,17 @@ def test_a_typo_never_echoes_the_password(typo: list, tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "pw-x9" not in out.stderr + out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_url_from_a_file(small_db: str, tmp_path: Path) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text(small_db + "\n")
+    url_file.chmod(0o600)
+    env = {k: v for k, v in hwsearch_env().items() if not k.startswith("HWSEARCH_STORAGE")}
+    for argv, extra in ((["--storage-file", str(url_file)], {}),
+                        ([], {"HWSEARCH_STORAGE_FILE": str(url_file)})):
+        out = subprocess.run([sys.executable, "-m", "hwsearch", "status", *argv], cwd=tmp_path,
+                             env={**env, **extra}, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "mnist-highway-d10" in out.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["url"]  # no default database made
