@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hwsearch.options import ConfigError
-from hwsearch.storage import StorageError, open_storage, resolve_url
+from hwsearch.storage import StorageError, mask_url, open_storage, parse_url, resolve_url
+from hwsearch.storage.existing import check_sqlite_file
 from hwsearch.storage.url import refuse_password_on_command_line
 
 from .errors import LaunchError
@@ -229,7 +230,11 @@ def _add_dashboard(sub: Any, light: bool) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     from .dashboard import serve
 
-    store = _open_existing(args)
+    # Unlike the other read commands, an empty server database gets Optuna's tables: a fresh
+    # compose stack starts the dashboard before the first launch. A SQLite file must exist.
+    url = _storage_url(args)
+    check_sqlite_file(parse_url(url), mask_url(url))
+    store = open_storage(url)
     try:
         return serve(store, host=args.host, port=args.port, allow_writes=args.allow_writes)
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from hwsearch.compat import LOOPBACK, init_local_ray, ray_keeps_loopback
@@ -11,6 +13,7 @@ from hwsearch.compat import LOOPBACK, init_local_ray, ray_keeps_loopback
 from .errors import LaunchError
 
 LOOPBACKS = (LOOPBACK, "localhost", "::1")
+SECRET_ENV = ("HWSEARCH_STORAGE", "HWSEARCH_STORAGE_FILE", "PGPASSWORD")
 
 
 def is_loopback(address: str) -> bool:
@@ -30,6 +33,18 @@ def quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+@contextmanager
+def _secrets_out_of_environ() -> Iterator[None]:
+    """The database's credentials out of the environment while a local Ray starts: its
+    processes (and every worker they start) inherit it, and need no database. The driver has
+    its URL already; libpq reads PGPASSWORD again on each new connection, so it comes back."""
+    saved = {k: os.environ.pop(k) for k in SECRET_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def start_ray(address: str | None) -> bool:
     """Join the cluster at ``address`` or start a local one; True when we started it."""
     import ray
@@ -46,7 +61,8 @@ def start_ray(address: str | None) -> bool:
     }
     if not address:
         # "local": always a fresh cluster of our own, never one a `ray start` left running.
-        init_local_ray(**kwargs)
+        with _secrets_out_of_environ():
+            init_local_ray(**kwargs)
         _check_node_address(LOOPBACK)
     elif address != "auto" and is_loopback(address):
         with ray_keeps_loopback():

@@ -65,7 +65,8 @@ def _gpus(name: str, value: Any) -> str | None:
 @dataclass(frozen=True)
 class LaunchSettings:
     storage: str | None = option(
-        None, "database URL (default $HWSEARCH_STORAGE or sqlite:///highway-search.db)",
+        None, "database URL, without a password (default $HWSEARCH_STORAGE, else "
+        "sqlite:///highway-search.db)",
         metavar="URL",
     )
     storage_file: str | None = option(

@@ -20,17 +20,23 @@ from .errors import StorageError
 OPTUNA_TABLES = frozenset({"studies", "trials", "version_info", "alembic_version"})
 
 
+def check_sqlite_file(parsed: URL, display_url: str) -> None:
+    """For SQLite, the file must exist: a typo in its name would otherwise make a new one."""
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = parsed.database
+    if not path or path == ":memory:":
+        raise StorageError(f"{display_url} is an empty in-memory database; nothing to read")
+    if not Path(path).expanduser().is_file():
+        raise StorageError(f"no database at {path}; this command only reads (check --storage)")
+
+
 def check_existing(url: str, parsed: URL, display_url: str) -> None:
     """Raise :class:`StorageError` unless ``url`` names a database holding Optuna's tables.
     Creates nothing: a missing SQLite file stays missing."""
+    check_sqlite_file(parsed, display_url)
     if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:":
-            raise StorageError(f"{display_url} is an empty in-memory database; nothing to read")
-        if not Path(path).expanduser().is_file():
-            raise StorageError(
-                f"no database at {path}; this command only reads (check --storage)"
-            )
+        path = str(parsed.database)
         # mode=ro: SQLite opens the file without creating it, even if it vanishes meanwhile.
         engine = sa.create_engine(
             f"sqlite:///file:{Path(path).expanduser()}?mode=ro&uri=true",

@@ -51,11 +51,15 @@ SCHEMA_LOCK = "__schema__"  # a claim name no study can have (study names are no
 STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
 
 
-def engine_kwargs(url: str) -> dict[str, object]:
+def engine_kwargs(url: str, *, read_only: bool = False) -> dict[str, object]:
     """Per-backend options: a busy timeout for SQLite (WAL is set on the file), pre-ping for
-    servers so a connection dropped by the server is replaced instead of failing a write."""
+    servers so a connection dropped by the server is replaced instead of failing a write.
+    ``read_only`` (the read commands): PostgreSQL refuses any write in their sessions."""
     if parse_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    if read_only:
+        return {"pool_pre_ping": True,
+                "connect_args": {"options": "-c default_transaction_read_only=on"}}
     return {"pool_pre_ping": True}
 
 
@@ -125,7 +129,7 @@ class SQLStudyStorage(StudyStorage):
                 self._optuna = RetryingRDBStorage(
                     url,
                     self._retry,
-                    engine_kwargs=engine_kwargs(url),
+                    engine_kwargs=engine_kwargs(url, read_only=not create),
                     skip_table_creation=not create,
                 )
                 self._engine = self._optuna.engine

@@ -137,7 +137,7 @@ def test_a_foreign_study_stops_the_launch_before_any_study_is_made(tmp_path: Pat
     url = _foreign(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "hwsearch", "launch", "--storage", url, "--models",
-         "plain,highway", "--depths", "2", "--trials", "1", "--data-dir", str(tmp_path)],
+         "plain,highway", "--depths", "2", "--trials", "1", "--download"],  # nothing fetched
         cwd=tmp_path, env=_env({}), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2, out.stderr

@@ -89,11 +89,20 @@ def test_status_time_is_measured(small_db: str) -> None:
          "unrecognized arguments: --stoarge (values not shown)"),
         ("argument --port: invalid int value: 'u:pw@h'", ["dashboard", "--port", "u:pw@h"],
          "argument --port: invalid int value: '…'"),
-        ("argument --format: invalid choice: 'pw-secret' (choose from 'table', 'json')",
-         ["best", "--format", "pw-secret"],
+        ("argument --format: invalid choice: 'u:pw@h' (choose from 'table', 'json')",
+         ["best", "--format", "u:pw@h"],
          "argument --format: invalid choice: '…' (choose from 'table', 'json')"),
-        ("ambiguous option: --st=pw-secret could match --storage, --study",
-         ["best", "--st=pw-secret"], "ambiguous option: --st=… could match --storage, --study"),
+        ("ambiguous option: --st=u:pw@h could match --storage, --study",
+         ["best", "--st=u:pw@h"], "ambiguous option: --st=… could match --storage, --study"),
+        # A plain word cannot hold a URL: it is named, so the user sees what was wrong.
+        ("argument --format: invalid choice: 'csvv' (choose from 'table', 'json')",
+         ["best", "--format", "csvv"],
+         "argument --format: invalid choice: 'csvv' (choose from 'table', 'json')"),
+        ("argument --port: invalid int value: 'my-password'", ["dashboard", "--port",
+                                                               "my-password"],
+         "argument --port: invalid int value: '…'"),
+        ("argument --port: invalid int value: '" + "x" * 41 + "'",
+         ["dashboard", "--port", "x" * 41], "argument --port: invalid int value: '…'"),
     ],
 )
 def test_usage_errors_hide_values(message: str, argv: list, shown: str) -> None:
@@ -103,10 +112,24 @@ def test_usage_errors_hide_values(message: str, argv: list, shown: str) -> None:
 @pytest.mark.parametrize("typo", [["--stoarge", "postgresql+psycopg://u:pw-x9@h/db"],
                                   ["--stoarge=postgresql+psycopg://u:pw-x9@h/db"],
                                   ["--st=postgresql+psycopg://u:pw-x9@h/db"],
-                                  ["--format", "pw-x9"]])
+                                  ["--format", "postgresql+psycopg://u:pw-x9@h/db"]])
 def test_a_typo_never_echoes_the_password(typo: list, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "hwsearch", "best", *typo], cwd=tmp_path,
                          env=hwsearch_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "pw-x9" not in out.stderr + out.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_url_from_a_file(small_db: str, tmp_path: Path) -> None:
+    url_file = tmp_path / "url"
+    url_file.write_text(small_db + "\n")
+    url_file.chmod(0o600)
+    env = {k: v for k, v in hwsearch_env().items() if not k.startswith("HWSEARCH_STORAGE")}
+    for argv, extra in ((["--storage-file", str(url_file)], {}),
+                        ([], {"HWSEARCH_STORAGE_FILE": str(url_file)})):
+        out = subprocess.run([sys.executable, "-m", "hwsearch", "status", *argv], cwd=tmp_path,
+                             env={**env, **extra}, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "mnist-highway-d10" in out.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["url"]  # no default database made

@@ -70,3 +70,20 @@ def test_an_unreachable_server_names_no_password() -> None:
         open_storage(f"postgresql+psycopg://u:{PG_PASSWORD}@127.0.0.1:1/db?connect_timeout=2",
                      create=False)
     assert "cannot open storage" in str(e.value) and PG_PASSWORD not in str(e.value)
+
+
+def test_a_reader_cannot_write_on_postgresql(pg_database: str, prefix: str) -> None:
+    """Read commands' sessions are read-only on the server itself, whatever the code does."""
+    writer = open_storage(pg_url(pg_database))
+    optuna.create_study(study_name=f"{prefix}r", storage=writer.optuna)
+    writer.close()
+    reader = open_storage(pg_url(pg_database), create=False)
+    try:
+        assert f"{prefix}r" in reader.study_names()
+        with pytest.raises(optuna.exceptions.StorageInternalError) as e:
+            optuna.create_study(study_name=f"{prefix}w", storage=reader.optuna)
+        assert "read-only transaction" in str(e.value.__cause__)  # the server said no
+    finally:
+        reader.close()
+    assert f"{prefix}w" not in [s.study_name for s in
+                                optuna.get_all_study_summaries(storage=pg_url(pg_database))]
