@@ -267,3 +267,61 @@ def test_multi_host_ray_loses_a_worker_host_mid_search(
         stop_processes_naming(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
         pg.close()
+
+
+# -- launchers and heartbeats -----------------------------------------------------------------
+
+
+def test_paused_launcher_says_one_line_and_exits_cleanly(
+    mnist_dir: Path, tmp_path: Path, prefix: str
+) -> None:
+    """Launcher A is paused (SIGSTOP) mid-trial, past its grace period, while launcher B runs
+    the same study: B fails A's trial as stale and replaces it. Resumed (SIGCONT), A finds
+    the trial taken over, says so in one line, drops its result and exits cleanly (0)."""
+    url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
+    args = _args(url, mnist_dir, prefix, **{"--trials": "4"})
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    a = start_hwsearch(*args, log=log_a, cwd=tmp_path)
+    b = None
+    try:
+        wait_for(mid_trial(url, name), 240, "A's first epoch", a)
+        held = [t.number for t in trials(url, name) if t.state == TrialState.RUNNING]
+        os.kill(a.pid, signal.SIGSTOP)  # the launcher only: its Ray trial trains on
+        b = start_hwsearch(*args, log=log_b, cwd=tmp_path)
+
+        def taken_over() -> bool:
+            got = {t.number: t for t in trials(url, name)}
+            return any(got[n].state == TrialState.FAIL for n in held)
+
+        wait_for(taken_over, 240, "B to fail A's trial as stale", b)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert b.wait(timeout=400) == 0, log_tail(log_b)
+    assert a.wait(timeout=400) == 0, log_tail(log_a)
+    text = log_a.read_text()
+    notes = [line for line in text.splitlines() if "taken over" in line]
+    assert 1 <= len(notes) <= len(held), text[-3000:]
+    assert "Traceback" not in text and "Error" not in text, text[-3000:]
+    got = assert_exact(url, name, 4)
+    failed = [t for t in got if t.state == TrialState.FAIL]
+    assert {t.number for t in failed} <= set(held) and failed
+    assert all("heartbeat" in outcome(t) for t in failed)
+    assert len(got) == 4 + len(failed)
+
+
+def test_launchers_with_different_heartbeats_fail_no_live_trial(
+    mnist_dir: Path, tmp_path: Path, prefix: str
+) -> None:
+    """A beats every 20 s (grace 60 s), B every second (grace 3 s): B must judge A's trials
+    by A's interval, so no live trial is failed and no trial is lost or duplicated."""
+    url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
+    slow = _args(url, mnist_dir, prefix, **{"--trials": "6", "--heartbeat": "20"})
+    quick = _args(url, mnist_dir, prefix, **{"--trials": "6", "--heartbeat": "1"})
+    a = start_hwsearch(*slow, log=tmp_path / "a.log", cwd=tmp_path)
+    b = start_hwsearch(*quick, log=tmp_path / "b.log", cwd=tmp_path)
+    assert a.wait(timeout=500) == 0, log_tail(tmp_path / "a.log")
+    assert b.wait(timeout=500) == 0, log_tail(tmp_path / "b.log")
+    got = assert_exact(url, name, 6)
+    assert len(got) == 6, [(t.number, t.state.name, outcome(t)) for t in got]
+    intervals = {t.user_attrs[LAUNCHER]: t.user_attrs["heartbeat_interval"] for t in got}
+    assert sorted(set(intervals.values())) == [1, 20]  # both launchers ran trials
