@@ -34,12 +34,28 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
+_received: list[int] = []  # the signal that stopped the launch
+
+
 def _first(signum: int, frame: FrameType | None) -> None:
+    _armed.clear()
+    _received.append(signum)
     for s in SIGNALS:
         signal.signal(s, _exit_now)
     os.write(2, f"hwsearch: {signal.Signals(signum).name}; stopping (again to exit at once)\n"
              .encode())
     raise Interrupted(signum)
+
+
+_armed = threading.Event()  # set while interruptible() is in force and nothing has come yet
+
+
+def take_back() -> None:
+    """Reinstall the handlers after a library replaced them: ``ray.init`` installs its own
+    SIGTERM handler (a stack dump, then abort), which would skip every cleanup."""
+    if _armed.is_set() and threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _first)
 
 
 @contextmanager
@@ -54,8 +70,16 @@ def interruptible() -> Iterator[None]:
     previous = {s: signal.getsignal(s) for s in SIGNALS}
     for s in SIGNALS:
         signal.signal(s, _first)
+    _armed.set()
+    _received.clear()
     try:
         yield
+    except KeyboardInterrupt as e:
+        # Libraries on the way (Tune) may catch ours and raise a plain KeyboardInterrupt.
+        if _received and not isinstance(e, Interrupted):
+            raise Interrupted(_received[0]) from None
+        raise
     finally:
+        _armed.clear()
         for s, handler in previous.items():
             signal.signal(s, handler)

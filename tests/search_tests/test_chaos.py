@@ -175,7 +175,8 @@ def test_sigterm_exits_143_and_a_second_signal_exits_at_once(
     proc = start_hwsearch(*args, log=tmp_path / "log2", cwd=tmp_path, env=env)
     wait_for(mid_trial(url, name), 240, "a trial's first epoch", proc)
     os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.05)
+    wait_for(lambda: "stopping (again" in (tmp_path / "log2").read_text(), 10,
+             "the first signal to be taken", proc)  # two at once would be one to Python
     sent = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) == 130, log_tail(tmp_path / "log2")
