@@ -22,19 +22,20 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+import hwtest
 from hwsearch.storage.records import LAUNCHER, outcome
 from hwtest import (
     PG_PASSWORD,
     hwsearch_env,
     netns,
     run_hwsearch,
-    start_hwsearch,
     stop_processes_naming,
     tiny_launch_args,
 )
 from hwtest.chaos import (
     FINISHED,
     assert_exact,
+    end_sessions,
     log_tail,
     mid_trial,
     session_processes,
@@ -46,6 +47,24 @@ from hwtest.pgserver import PGServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 NAME = "mnist-highway-d10"
+
+
+_started: list[int] = []
+
+
+def start_hwsearch(*args: str, **kwargs) -> subprocess.Popen:
+    """``hwtest.start_hwsearch`` (its own session), remembered so the teardown can end what a
+    failed test left."""
+    proc = hwtest.start_hwsearch(*args, **kwargs)
+    _started.append(proc.pid)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _end_what_the_test_started() -> Iterator[None]:
+    yield
+    end_sessions(_started)
+    _started.clear()
 
 
 def _args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
