@@ -29,7 +29,7 @@ class Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
     def add(self, trial_id: int) -> None:
-        self._storage.record_heartbeat(trial_id)  # at once: a trial without beats never goes stale
+        self._storage.record_heartbeat(trial_id)  # at once (the ask wrote one too)
         with self._lock:
             self._trial_ids.add(trial_id)
 

@@ -28,7 +28,7 @@ from .progress import Progress, StudyProgress
 from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
 from .settings import MAX_PACK, PACK_AUTO, LaunchSettings
-from .signals import Interrupted, interruptible
+from .signals import Interrupted, interruptible, take_back
 from .studies import check_study, open_study, study_name
 from .timings import Timings
 
@@ -191,6 +191,7 @@ def _run(
     stack.callback(lambda: print(timings.line(), file=progress.out, flush=True))
     if start_ray(settings.ray_address):
         stack.callback(ray.shutdown)
+    take_back()  # Ray's driver installs a SIGTERM handler of its own
     timings.ray_ready = timings.now()
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
     stack.callback(shutil.rmtree, experiment_dir, ignore_errors=True)

@@ -87,8 +87,9 @@ class StudyStorage(abc.ABC):
         distributions: Mapping[str, BaseDistribution],
         attrs: Callable[[int], Mapping[str, Any]],
     ) -> tuple[int, int, dict[str, Any]]:
-        """A new RUNNING trial of ``study`` with its parameters drawn by the study's sampler
-        and the user attributes ``attrs(number)``: ``(trial_id, number, params)``. Without
+        """A new RUNNING trial of ``study`` with its parameters drawn by the study's sampler,
+        the user attributes ``attrs(number)`` and its first heartbeat (the database's clock):
+        ``(trial_id, number, params)``. Without
         ``Study.ask``, which loads every trial of the study to serve its cache."""
 
     @abc.abstractmethod
@@ -112,8 +113,9 @@ class StudyStorage(abc.ABC):
 
         A trial is stale when its last heartbeat is older than ``GRACE_FACTOR`` times its
         owner's recorded heartbeat interval (``default_interval`` for trials that recorded
-        none), on the database's clock. A trial that never beat starts its grace period when
-        a launcher first sees it.
+        none), on the database's clock. :meth:`ask` writes a trial's first beat, so the grace
+        period of one whose owner never beat counts from its start; a trial asked elsewhere
+        (no beat at all) starts its grace period when a launcher first sees it.
         """
 
     @abc.abstractmethod

@@ -65,3 +65,17 @@ def session_processes(sid: int) -> list[int]:
 
 def log_tail(path: Path, n: int = 3000) -> str:
     return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"
+
+
+def end_sessions(sids: list[int]) -> None:
+    """SIGKILL whatever is left of these sessions (a failed test's launchers and their Ray,
+    reparented or not; a session id stays with its processes)."""
+    import os
+    import signal
+
+    for sid in sids:
+        for pid in session_processes(sid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -9,8 +9,11 @@ failure would, and traffic goes only to addresses the test made.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,10 @@ class Host:
 
     def run(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], **kwargs)
+
+    def pids(self) -> list[int]:
+        out = subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
 
     def cut(self) -> None:
         """The host's link goes down: nothing in or out, its processes keep running."""
@@ -82,6 +89,18 @@ class Lan:
         self.close()
 
     def close(self) -> None:
+        """End every process left in the hosts (by PID: ``ip netns pids``; Ray's agents rename
+        their command lines, so a name would miss them), then remove the hosts and bridge."""
         for h in self.hosts:
-            subprocess.run(["ip", "netns", "del", h.ns], capture_output=True)  # its veth too
+            for pid in h.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for h in self.hosts:
+            deadline = time.monotonic() + 10
+            while h.pids() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            subprocess.run(["ip", "netns", "del", h.ns], capture_output=True)
+            _ip("link", "del", h.link, check=False)  # at once, not when the kernel frees the ns
         _ip("link", "del", self.bridge, check=False)

@@ -22,19 +22,20 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+import hwtest
 from hwsearch.storage.records import LAUNCHER, outcome
 from hwtest import (
     PG_PASSWORD,
     hwsearch_env,
     netns,
     run_hwsearch,
-    start_hwsearch,
     stop_processes_naming,
     tiny_launch_args,
 )
 from hwtest.chaos import (
     FINISHED,
     assert_exact,
+    end_sessions,
     log_tail,
     mid_trial,
     session_processes,
@@ -46,6 +47,24 @@ from hwtest.pgserver import PGServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 NAME = "mnist-highway-d10"
+
+
+_started: list[int] = []
+
+
+def start_hwsearch(*args: str, **kwargs) -> subprocess.Popen:
+    """``hwtest.start_hwsearch`` (its own session), remembered so the teardown can end what a
+    failed test left."""
+    proc = hwtest.start_hwsearch(*args, **kwargs)
+    _started.append(proc.pid)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _end_what_the_test_started() -> Iterator[None]:
+    yield
+    end_sessions(_started)
+    _started.clear()
 
 
 def _args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
@@ -175,7 +194,8 @@ def test_sigterm_exits_143_and_a_second_signal_exits_at_once(
     proc = start_hwsearch(*args, log=tmp_path / "log2", cwd=tmp_path, env=env)
     wait_for(mid_trial(url, name), 240, "a trial's first epoch", proc)
     os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.05)
+    wait_for(lambda: "stopping (again" in (tmp_path / "log2").read_text(), 10,
+             "the first signal to be taken", proc)  # two at once would be one to Python
     sent = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) == 130, log_tail(tmp_path / "log2")
@@ -267,3 +287,61 @@ def test_multi_host_ray_loses_a_worker_host_mid_search(
         stop_processes_naming(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
         pg.close()
+
+
+# -- launchers and heartbeats -----------------------------------------------------------------
+
+
+def test_paused_launcher_says_one_line_and_exits_cleanly(
+    mnist_dir: Path, tmp_path: Path, prefix: str
+) -> None:
+    """Launcher A is paused (SIGSTOP) mid-trial, past its grace period, while launcher B runs
+    the same study: B fails A's trial as stale and replaces it. Resumed (SIGCONT), A finds
+    the trial taken over, says so in one line, drops its result and exits cleanly (0)."""
+    url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
+    args = _args(url, mnist_dir, prefix, **{"--trials": "4"})
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    a = start_hwsearch(*args, log=log_a, cwd=tmp_path)
+    b = None
+    try:
+        wait_for(mid_trial(url, name), 240, "A's first epoch", a)
+        held = [t.number for t in trials(url, name) if t.state == TrialState.RUNNING]
+        os.kill(a.pid, signal.SIGSTOP)  # the launcher only: its Ray trial trains on
+        b = start_hwsearch(*args, log=log_b, cwd=tmp_path)
+
+        def taken_over() -> bool:
+            got = {t.number: t for t in trials(url, name)}
+            return any(got[n].state == TrialState.FAIL for n in held)
+
+        wait_for(taken_over, 240, "B to fail A's trial as stale", b)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert b.wait(timeout=400) == 0, log_tail(log_b)
+    assert a.wait(timeout=400) == 0, log_tail(log_a)
+    text = log_a.read_text()
+    notes = [line for line in text.splitlines() if "taken over" in line]
+    assert 1 <= len(notes) <= len(held), text[-3000:]
+    assert "Traceback" not in text and "Error" not in text, text[-3000:]
+    got = assert_exact(url, name, 4)
+    failed = [t for t in got if t.state == TrialState.FAIL]
+    assert {t.number for t in failed} <= set(held) and failed
+    assert all("heartbeat" in outcome(t) for t in failed)
+    assert len(got) == 4 + len(failed)
+
+
+def test_launchers_with_different_heartbeats_fail_no_live_trial(
+    mnist_dir: Path, tmp_path: Path, prefix: str
+) -> None:
+    """A beats every 20 s (grace 60 s), B every second (grace 3 s): B must judge A's trials
+    by A's interval, so no live trial is failed and no trial is lost or duplicated."""
+    url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
+    slow = _args(url, mnist_dir, prefix, **{"--trials": "6", "--heartbeat": "20"})
+    quick = _args(url, mnist_dir, prefix, **{"--trials": "6", "--heartbeat": "1"})
+    a = start_hwsearch(*slow, log=tmp_path / "a.log", cwd=tmp_path)
+    b = start_hwsearch(*quick, log=tmp_path / "b.log", cwd=tmp_path)
+    assert a.wait(timeout=500) == 0, log_tail(tmp_path / "a.log")
+    assert b.wait(timeout=500) == 0, log_tail(tmp_path / "b.log")
+    got = assert_exact(url, name, 6)
+    assert len(got) == 6, [(t.number, t.state.name, outcome(t)) for t in got]
+    intervals = {t.user_attrs[LAUNCHER]: t.user_attrs["heartbeat_interval"] for t in got}
+    assert sorted(set(intervals.values())) == [1, 20]  # both launchers ran trials

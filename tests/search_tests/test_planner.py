@@ -288,3 +288,22 @@ def test_a_late_divergence_keeps_its_best_value_and_weights(store: SQLStudyStora
     c = store.counts(name)
     assert (c.finished, c.diverged, c.best) == (2, 2, 0.6)
     assert [e for e in events.of("finished")] == [(name, None, True), (name, 0.6, True)]
+
+
+def test_release_hands_back_every_trial_of_this_launcher(store: SQLStudyStorage) -> None:
+    """Stopped mid-ask, a launcher holds a trial it never buffered: release fails it too
+    (so a rerun replaces it at once), and leaves other launchers' trials alone."""
+    plans = make_plans(store, target=4, activations=("tanh",))
+    plan = plans["mnist-highway-d2"]
+    planner, _, _ = make_planner(store, plans, pack_size=1)
+    live = planner.next_pack()
+    mid_ask = store.ask(plan.study, plan.distributions,
+                        lambda n: rec.ask_attrs(0, n, planner.launcher_id, 10))[0]
+    other = store.ask(plan.study, plan.distributions, lambda n: rec.ask_attrs(0, n, "other", 10))[0]
+    planner.release_pack(live, "stopped")
+    planner.release("stopped")
+    got = {store.trial_id(plan.name, t.number): t
+           for t in store.optuna.get_all_trials(store.study_id(plan.name))}
+    assert got[mid_ask].state == TrialState.FAIL and rec.outcome(got[mid_ask]) == "stopped"
+    assert got[live.trials[0].trial_id].state == TrialState.FAIL
+    assert got[other].state == TrialState.RUNNING
