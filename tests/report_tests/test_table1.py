@@ -8,7 +8,7 @@ import pytest
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.models import ConvHighwayNet, PRESETS, count_parameters, preset
+from hwsearch.models import PRESETS, ConvHighwayNet, count_parameters, preset
 from hwsearch.report.page import Page
 from hwsearch.report.table1 import PAPERS, parameter_count, table1_data, unmatched_papers
 from hwsearch.report.write import _table1
