@@ -34,8 +34,9 @@ def test_conv_study_names_say_the_width() -> None:
 
 def test_conv_studies_pack() -> None:
     settings = LaunchSettings(models=("mnist-highway-10",), trials=10, pack=PACK_AUTO)
-    assert pick_pack_size(settings) == 4
-    assert pick_pack_size(replace(settings, trials=3)) == 3
+    assert pick_pack_size(settings) == 1  # on CPU grouped convs do not pay (README)
+    gpu = replace(settings, gpus_per_trial=1.0)
+    assert pick_pack_size(gpu) == 8 and pick_pack_size(replace(gpu, trials=3)) == 3
     assert pick_pack_size(replace(settings, pack=6)) == 6
     (config,) = settings.configs()
     assert config.model == "mnist-highway-10" and config.depth == 10 and config.batch == 100
