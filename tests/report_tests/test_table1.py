@@ -89,3 +89,21 @@ def test_the_page_shows_table1_and_says_what_is_short() -> None:
     _table1(empty, [record("highway", 10, [trial(0, [0.5])])], "mnist")
     assert "Table 1" not in empty.render("")
     assert {p.model for p in PAPERS} - {None} <= set(PRESETS)
+
+
+def test_a_report_of_a_conv_study_has_table1(tmp_path) -> None:  # noqa: ANN001
+    """The whole page, from a real SQLite storage holding one conv study and no FC study."""
+    import optuna
+
+    from hwsearch.report import write_report
+    from hwsearch.storage.records import STUDY_SPEC
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    rec = conv_record([conv_trial(0, [0.3, 0.1], [0.95, 0.97]), conv_trial(1, [0.2], [0.96])])
+    study = optuna.create_study(study_name=rec.name, storage=url)
+    study.set_user_attr(STUDY_SPEC, rec.spec)
+    for t in rec.trials:
+        study.add_trial(t)
+    text = write_report(url, tmp_path / "out").read_text()
+    assert "Table 1: convolutional highway nets against the papers" in text
+    assert "NO: shorter run" in text and "97.00%" in text and "99.55%" in text
