@@ -15,8 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from hwsearch.models import PRESETS, preset_layers
-from hwsearch.models.conv import Conv, Head, Highway, Pool
+from hwsearch.models import PRESETS, parameter_count
 from hwsearch.storage.records import history
 from hwsearch.training import recipe_for
 
@@ -63,23 +62,6 @@ class Table1Row(NamedTuple):
     paper_iterations: int
     comparable: bool
     protocol: str  # what the study did, and how it stands against the authors' run
-
-
-def parameter_count(model: str, width: int = 0) -> int:
-    """A preset's parameters, from its layer list (no net built)."""
-    info = PRESETS[model]
-    channels, size, total = info.in_channels, info.image_size, 0
-    for layer in preset_layers(model, width):
-        if isinstance(layer, Conv):
-            total += layer.kernel**2 * channels * layer.out + layer.out
-            channels, size = layer.out, size + 2 * layer.pad - layer.kernel + 1
-        elif isinstance(layer, Highway):
-            total += 2 * (layer.kernel**2 * channels**2 + channels)
-        elif isinstance(layer, Pool):
-            size = math.ceil((size - layer.kernel) / layer.stride) + 1
-        elif isinstance(layer, Head):
-            total += channels * size * size * layer.out + layer.out
-    return total
 
 
 def _paper_for(dataset: str, model: str, width: int) -> PaperResult | None:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.models import PRESETS, ConvHighwayNet, count_parameters, preset
+from hwsearch.models import PRESETS, ConvHighwayNet, count_parameters, parameter_count, preset
 from hwsearch.report.page import Page
-from hwsearch.report.table1 import PAPERS, parameter_count, table1_data, unmatched_papers
+from hwsearch.report.table1 import PAPERS, table1_data, unmatched_papers
 from hwsearch.report.write import _table1
 from hwsearch.storage.records import epoch_key
 from hwtest.fake_trials import record, trial
