@@ -88,7 +88,7 @@ def check_single(config: TrainConfig, data: Dataset) -> bool:
 
 def check_mode(mode: str, config: TrainConfig, data: Dataset) -> bool:
     seeds = [hp.seed for hp in TRIALS]
-    kw = dict(epochs=config.epochs, batch_size=config.batch_size)
+    kw = dict(epochs=config.epochs, batch_size=config.batch)
     eager, _ = build_engine(config, TRIALS, data, packed=True)
     reference = fit(eager, data, seeds, **kw)  # type: ignore[arg-type]
     engine, _ = build_engine(config, TRIALS, data, packed=True)

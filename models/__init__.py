@@ -1,7 +1,15 @@
 """Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
 
 from .activations import ACTIVATIONS, check_activation, get_activation
-from .conv import PRESETS, ConvConfig, ConvHighwayNet, PresetInfo, preset, preset_layers
+from .conv import (
+    PRESETS,
+    ConvConfig,
+    ConvHighwayNet,
+    PresetInfo,
+    parameter_count,
+    preset,
+    preset_layers,
+)
 from .fc import (
     DEFAULT_WIDTH,
     KINDS,
@@ -39,6 +47,7 @@ __all__ = [
     "check_depth",
     "count_parameters",
     "get_activation",
+    "parameter_count",
     "preset",
     "preset_layers",
 ]

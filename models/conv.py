@@ -170,6 +170,23 @@ class ConvConfig:
         return sum(isinstance(x, Conv | Highway | Head) for x in self.layers)
 
 
+def parameter_count(name: str, width: int = 0) -> int:
+    """A preset's parameters from its layer list, without building it (for reports)."""
+    info = _info(name)
+    channels, size, total = info.in_channels, info.image_size, 0
+    for layer in preset_layers(name, width):
+        if isinstance(layer, Conv):
+            total += layer.kernel**2 * channels * layer.out + layer.out
+            channels, size = layer.out, size + 2 * layer.pad - layer.kernel + 1
+        elif isinstance(layer, Highway):
+            total += 2 * (layer.kernel**2 * channels**2 + channels)
+        elif isinstance(layer, Pool):
+            size = math.ceil((size - layer.kernel) / layer.stride) + 1
+        elif isinstance(layer, Head):
+            total += channels * size * size * layer.out + layer.out
+    return total
+
+
 def preset(name: str, **overrides: object) -> ConvConfig:
     _info(name)
     return ConvConfig(preset=name, **overrides)  # type: ignore[arg-type]

@@ -37,9 +37,8 @@ class PackedConvNet(nn.Module):
         ref = ConvHighwayNet(config)  # for the shapes; its weights are not used
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        self._plan: list[tuple[str, object]] = []  # (kind, spec) per layer of the single net
-        for spec, module in zip(config.layers[:-1], ref.layers, strict=True):
-            self._plan.append((type(spec).__name__, spec))
+        self._plan = config.layers[:-1]  # the single net's layers, the head apart
+        for spec, module in zip(self._plan, ref.layers, strict=True):
             if isinstance(spec, Conv | Highway):
                 conv = module.conv if isinstance(spec, Conv) else module.h
                 out = conv.out_channels * (1 if isinstance(spec, Conv) else 2)
@@ -61,15 +60,12 @@ class PackedConvNet(nn.Module):
         k, b = x.shape[:2]
         h = x.transpose(0, 1).reshape(b, -1, *x.shape[3:])  # (B, K·C, H, W)
         i = 0
-        for (kind, spec), module in zip(self._plan, self._modules_of, strict=True):
-            if kind == "Dropout":
-                assert isinstance(spec, Dropout)
+        for spec, module in zip(self._plan, self._modules_of, strict=True):
+            if isinstance(spec, Dropout):
                 h = F.dropout(h, module.p, self.training)  # type: ignore[arg-type]
-            elif kind == "Pool":
-                assert isinstance(spec, Pool)
+            elif isinstance(spec, Pool):
                 h = module(h)
-            elif kind == "Conv":
-                assert isinstance(spec, Conv)
+            elif isinstance(spec, Conv):
                 h = self._act(F.conv2d(h, self.weights[i], self.biases[i], padding=spec.pad,
                                        groups=k))
                 i += 1
@@ -88,13 +84,10 @@ class PackedConvNet(nn.Module):
 
     # -- conversion to and from single nets -------------------------------------------------
 
-    def _names(self) -> list[tuple[str, str, int | None]]:
-        """(single-net prefix, kind, layer index) of each conv parameter pair, in order."""
-        out = []
-        for index, (kind, _) in enumerate(self._plan):
-            if kind in ("Conv", "Highway"):
-                out.append((f"layers.{index}", kind, index))
-        return out
+    def _names(self) -> list[tuple[str, bool]]:
+        """(single-net prefix, is a highway layer) of each conv's weights, in order."""
+        return [(f"layers.{i}", isinstance(spec, Highway))
+                for i, spec in enumerate(self._plan) if isinstance(spec, Conv | Highway)]
 
     @classmethod
     def from_state_dicts(
@@ -104,8 +97,8 @@ class PackedConvNet(nn.Module):
         pack = cls(config, k)
         pack.to(dtype=state_dicts[0]["classifier.weight"].dtype)
         with torch.no_grad():
-            for j, (prefix, kind, _) in enumerate(pack._names()):
-                if kind == "Conv":
+            for j, (prefix, highway) in enumerate(pack._names()):
+                if not highway:
                     w = [sd[f"{prefix}.conv.weight"] for sd in state_dicts]
                     bias = [sd[f"{prefix}.conv.bias"] for sd in state_dicts]
                 else:
@@ -129,10 +122,10 @@ class PackedConvNet(nn.Module):
         n = len(self.weights)
         weights, biases, (head_w, head_b) = params[:n], params[n : 2 * n], params[2 * n :]
         sd: dict[str, torch.Tensor] = {}
-        for j, (prefix, kind, _) in enumerate(self._names()):
-            w, bias = weights[j].view(self.k, -1, *weights[j].shape[1:])[i], biases[j].view(
-                self.k, -1)[i]
-            if kind == "Conv":
+        for j, (prefix, highway) in enumerate(self._names()):
+            w = weights[j].view(self.k, -1, *weights[j].shape[1:])[i]
+            bias = biases[j].view(self.k, -1)[i]
+            if not highway:
                 sd[f"{prefix}.conv.weight"], sd[f"{prefix}.conv.bias"] = w, bias
             else:
                 c = w.shape[0] // 2

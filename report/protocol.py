@@ -19,6 +19,11 @@ FIXED_BY_THE_PAPERS: tuple[tuple[str, str, str], ...] = (
      "1505.00387, Sec. 4.1"),
     ("Training", "SGD with momentum; He initialisation", "1505.00387, Sec. 4.1"),
     ("Objective", "the best training-set cross-entropy achieved", "1505.00387, Sec. 4.1"),
+    ("Convolutional nets", "the authors' Caffe definitions and solvers, used as they are "
+     "(presets mnist-highway-10, cifar10-highway-19, cifar100-highway-19): layouts, dropout, "
+     "Xavier fillers, gate bias −1 (MNIST) or −2 (CIFAR), Nesterov momentum 0.9, weight decay "
+     "0.001, batch 100, lr 0.01 (MNIST) or 0.025 (CIFAR) cut ×0.1 at fixed iterations of a "
+     "180,000 (200,000) iteration run", "flukeskywalker/highway-networks, examples/highways"),
 )
 
 # (what, this project's choice, why) — the papers do not state these.
@@ -40,4 +45,11 @@ OUR_CHOICES: tuple[tuple[str, str, str], ...] = (
      "measure it (a 'test-on-train' stage), not a running mean over changing weights"),
     ("Data", "MNIST's 60,000 training images, pixels scaled to [0, 1], no augmentation",
      "the papers' Figure 1 dataset; no preprocessing is stated"),
+    ("Conv search", "lr log-uniform in [0.001, 0.1], Nesterov momentum [0.8, 0.99], weight "
+     "decay log-uniform in [1e-4, 1e-2], gate bias [−4, 0]; ReLU and the schedule from the "
+     "solver", "the papers publish one solver per dataset and no search over it; the ranges "
+     "hold the published values"),
+    ("Conv run length", "set by --epochs; the solver's milestones stay at their iterations, so "
+     "a shorter run is the first part of the authors' (Table 1 labels it short)",
+     "a full MNIST run is 180,000 iterations, hours on a GPU"),
 )

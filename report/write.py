@@ -44,6 +44,7 @@ from .data import (
 from .page import Page, plotly_js
 from .protocol import FIXED_BY_THE_PAPERS, OUR_CHOICES
 from .studies import StudyRecord, best_trial, load_studies, ranked
+from .table1 import TOP, table1_data, unmatched_papers
 
 INDEX = "index.html"
 FIGURE2_DEPTH = 50
@@ -133,6 +134,7 @@ def _build(
                  if chosen is not None and net_trial is not None else "")
 
     _summary(page, records, bias, net_label, chosen.name if chosen is not None else "")
+    _table1(page, records, dataset)
     _protocol(page)
     _figure1(page, records)
     _figure2(page, inner, net_label, chosen_note, net_note, data_note)
@@ -252,6 +254,40 @@ def _summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
             "compares the best training CE of configurations run under this protocol, at the "
             "depths it names and no other. A short or small search can disagree simply "
             "because it is short: read the numbers, not only the verdicts.")
+
+
+def _table1(page: Page, records: list[StudyRecord], dataset: str) -> None:
+    """Table 1 of the papers beside the conv studies; absent when there are none."""
+    rows = table1_data(records)
+    if not rows:
+        return
+    page.section("table1", "Table 1: convolutional highway nets against the papers")
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2%}"
+
+    page.table(
+        ["Study", "Net", "Parameters", "Runs", "Best test accuracy", "Mean ± std",
+         "Paper (best)", "Paper's net", "Comparable", "Protocol"],
+        [[r.study, f"{r.model}, width {r.width}", (f"{r.params:,}", "num"),
+          (str(r.runs), "num"), (pct(r.best), "num"),
+          (f"{pct(r.mean)} ± {pct(r.std)}" if r.std is not None else pct(r.mean), "num"),
+          (pct(r.paper.accuracy) if r.paper else "–", "num"),
+          f"{r.paper.net} ({r.paper.source})" if r.paper else "no published number",
+          "yes" if r.comparable else "NO: shorter run", r.protocol] for r in rows],
+    )
+    page.paragraph(
+        f"Per study, its top runs: the (up to {TOP}) complete trials with the lowest training "
+        "cross-entropy, each with the test accuracy of its stored epoch; best and mean ± "
+        "standard deviation over them, the papers' \"best (mean ± std)\" format. The papers "
+        "trained each net once per run with the authors' solver for its full length (MNIST: "
+        "180,000 iterations; CIFAR: 200,000); a study that trained for fewer iterations, or "
+        "on part of the training set, is marked not comparable and its number is a short "
+        "run's, not a replication.")
+    for p in unmatched_papers(dataset, rows):
+        page.missing(f"Paper: {p.net}, {p.accuracy:.2%} ({p.source}): "
+                     + ("no study of this net here." if p.model else
+                        "its layout is not published, so there is no preset for it."))
 
 
 def _protocol(page: Page) -> None:

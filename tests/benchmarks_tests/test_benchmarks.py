@@ -14,13 +14,16 @@ from hwtest import REPO as ROOT
 
 
 @pytest.mark.slow
-def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["highway", "mnist-highway-10"])
+def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path, model: str) -> None:
     out = tmp_path / "t.json"
     run = subprocess.run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "throughput.py"),
             "--smoke-test",
+            "--model",
+            model,
             "--data-dir",
             str(tmp_path / "absent"),
             "--threads",
@@ -50,6 +53,7 @@ def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path) -> None:
     assert all(
         v > 0 for v in (result["conventional"], result["single"], *result["packed"].values())
     )
+    assert result["meta"]["model"] == model
 
 
 def test_protocol_builds_the_launch_command() -> None:

@@ -19,6 +19,7 @@ DISTRIBUTIONS = {
     "lr_decay": FloatDistribution(1e-3, 1.0, log=True),
     "activation": CategoricalDistribution(["relu", "tanh"]),
     "gate_bias": FloatDistribution(-10.0, -1.0),
+    "weight_decay": FloatDistribution(1e-4, 1e-2, log=True),  # conv studies
 }
 
 

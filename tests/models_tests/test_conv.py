@@ -9,7 +9,13 @@ import math
 import pytest
 import torch
 
-from hwsearch.models import ConvHighwayNet, HighwayConv2d, count_parameters, preset
+from hwsearch.models import (
+    ConvHighwayNet,
+    HighwayConv2d,
+    count_parameters,
+    parameter_count,
+    preset,
+)
 from hwsearch.models.conv import Conv, Dropout, Head, Highway, Pool, preset_layers
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -55,7 +61,7 @@ def test_parameter_count_is_the_definitions(
     derived = count_from_layers(config.layers, channels, config.info.image_size)
     net = ConvHighwayNet(config, _gen(0))
     print(f"{name} width {width or config.info.default_width}: {count_parameters(net):,}")
-    assert count_parameters(net) == derived == expected
+    assert count_parameters(net) == derived == parameter_count(name, width) == expected
 
 
 def test_layer_lists_follow_the_definitions() -> None:

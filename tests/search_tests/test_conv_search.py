@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from hwsearch.search.launcher import pick_pack_size
@@ -35,9 +34,9 @@ def test_conv_study_names_say_the_width() -> None:
 
 def test_conv_studies_pack() -> None:
     settings = LaunchSettings(models=("mnist-highway-10",), trials=10, pack=PACK_AUTO)
-    cores = os.cpu_count() or 1  # a local launch gives every core a pack
-    assert pick_pack_size(settings) == min(4, -(-10 // cores))
-    assert pick_pack_size(replace(settings, trials=3)) == min(3, -(-3 // cores))
+    assert pick_pack_size(settings) == 1  # on CPU grouped convs do not pay (README)
+    gpu = replace(settings, gpus_per_trial=1.0)
+    assert pick_pack_size(gpu) == 8 and pick_pack_size(replace(gpu, trials=3)) == 3
     assert pick_pack_size(replace(settings, pack=6)) == 6
     (config,) = settings.configs()
     assert config.model == "mnist-highway-10" and config.depth == 10 and config.batch == 100

@@ -1,5 +1,6 @@
 """A conv search end to end on a local Ray: a real ``hwsearch launch`` of the authors' MNIST net
-(narrowed to width 4 for 2 cores) on real MNIST, with exact counts, resume and stored weights."""
+(narrowed to width 4 for 2 cores) on real MNIST, its trials in one pack of grouped convs, with
+exact counts, resume and stored weights."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_conv_search_exact_counts_and_resume(mnist_dir: Path, tmp_path: Path, pr
     url = f"sqlite:///{tmp_path / 'conv.db'}"
     args = tiny_launch_args(url, str(mnist_dir), prefix, **{
         "--models": "mnist-highway-10", "--width": "4", "--trials": "3", "--batch-size": "0",
-        "--limit-train": "200",
+        "--limit-train": "200", "--pack": "3",  # one pack of grouped convs
     })
     first = run_hwsearch(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -34,6 +35,7 @@ def test_conv_search_exact_counts_and_resume(mnist_dir: Path, tmp_path: Path, pr
     assert (spec["recipe"], spec["batch_size"], spec["width"]) == ("caffe-mnist", 100, 4)
     for t in trials:
         assert set(t.params) == {"lr", "momentum", "weight_decay", "gate_bias"}
+        assert t.user_attrs["pack_size"] == 3
         (epoch,) = history(t)
         assert t.value == pytest.approx(epoch["train_loss"])
         assert epoch["lr"] == pytest.approx(t.params["lr"])  # 2 steps: before any milestone

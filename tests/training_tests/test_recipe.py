@@ -66,8 +66,7 @@ def test_one_step_follows_the_caffe_solver() -> None:
     data = _images(100)
     config = TrainConfig(model="mnist-highway-10", device="cpu")
     hp = Hyperparams.for_model("mnist-highway-10", weight_decay=0.01)
-    net = build_model(config, hp, replace(data))
-    net.load_state_dict(build_model(config, hp, data).state_dict())
+    net = build_model(config, hp, data)
     for m in net.modules():  # no dropout, so the gradient below is the step's
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
