@@ -49,7 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--pack", type=int, default=40)
-    p.add_argument("--storage", default=None, help="default: sqlite:///<fresh temp dir>/x.db")
+    p.add_argument("--storage", default=None,
+                   help="a URL without a password (hwsearch refuses one on the command line: "
+                   "use PGPASSWORD or ~/.pgpass); default: sqlite:///<fresh temp dir>/x.db")
     p.add_argument("--limit-train", type=int, default=None)
     p.add_argument("--gpus-per-trial", default=None, help="passed on when given")
     p.add_argument(

@@ -104,7 +104,7 @@ def test_protocol_reads_the_launchs_time_line() -> None:
                                 "train", "evaluate", "record")} == {
         "ray_ready_at": 3.2, "first_epoch_at": 7.5, "packs_done_at": 20.0, "data": 0.5,
         "train": 11.0, "evaluate": 2.5, "record": 0.2}
-    assert got["total"] > 0
+    assert got["total"] >= 0  # since hwsearch was imported: 0.0 when that was just now
 
 
 def test_arithmetic_counts_each_matmul_of_the_derivation() -> None:
