@@ -1,53 +1,51 @@
-"""Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables."""
+"""Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables.
 
-from .activations import ACTIVATIONS, check_activation, get_activation
-from .conv import (
-    PRESETS,
-    ConvConfig,
-    ConvHighwayNet,
-    PresetInfo,
-    parameter_count,
-    preset,
-    preset_layers,
-)
-from .fc import (
-    DEFAULT_WIDTH,
-    KINDS,
-    MAX_DEPTH,
-    MAX_WIDTH,
-    FCConfig,
-    FCNet,
-    Internals,
-    check_depth,
-    count_parameters,
-)
-from .highway import HighwayConv2d, HighwayLinear, HighwayOutput
-from .packed import PackedFCNet
-from .packed_conv import PackedConvNet
+The definitions (``fc_config``, ``presets``, ``activations``) import no torch; the modules
+(``fc``, ``conv``, ``highway``, ``packed``, ``packed_conv``) do."""
 
-__all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_WIDTH",
-    "KINDS",
-    "MAX_DEPTH",
-    "MAX_WIDTH",
-    "PRESETS",
-    "ConvConfig",
-    "ConvHighwayNet",
-    "FCConfig",
-    "FCNet",
-    "HighwayConv2d",
-    "HighwayLinear",
-    "HighwayOutput",
-    "Internals",
-    "PackedConvNet",
-    "PackedFCNet",
-    "PresetInfo",
-    "check_activation",
-    "check_depth",
-    "count_parameters",
-    "get_activation",
-    "parameter_count",
-    "preset",
-    "preset_layers",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it. Names are imported when first used, so
+# that settings and read commands can use the torch-free ones without importing torch.
+_WHERE = {
+    "ACTIVATIONS": "activations",
+    "check_activation": "activations",
+    "get_activation": "activations",
+    "PRESETS": "presets",
+    "ConvConfig": "presets",
+    "PresetInfo": "presets",
+    "parameter_count": "presets",
+    "preset": "presets",
+    "preset_layers": "presets",
+    "ConvHighwayNet": "conv",
+    "DEFAULT_WIDTH": "fc_config",
+    "KINDS": "fc_config",
+    "MAX_DEPTH": "fc_config",
+    "MAX_WIDTH": "fc_config",
+    "FCConfig": "fc_config",
+    "check_depth": "fc_config",
+    "FCNet": "fc",
+    "Internals": "fc",
+    "count_parameters": "fc",
+    "HighwayConv2d": "highway",
+    "HighwayLinear": "highway",
+    "HighwayOutput": "highway",
+    "PackedFCNet": "packed",
+    "PackedConvNet": "packed_conv",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *_WHERE]

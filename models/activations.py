@@ -1,16 +1,15 @@
-"""Activation functions by name, so configs and search spaces can say ``"relu"``."""
+"""Activation functions by name, so configs and search spaces can say ``"relu"``. The names are
+torch-free (settings are checked before torch is imported); the functions come from torch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-}
+ACTIVATIONS = ("relu", "tanh", "sigmoid")  # each is torch.<name>
 
 
 def check_activation(name: str) -> None:
@@ -20,5 +19,7 @@ def check_activation(name: str) -> None:
 
 
 def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    import torch
+
     check_activation(name)
-    return ACTIVATIONS[name]
+    return getattr(torch, name)

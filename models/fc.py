@@ -9,52 +9,21 @@ what one plain layer (5,112) does.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .activations import check_activation, get_activation
+from .activations import get_activation
+from .fc_config import (  # noqa: F401  (re-exported)
+    DEFAULT_WIDTH,
+    KINDS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    FCConfig,
+    check_depth,
+)
 from .highway import HighwayLinear, he_init_
-
-KINDS = ("highway", "plain")
-DEFAULT_WIDTH = {"highway": 50, "plain": 71}
-MAX_DEPTH = 1000
-MAX_WIDTH = 4096  # far past the papers' 50/71; bounds what a typo can ask for
-
-
-def check_depth(depth: int) -> None:
-    """The one depth bound, for every config that takes a depth."""
-    if not 1 <= depth <= MAX_DEPTH:
-        raise ValueError(f"depth {depth} out of range; allowed: 1..{MAX_DEPTH}")
-
-
-@dataclass(frozen=True)
-class FCConfig:
-    kind: str = "highway"
-    depth: int = 10
-    width: int = 0  # 0: the paper's width for this kind
-    activation: str = "relu"
-    gate_bias: float = -2.0
-    in_features: int = 784
-    num_classes: int = 10
-    carry_gate: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown model {self.kind!r}; allowed: {', '.join(KINDS)}")
-        check_depth(self.depth)
-        if not 0 <= self.width <= MAX_WIDTH:
-            raise ValueError(
-                f"width {self.width} out of range; allowed: 0..{MAX_WIDTH} (0: the paper's)"
-            )
-        check_activation(self.activation)
-        if self.width == 0:
-            object.__setattr__(self, "width", DEFAULT_WIDTH[self.kind])
-
-    def with_(self, **changes: object) -> FCConfig:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 class Internals(NamedTuple):

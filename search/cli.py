@@ -81,11 +81,14 @@ def _train(args: argparse.Namespace) -> int:
     import time
 
     from hwsearch.options import options_of
-    from hwsearch.training import Hyperparams, TrainConfig, load_data, resolve_device, train
+    from hwsearch.training import Hyperparams, TrainConfig
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f, _ in options_of(TrainConfig)})
     given = {f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)}
     hp = Hyperparams.for_model(config.model, **{k: v for k, v in given.items() if v is not None})
+
+    from hwsearch.training import load_data, resolve_device, train  # torch: the input is good
+
     device = resolve_device(config.device)
     data = load_data(config, device)
     start = time.perf_counter()
@@ -156,10 +159,10 @@ def _add_launch(sub: Any, light: bool) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from hwsearch.training.data import check_dataset
+    from hwsearch.training.datasets import check_dataset
 
-    from .launcher import launch, pick_pack_size
     from .memory import check_fits, local_device
+    from .packing import pick_pack_size
     from .settings import build_settings, load_toml, setting_keys
 
     refuse_password_on_command_line(args.storage)
@@ -174,6 +177,8 @@ def _launch(args: argparse.Namespace) -> int:
         check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))
         # Before the launcher opens (and so creates) the database: a refusal creates nothing.
         check_dataset(settings.train.dataset, settings.train.data_dir, settings.train.download)
+    from .launcher import launch  # Ray, torch: only once the settings and data are good
+
     result = launch(settings)
     short = [n for n, (done, target) in result.studies.items() if done != target]
     for name, (done, target) in result.studies.items():

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.storage.weights import load_trial_model, weights_artifact_id
-from hwsearch.training.data import IMAGE_SHAPES
+from hwsearch.training.datasets import IMAGE_SHAPES
 
 
 class ExportError(ValueError):

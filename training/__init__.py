@@ -1,38 +1,54 @@
-"""Data, the training loop and its two engines (single nn.Module, fused pack of K trials)."""
+"""Data, the training loop and its two engines (single nn.Module, fused pack of K trials).
 
-from .config import DEVICES, DTYPES, MODELS, ConfigError, Hyperparams, TrainConfig
-from .data import DATASETS, DataError, Dataset, load_dataset, read_idx
-from .engines import Engine, PackedEngine, SingleEngine
-from .loop import EpochRecord, TrialResult, fit, init_generator, shuffle_generator
-from .recipe import RECIPES, Recipe, recipe_for
-from .trainer import build_engine, build_model, load_data, resolve_device, train
+``config``, ``recipe`` and ``datasets`` import no torch; the rest do."""
 
-__all__ = [
-    "DATASETS",
-    "DEVICES",
-    "DTYPES",
-    "MODELS",
-    "RECIPES",
-    "ConfigError",
-    "DataError",
-    "Dataset",
-    "Engine",
-    "EpochRecord",
-    "Hyperparams",
-    "PackedEngine",
-    "Recipe",
-    "SingleEngine",
-    "TrainConfig",
-    "TrialResult",
-    "build_engine",
-    "build_model",
-    "fit",
-    "init_generator",
-    "load_data",
-    "load_dataset",
-    "read_idx",
-    "recipe_for",
-    "resolve_device",
-    "shuffle_generator",
-    "train",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it. Names are imported when first used, so
+# that settings and read commands can use the torch-free ones without importing torch.
+_WHERE = {
+    "DEVICES": "config",
+    "DTYPES": "config",
+    "MODELS": "config",
+    "ConfigError": "config",
+    "Hyperparams": "config",
+    "TrainConfig": "config",
+    "DATASETS": "datasets",
+    "DataError": "datasets",
+    "check_dataset": "datasets",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "read_idx": "data",
+    "Engine": "engines",
+    "PackedEngine": "engines",
+    "SingleEngine": "engines",
+    "EpochRecord": "loop",
+    "TrialResult": "loop",
+    "fit": "loop",
+    "init_generator": "loop",
+    "shuffle_generator": "loop",
+    "RECIPES": "recipe",
+    "Recipe": "recipe",
+    "recipe_for": "recipe",
+    "build_engine": "trainer",
+    "build_model": "trainer",
+    "load_data": "trainer",
+    "resolve_device": "trainer",
+    "train": "trainer",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *_WHERE]

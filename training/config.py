@@ -20,7 +20,7 @@ from hwsearch.models import (
 )
 from hwsearch.options import ConfigError, number, option, validate
 
-from .data import DATASETS
+from .datasets import DATASETS
 from .recipe import SGD, Recipe, recipe_for
 
 MODELS = (*KINDS, *PRESETS)

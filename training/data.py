@@ -17,26 +17,19 @@ import numpy as np
 import torch
 
 from . import cifar
+from .datasets import (  # noqa: F401  (re-exported)
+    _IDX_FILES,
+    _RAW_SUBDIR,
+    DATASETS,
+    IMAGE_SHAPES,
+    DataError,
+    _find_idx_dir,
+    _idx_path,
+    check_dataset,
+    no_data_dir,
+)
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
-IMAGE_SHAPES = {  # (C, H, W) of each dataset's images
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-    "cifar100": (3, 32, 32),
-}
-_IDX_FILES = {
-    "train_x": "train-images-idx3-ubyte",
-    "train_y": "train-labels-idx1-ubyte",
-    "test_x": "t10k-images-idx3-ubyte",
-    "test_y": "t10k-labels-idx1-ubyte",
-}
-_RAW_SUBDIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 DEFAULT_CACHE = Path(os.environ.get("HWSEARCH_DATA", Path.home() / ".cache" / "highway-search"))
-
-
-class DataError(ValueError):
-    """A dataset is missing or unreadable; the message names the path and the files expected."""
 
 
 @dataclass(frozen=True)
@@ -92,67 +85,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     if data_dir is None:
         data_dir = _download_idx(name) if download else None
         if data_dir is None:
-            raise DataError(
-                f"no --data-dir for {name}; give a directory holding "
-                f"{', '.join(_IDX_FILES.values())} (optionally .gz), or --download"
-            )
+            raise no_data_dir(name)
     return _load_idx_dataset(name, Path(data_dir))
-
-
-def _find_idx_dir(name: str, root: Path) -> Path:
-    if not root.is_dir():
-        raise DataError(
-            f"data directory {root} does not exist; expected the {name} IDX files "
-            f"{', '.join(_IDX_FILES.values())} (optionally .gz)"
-        )
-    candidates = [root, root / "raw", root / _RAW_SUBDIR[name] / "raw"]
-    for d in candidates:
-        if all(_idx_path(d, f) is not None for f in _IDX_FILES.values()):
-            return d
-    raise DataError(
-        f"no {name} IDX files in {root} (looked in {', '.join(str(c) for c in candidates)}); "
-        f"expected {', '.join(_IDX_FILES.values())} (optionally .gz)"
-    )
-
-
-def _idx_path(directory: Path, stem: str) -> Path | None:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def check_dataset(name: str, data_dir: str | Path | None, download: bool = False) -> None:
-    """What :func:`load_dataset` would refuse, found cheaply: the files are there and their
-    headers are IDX. For the launcher, which must fail fast but does not train."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    if data_dir is None and download:
-        return  # fetched by the loader on the workers
-    if name.startswith("cifar"):
-        if data_dir is None:
-            raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR "
-                            "python version, or --download")
-        try:
-            cifar.find_dir(name, Path(data_dir))
-        except cifar.CifarError as e:
-            if not download:
-                raise DataError(f"{e}; pass --download to fetch it") from None
-        return
-    if data_dir is None:
-        load_dataset(name, None)  # raises the one-line error about the missing directory
-    d = _find_idx_dir(name, Path(data_dir))  # type: ignore[arg-type]
-    for stem in _IDX_FILES.values():
-        path = _idx_path(d, stem)
-        assert path is not None
-        try:
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rb") as f:
-                zero, dtype_code, _ = struct.unpack(">HBB", f.read(4))
-            if zero != 0 or dtype_code != 0x08:
-                raise ValueError("bad magic number")
-        except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
-            raise DataError(f"corrupt IDX file {path}: {e}") from None
 
 
 def _cache_path(path: Path) -> Path | None:

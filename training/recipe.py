@@ -21,11 +21,12 @@ Caffe's Nesterov step ``v ← μv + lr·g; w ← w − ((1+μ)v − μv_prev)`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from hwsearch.models import PRESETS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,18 @@ def test_queries_import_neither_torch_nor_ray(small_db: str, tmp_path: Path, arg
     assert probe == {"code": 0, "heavy": []}
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["launch", "--width", "10000000"], ["launch", "--trials", "1000000000"],
+     ["train", "--lr", "nan"], ["train", "--model", "mnist-highway-10", "--width", "99999"]],
+    ids=["launch-width", "launch-trials", "train-lr", "train-conv-width"],
+)
+def test_refusals_import_neither_torch_nor_ray(tmp_path: Path, argv: list) -> None:
+    """Settings are checked on torch-free definitions, before the launcher or trainer loads."""
+    probe = _probe(tmp_path, *argv)
+    assert probe == {"code": 2, "heavy": []}
+
+
 def test_report_and_export_never_import_ray(small_db: str, tmp_path: Path) -> None:
     report = _probe(tmp_path, "report", "--storage", small_db, "--out", str(tmp_path / "r"))
     assert report["code"] == 0 and "ray" not in report["heavy"]
