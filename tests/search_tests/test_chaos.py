@@ -139,22 +139,24 @@ def test_postgres_outage_past_the_budget_exits_2_and_a_rerun_resumes(
 # -- signals ----------------------------------------------------------------------------------
 
 
-def _short_tmp() -> Path:
-    """A TMPDIR of the test's own, short enough for Ray's socket paths."""
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="hc-", dir="/tmp"))
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A TMPDIR of the test's own, short enough for Ray's socket paths; removed after (with
+    the Ray session logs in it)."""
+    path = Path(tempfile.mkdtemp(prefix="hc-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_ctrl_c_leaves_nothing_running_then_an_orphan_does_not_stall_the_rerun(
-    mnist_dir: Path, tmp_path: Path, prefix: str
+    mnist_dir: Path, tmp_path: Path, prefix: str, short_tmp: Path
 ) -> None:
     """Ctrl-C (SIGINT to the launcher's process group, as a terminal sends it): exit 130, no
     RUNNING trial, no temporary directory, no process of its session left. Then a RUNNING trial
     from a plain Optuna ``study.ask()`` (never beaten, no recorded interval) is in the study:
     the rerun fails it after the grace period and completes."""
     url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
-    tmp, log = _short_tmp(), tmp_path / "log"
+    tmp, log = short_tmp, tmp_path / "log"
     args = _args(url, mnist_dir, prefix)
     proc = start_hwsearch(*args, log=log, cwd=tmp_path, env=hwsearch_env(TMPDIR=str(tmp)))
     wait_for(mid_trial(url, name), 240, "a trial's first epoch", proc)
@@ -177,10 +179,10 @@ def test_ctrl_c_leaves_nothing_running_then_an_orphan_does_not_stall_the_rerun(
 
 
 def test_sigterm_exits_143_and_a_second_signal_exits_at_once(
-    mnist_dir: Path, tmp_path: Path, prefix: str
+    mnist_dir: Path, tmp_path: Path, prefix: str, short_tmp: Path
 ) -> None:
     url, name = f"sqlite:///{tmp_path / 's.db'}", f"{prefix}{NAME}"
-    tmp = _short_tmp()
+    tmp = short_tmp
     env = hwsearch_env(TMPDIR=str(tmp))
     args = _args(url, mnist_dir, prefix)
     proc = start_hwsearch(*args, log=tmp_path / "log1", cwd=tmp_path, env=env)
