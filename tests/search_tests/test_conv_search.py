@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from hwsearch.models import parameter_count
 from hwsearch.search.launcher import pick_pack_size
 from hwsearch.search.settings import PACK_AUTO, LaunchSettings
 from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import study_name
 from hwsearch.training import TrainConfig
+from hwtest import REPO
 
 
 def test_conv_space_is_the_recipes() -> None:
@@ -40,3 +49,22 @@ def test_conv_studies_pack() -> None:
     assert pick_pack_size(replace(settings, pack=6)) == 6
     (config,) = settings.configs()
     assert config.model == "mnist-highway-10" and config.depth == 10 and config.batch == 100
+
+
+@pytest.mark.slow
+def test_hwsearch_train_uses_the_recipe(mnist_dir: Path) -> None:
+    """``hwsearch train --model mnist-highway-10`` as a user runs it: batch 100 and the solver's
+    values unless given, on real MNIST."""
+    run = subprocess.run(
+        [sys.executable, "-m", "hwsearch", "train", "--model", "mnist-highway-10", "--width", "4",
+         "--epochs", "1", "--limit-train", "300", "--device", "cpu", "--data-dir",
+         str(mnist_dir), "--momentum", "0.8", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "recipe caffe-mnist: Nesterov" in run.stderr and "batch 100;" in run.stderr
+    assert "lr=0.01, momentum=0.8" in run.stderr and "weight_decay=0.001" in run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert summary["params"] == parameter_count("mnist-highway-10", 4)
+    assert summary["epochs"] == 1 and not summary["diverged"]
