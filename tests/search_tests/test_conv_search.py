@@ -9,13 +9,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 import pytest
 
 from hwsearch.models import parameter_count
+from hwsearch.options import ConfigError
 from hwsearch.search.launcher import pick_pack_size
 from hwsearch.search.settings import PACK_AUTO, LaunchSettings
 from hwsearch.search.space import SearchSpace
-from hwsearch.search.studies import study_name
+from hwsearch.search.studies import check_study, open_study, study_name
 from hwsearch.training import TrainConfig
 from hwtest import REPO
 
@@ -68,3 +70,23 @@ def test_hwsearch_train_uses_the_recipe(mnist_dir: Path) -> None:
     summary = json.loads(run.stdout.splitlines()[-1])
     assert summary["params"] == parameter_count("mnist-highway-10", 4)
     assert summary["epochs"] == 1 and not summary["diverged"]
+
+
+def test_each_family_records_its_own_space_so_old_fc_studies_resume() -> None:
+    space = SearchSpace()
+    # exactly the keys an FC study recorded before conv studies existed
+    assert set(space.to_dict("highway")) == {"lr", "momentum", "lr_decay", "gate_bias",
+                                             "activation"}
+    assert set(space.to_dict("mnist-highway-10")) == {"conv_lr", "conv_momentum",
+                                                      "weight_decay", "conv_gate_bias"}
+    storage = optuna.storages.InMemoryStorage()
+    fc, conv = TrainConfig(model="highway", depth=10), TrainConfig(model="mnist-highway-10")
+    for config in (fc, conv):
+        open_study(storage, study_name(config), config, 0, space)
+    # a change to the conv ranges leaves the FC study resumable, and the other way round
+    wider = SearchSpace.from_dict({"conv_lr": {"low": 1e-4, "high": 0.5}})
+    assert check_study(storage, study_name(fc), fc, 0, wider)
+    with pytest.raises(ConfigError, match="conv_lr"):
+        check_study(storage, study_name(conv), conv, 0, wider)
+    assert check_study(storage, study_name(conv), conv, 0,
+                       SearchSpace.from_dict({"lr": {"low": 1e-3, "high": 0.5}}))
