@@ -90,3 +90,15 @@ def test_each_family_records_its_own_space_so_old_fc_studies_resume() -> None:
         check_study(storage, study_name(conv), conv, 0, wider)
     assert check_study(storage, study_name(conv), conv, 0,
                        SearchSpace.from_dict({"lr": {"low": 1e-3, "high": 0.5}}))
+
+
+def test_a_conv_net_exports_with_a_dynamic_batch() -> None:
+    import torch
+
+    from hwsearch.models import ConvHighwayNet, preset
+    from hwsearch.search.export import export_model
+
+    net = ConvHighwayNet(preset("mnist-highway-10", width=4)).eval()
+    program = export_model(net, (1, 28, 28))
+    x = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(program.module()(x), net(x))  # type: ignore[attr-defined]
