@@ -15,7 +15,7 @@ from .settings import MAX_PACK, PACK_AUTO, LaunchSettings
 # study's trials form one pack (40 by default, one program; activations mix). A pack never
 # exceeds what a study needs.
 AUTO_PACK = {"cpu": 8, "gpu": MAX_PACK}
-# Conv packs (grouped convolutions): on 2 CPU cores a pack ran at 0.3-0.8x the single engine's
+# Conv packs (grouped convolutions): on 2 CPU cores a pack ran at 0.7-0.8x the single engine's
 # trial-steps/s (benchmarks/results/conv_cpu.json), so on CPU conv trials train one at a time;
 # on a GPU, where one width-16 net is a small load, 8 (untimed: no GPU was lent).
 AUTO_CONV_PACK = {"cpu": 1, "gpu": 8}

@@ -49,8 +49,8 @@ class Range:
 _LIMITS = {"momentum": (0.0, 0.999999), "lr_decay": (1e-9, 1.0), "gate_bias": (-100.0, 100.0),
            "conv_momentum": (0.0, 0.999999), "conv_gate_bias": (-100.0, 100.0),
            "weight_decay": (0.0, 1.0)}
-_RANGES = ("lr", "momentum", "lr_decay", "gate_bias",
-           "conv_lr", "conv_momentum", "weight_decay", "conv_gate_bias")
+_CONV_KEYS = ("conv_lr", "conv_momentum", "weight_decay", "conv_gate_bias")
+_RANGES = ("lr", "momentum", "lr_decay", "gate_bias", *_CONV_KEYS)
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,15 @@ class SearchSpace:
             dists["gate_bias"] = FloatDistribution(self.gate_bias.low, self.gate_bias.high)
         return dists
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, model: str = "highway") -> dict[str, object]:
+        """The part of the space ``model``'s studies sample from, as a study records it: an FC
+        study the FC keys (as before conv studies existed, so its resume still matches), a conv
+        study the conv keys; a change to one family's ranges never blocks the other's resume."""
+        conv = model in PRESETS
         out: dict[str, object] = {}
         for f in fields(self):
+            if (f.name in _CONV_KEYS) != conv:
+                continue
             v = getattr(self, f.name)
             out[f.name] = (
                 list(v) if isinstance(v, tuple) else {"low": v.low, "high": v.high, "log": v.log}

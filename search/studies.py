@@ -76,7 +76,7 @@ def open_study(
     if STUDY_SPEC not in study.user_attrs:
         study.set_user_attr(STUDY_SPEC, study_spec(config))
         study.set_user_attr(STUDY_SEED, seed)
-        study.set_user_attr(STUDY_SPACE, space.to_dict())
+        study.set_user_attr(STUDY_SPACE, space.to_dict(config.model))
     _check_same(study, study_spec(config), seed, space)
     return study
 
@@ -115,7 +115,7 @@ def _check_same(study: optuna.Study, spec: dict[str, Any], seed: int, space: Sea
     for key, want, have in (
         ("configuration", spec, stored.get(STUDY_SPEC)),
         ("seed", seed, stored.get(STUDY_SEED)),
-        ("search space", space.to_dict(), stored.get(STUDY_SPACE)),
+        ("search space", space.to_dict(spec["model"]), stored.get(STUDY_SPACE)),
     ):
         if have is not None and have != want:
             diff = _first_difference(have, want) if isinstance(want, dict) else f"{have} vs {want}"

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
+import optuna
+import pytest
+
+from hwsearch.models import parameter_count
+from hwsearch.options import ConfigError
 from hwsearch.search.launcher import pick_pack_size
 from hwsearch.search.settings import PACK_AUTO, LaunchSettings
 from hwsearch.search.space import SearchSpace
-from hwsearch.search.studies import study_name
+from hwsearch.search.studies import check_study, open_study, study_name
 from hwsearch.training import TrainConfig
+from hwtest import REPO
 
 
 def test_conv_space_is_the_recipes() -> None:
@@ -40,3 +51,54 @@ def test_conv_studies_pack() -> None:
     assert pick_pack_size(replace(settings, pack=6)) == 6
     (config,) = settings.configs()
     assert config.model == "mnist-highway-10" and config.depth == 10 and config.batch == 100
+
+
+@pytest.mark.slow
+def test_hwsearch_train_uses_the_recipe(mnist_dir: Path) -> None:
+    """``hwsearch train --model mnist-highway-10`` as a user runs it: batch 100 and the solver's
+    values unless given, on real MNIST."""
+    run = subprocess.run(
+        [sys.executable, "-m", "hwsearch", "train", "--model", "mnist-highway-10", "--width", "4",
+         "--epochs", "1", "--limit-train", "300", "--device", "cpu", "--data-dir",
+         str(mnist_dir), "--momentum", "0.8", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "recipe caffe-mnist: Nesterov" in run.stderr and "batch 100;" in run.stderr
+    assert "lr=0.01, momentum=0.8" in run.stderr and "weight_decay=0.001" in run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert summary["params"] == parameter_count("mnist-highway-10", 4)
+    assert summary["epochs"] == 1 and not summary["diverged"]
+
+
+def test_each_family_records_its_own_space_so_old_fc_studies_resume() -> None:
+    space = SearchSpace()
+    # exactly the keys an FC study recorded before conv studies existed
+    assert set(space.to_dict("highway")) == {"lr", "momentum", "lr_decay", "gate_bias",
+                                             "activation"}
+    assert set(space.to_dict("mnist-highway-10")) == {"conv_lr", "conv_momentum",
+                                                      "weight_decay", "conv_gate_bias"}
+    storage = optuna.storages.InMemoryStorage()
+    fc, conv = TrainConfig(model="highway", depth=10), TrainConfig(model="mnist-highway-10")
+    for config in (fc, conv):
+        open_study(storage, study_name(config), config, 0, space)
+    # a change to the conv ranges leaves the FC study resumable, and the other way round
+    wider = SearchSpace.from_dict({"conv_lr": {"low": 1e-4, "high": 0.5}})
+    assert check_study(storage, study_name(fc), fc, 0, wider)
+    with pytest.raises(ConfigError, match="conv_lr"):
+        check_study(storage, study_name(conv), conv, 0, wider)
+    assert check_study(storage, study_name(conv), conv, 0,
+                       SearchSpace.from_dict({"lr": {"low": 1e-3, "high": 0.5}}))
+
+
+def test_a_conv_net_exports_with_a_dynamic_batch() -> None:
+    import torch
+
+    from hwsearch.models import ConvHighwayNet, preset
+    from hwsearch.search.export import export_model
+
+    net = ConvHighwayNet(preset("mnist-highway-10", width=4)).eval()
+    program = export_model(net, (1, 28, 28))
+    x = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(program.module()(x), net(x))  # type: ignore[attr-defined]
