@@ -5,8 +5,7 @@ The definitions (``fc_config``, ``presets``, ``activations``) import no torch; t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hwsearch.lazy import lazy_exports
 
 # Each public name and the module that defines it. Names are imported when first used, so
 # that settings and read commands can use the torch-free ones without importing torch.
@@ -38,14 +37,4 @@ _WHERE = {
 }
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return [*globals(), *_WHERE]
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -7,8 +7,7 @@ command, and the read commands must not pay for torch, which the settings import
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hwsearch.lazy import lazy_exports
 
 _WHERE = {
     "SeededRandomSampler": "sampler",
@@ -24,8 +23,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
