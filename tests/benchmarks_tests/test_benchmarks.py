@@ -40,13 +40,15 @@ def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path, model: str) -> 
     assert run.returncode == 0, run.stderr
     assert "synthetic" in run.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {
-        "conventional", "single", "packed", "mixed", "evaluation", "arithmetic", "meta"
-    }
-    assert set(result["mixed"]) == {"2", "3"}
-    arithmetic = result["arithmetic"]
-    assert arithmetic["peak_gflops"] > 0
-    assert 0 < arithmetic["share_of_limit"]["packed k=3 (c)"] < 1
+    common = {"conventional", "single", "packed", "evaluation", "meta"}
+    if model == "highway":  # mixed activations and the arithmetic limit are the FC nets'
+        assert set(result) == common | {"mixed", "arithmetic"}
+        assert set(result["mixed"]) == {"2", "3"}
+        arithmetic = result["arithmetic"]
+        assert arithmetic["peak_gflops"] > 0
+        assert 0 < arithmetic["share_of_limit"]["packed k=3 (c)"] < 1
+    else:
+        assert set(result) == common
     assert set(result["evaluation"]) == {"single", "2", "3"}
     assert all(0 < e["share_of_epoch"] < 1 for e in result["evaluation"].values())
     assert set(result["packed"]) == {"2", "3"}
