@@ -159,8 +159,6 @@ def _add_launch(sub: Any, light: bool) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from hwsearch.training.datasets import check_dataset
-
     from .memory import check_fits, local_device
     from .packing import pick_pack_size
     from .settings import build_settings, load_toml, setting_keys
@@ -175,8 +173,6 @@ def _launch(args: argparse.Namespace) -> int:
     if not settings.ray_address:  # a cluster's workers are not this machine
         pack = min(pick_pack_size(settings), settings.trials)  # no pack exceeds a study
         check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))
-        # Before the launcher opens (and so creates) the database: a refusal creates nothing.
-        check_dataset(settings.train.dataset, settings.train.data_dir, settings.train.download)
     from .launcher import launch  # Ray, torch: only once the settings and data are good
 
     result = launch(settings)

@@ -72,14 +72,14 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
     quiet_optuna()
     quiet_ray()
     with interruptible(), ExitStack() as stack:
+        if not settings.ray_address:  # bad data is refused before the database is opened
+            check_dataset(settings.train.dataset, settings.train.data_dir,
+                          settings.train.download)  # (a cluster's workers have their own)
         store = open_storage(resolve_url(settings.storage, settings.storage_file))
         stack.callback(store.close)
         for config in settings.configs():  # a mismatched study stops everything, first
             check_study(store.optuna, study_name(config, settings.study_prefix), config,
                         settings.seed, settings.space, adopt=settings.adopt)
-        if not settings.ray_address:  # fail fast on bad data, before any study is created
-            check_dataset(settings.train.dataset, settings.train.data_dir,
-                          settings.train.download)
         plans = open_plans(store, settings)
         progress = _progress(store, plans, out, settings.progress_every)
         pack_size = pick_pack_size(settings)
