@@ -21,11 +21,12 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ class TimedClaims:
         self._store = store
         self.waits: list[float] = []
         self.holds: list[float] = []
+        self.failed: list[float] = []  # waits that ended in the claim's timeout
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -51,7 +53,12 @@ class TimedClaims:
     @contextmanager
     def claim(self, study_name: str) -> Iterator[None]:
         start = time.perf_counter()
-        with self._store.claim(study_name):
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(self._store.claim(study_name))
+            except Exception:
+                self.failed.append(time.perf_counter() - start)  # gave up waiting
+                raise
             got = time.perf_counter()
             self.waits.append(got - start)
             try:
@@ -77,12 +84,29 @@ class Quiet:
         self.notes.append(message)
 
 
+def train(planner: Any, pack: Any, args: argparse.Namespace) -> None:
+    """What a worker does with a pack, as the planner sees it: per-epoch records after a fixed
+    sleep, then the final report with (dummy) weights."""
+    from hwsearch.search.messages import EpochReport, FinalReport, TrialEpoch, TrialFinal
+
+    planner.pack_config(pack)
+    for epoch in range(1, args.epochs + 1):
+        time.sleep(args.sleep / args.epochs)
+        record = {"epoch": epoch, "train_loss": 1.0 / epoch, "test_accuracy": 0.9}
+        planner.record_epoch(pack, EpochReport(epoch, [
+            TrialEpoch(t.number, record, None) for t in pack.trials]))
+    if not args.epochs:
+        time.sleep(args.sleep)
+    final = FinalReport([TrialFinal(t.number, None, 1.0 / max(args.epochs, 1), True)
+                         for t in pack.trials], params_per_net=0)
+    planner.finish(pack, final, {t.number: b"weights" for t in pack.trials})
+
+
 def launcher(index: int, url: str, args: argparse.Namespace, start: Any, out: Any) -> None:
     """One launcher's loop; puts its measurements on ``out``."""
     import optuna
 
     from hwsearch.search.heartbeat import Heartbeat
-    from hwsearch.search.messages import EpochReport, FinalReport, TrialEpoch, TrialFinal
     from hwsearch.search.planner import PackPlanner, StudyPlan
     from hwsearch.search.sampler import SeededRandomSampler
     from hwsearch.search.space import SearchSpace
@@ -97,41 +121,36 @@ def launcher(index: int, url: str, args: argparse.Namespace, start: Any, out: An
     events = Quiet()
     rounds: list[float] = []
     asked = packs = idle = 0
+    error = ""
     with Heartbeat(store, args.heartbeat) as beat:
         planner = PackPlanner(timed, {STUDY: plan}, args.pack, holder=beat,  # type: ignore[arg-type]
                               events=events, launcher_id=f"load-{index}",
                               heartbeat_interval=args.heartbeat)
         start.wait()
         began = time.perf_counter()
-        while not planner.gave_up:
-            t0 = time.perf_counter()
-            pack = planner.next_pack()
-            rounds.append(time.perf_counter() - t0)
-            if pack is None:
-                if planner.all_done():
-                    break
-                idle += 1
-                time.sleep(args.idle)
-                continue
-            packs += 1
-            asked += len(pack.trials)
-            planner.pack_config(pack)
-            for epoch in range(1, args.epochs + 1):
-                time.sleep(args.sleep / max(args.epochs, 1))
-                record = {"epoch": epoch, "train_loss": 1.0 / epoch, "test_accuracy": 0.9}
-                planner.record_epoch(pack, EpochReport(epoch, [
-                    TrialEpoch(t.number, record, None) for t in pack.trials]))
-            if not args.epochs:
-                time.sleep(args.sleep)
-            final = FinalReport([TrialFinal(t.number, None, 1.0 / max(args.epochs, 1), True)
-                                 for t in pack.trials], params_per_net=0)
-            planner.finish(pack, final, {t.number: b"weights" for t in pack.trials})
+        try:
+            while not planner.gave_up:
+                t0 = time.perf_counter()
+                pack = planner.next_pack()
+                rounds.append(time.perf_counter() - t0)
+                if pack is None:
+                    if planner.all_done():
+                        break
+                    idle += 1
+                    time.sleep(args.idle)
+                    continue
+                packs += 1
+                asked += len(pack.trials)
+                train(planner, pack, args)
+        except Exception as e:  # noqa: BLE001 - a launcher that dies is a result too
+            error = f"{type(e).__name__}: {e}"
+            planner.release(f"load test launcher {index} stopped: {error}")
         seconds = time.perf_counter() - began
     store.close()
     out.put({"index": index, "seconds": seconds, "asked": asked, "packs": packs, "idle": idle,
              "finished": events.finished_n, "failed": events.failed_n, "notes": events.notes,
              "waits": timed.waits, "holds": timed.holds, "rounds": rounds,
-             "gave_up": planner.gave_up})
+             "gave_up": planner.gave_up, "error": error, "claim_timeouts": timed.failed})
 
 
 def make_study(url: str) -> None:
@@ -203,7 +222,14 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         p.start()
     start.wait(timeout=args.timeout)  # all imported and connected: the clock starts
     began = time.perf_counter()
-    results = [out.get(timeout=args.timeout) for _ in procs]
+    results = []
+    deadline = time.monotonic() + args.timeout
+    while len(results) < len(procs) and time.monotonic() < deadline:
+        try:
+            results.append(out.get(timeout=5))
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs) and out.empty():
+                break  # a launcher died without a word: count what the others said
     wall = time.perf_counter() - began
     for p in procs:
         p.join()
@@ -219,6 +245,9 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "failed_events": sum(r["failed"] for r in results),
         "taken_over": sum(len(r["notes"]) for r in results),
         "gave_up": any(r["gave_up"] for r in results),
+        "launchers_reported": len(results),
+        "launcher_errors": {r["index"]: r["error"] for r in results if r["error"]},
+        "claim_timeouts_s": [w for r in results for w in r["claim_timeouts"]],
         "lock_wait_s": _percentiles(waits), "lock_hold_s": _percentiles(holds),
         "next_pack_s": _percentiles([x for r in results for x in r["rounds"]]),
         "per_process_asks": sorted(r["asked"] for r in results),

@@ -29,4 +29,5 @@ def test_four_launchers_end_with_exact_counts(pg_database: str, tmp_path: Path) 
     assert result["asks"] == 400  # no trial asked twice, none failed and replaced
     assert result["finished_events"] == 400 and result["failed_events"] == 0
     assert sum(result["per_process_asks"]) == 400 and len(result["per_process_asks"]) == 4
+    assert result["launcher_errors"] == {} and result["launchers_reported"] == 4
     assert result["lock_wait_s"]["n"] >= 400 // 8  # every pack was asked under the claim
