@@ -86,6 +86,33 @@ def test_advisory_claim_times_out(pg_server: PGServer) -> None:
     waiter.close()
 
 
+def test_an_advisory_claim_waits_its_turn_not_forever(pg_server: PGServer) -> None:
+    """A launcher that releases the claim and asks again at once does not starve a waiter:
+    PostgreSQL queues the waiters (polling pg_try_advisory_lock lost round after round; under
+    16 launchers one waited out its 120 s timeout, benchmarks/load.py)."""
+    url = pg_server.url("hw")
+    hog, waiter = open_storage(url), open_storage(url)
+    rounds: list[float] = []
+
+    def hog_loop() -> None:
+        for _ in range(8):
+            with hog.claim("s"):
+                rounds.append(time.monotonic())
+                time.sleep(0.3)
+
+    thread = threading.Thread(target=hog_loop)
+    thread.start()
+    while not rounds:
+        time.sleep(0.01)
+    with waiter.claim("s"):
+        hog_rounds_first = len(rounds)
+    thread.join(timeout=30)
+    assert len(rounds) == 8
+    assert hog_rounds_first <= 2  # granted at the first release (or the next), not the last
+    hog.close()
+    waiter.close()
+
+
 def test_sqlite_busy_is_transient_and_waited_out(tmp_path: Path) -> None:
     db = tmp_path / "busy.db"
     store = open_storage(f"sqlite:///{db}")
