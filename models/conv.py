@@ -10,20 +10,14 @@ from torch import nn
 
 from .activations import get_activation
 from .highway import HighwayConv2d
-from .presets import (  # noqa: F401  (re-exported: the definitions live in presets.py)
-    PRESETS,
+from .presets import (
     XAVIER,
     Conv,
     ConvConfig,
     Dropout,
     Head,
     Highway,
-    Layer,
     Pool,
-    PresetInfo,
-    parameter_count,
-    preset,
-    preset_layers,
 )
 
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import get_activation
-from .conv import Conv, ConvConfig, ConvHighwayNet, Dropout, Highway, Pool
+from .conv import ConvHighwayNet
+from .presets import Conv, ConvConfig, Dropout, Highway, Pool
 
 
 class PackedConvNet(nn.Module):

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 from .activations import check_activation
+from .fc_config import MAX_WIDTH
 
 XAVIER = None  # ``init_std`` of a layer that uses Caffe's xavier filler
 
@@ -147,8 +148,8 @@ class ConvConfig:
 
     def __post_init__(self) -> None:
         check_activation(self.activation)
-        if not 0 <= self.width <= 4096:
-            raise ValueError(f"width {self.width} out of range 0..4096")
+        if not 0 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width {self.width} out of range 0..{MAX_WIDTH}")
         head = self.layers[-1]
         assert isinstance(head, Head)
         if not 1 <= self.num_classes <= head.out:

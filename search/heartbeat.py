@@ -29,8 +29,7 @@ class Heartbeat:
         self._thread.join(timeout=self._interval + 5)
 
     def add(self, trial_id: int) -> None:
-        self._storage.record_heartbeat(trial_id)  # at once (the ask wrote one too)
-        with self._lock:
+        with self._lock:  # its first beat was written by the ask, in the same transaction
             self._trial_ids.add(trial_id)
 
     def discard(self, trial_id: int) -> None:

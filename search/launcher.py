@@ -23,7 +23,7 @@ from hwsearch.training.datasets import check_dataset
 
 from .errors import LaunchError
 from .heartbeat import Heartbeat
-from .packing import AUTO_PACK, cpus_per_pack, pick_pack_size  # noqa: F401  (re-exported)
+from .packing import cpus_per_pack, pick_pack_size  # noqa: F401  (pick_pack_size: re-exported)
 from .planner import PackPlanner, StudyPlan
 from .progress import Progress, StudyProgress
 from .quiet import quiet_optuna

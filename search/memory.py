@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from hwsearch.models.fc_config import DEFAULT_WIDTH
 from hwsearch.options import ConfigError
 from hwsearch.training import TrainConfig
 
@@ -27,7 +28,6 @@ DATASET_SIZES = {
     "cifar10": (50_000, 10_000, 3072, 10),
     "cifar100": (50_000, 10_000, 3072, 100),
 }
-DEFAULT_WIDTH = {"highway": 50, "plain": 71}
 PARAMETER_COPIES = 4  # weights, gradients, momentum buffers, best weights
 # Tensors of a minibatch's width autograd keeps per layer, at least: a plain layer its input
 # and pre-activation; a highway layer its input, H, T and their pre-activations (C too).

@@ -248,10 +248,11 @@ class PackPlanner:
         not wait for the grace period. Never raises: it runs on the way out."""
         for trials in self.buffers.values():
             for trial in trials:
-                self._safely(lambda t=trial: rec.mark_failed(self.store, t.trial_id, reason))
                 self.holder.discard(trial.trial_id)
         self.buffers.clear()
-        for name in self.plans:  # and any asked for but never buffered (stopped mid-ask)
+        # Every trial this launcher asked for and did not finish (buffered, in a live pack,
+        # or asked mid-stop and never buffered) carries its launcher id: fail them all at once.
+        for name in self.plans:
             self._safely(lambda n=name: self.store.release_trials(n, self.launcher_id, reason))
 
     def release_pack(self, pack: Pack, reason: str) -> None:

@@ -9,11 +9,12 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from hwsearch.compat import LOOPBACK, init_local_ray, ray_keeps_loopback
+from hwsearch.storage.url import ENV_VAR, FILE_ENV_VAR
 
 from .errors import LaunchError
 
 LOOPBACKS = (LOOPBACK, "localhost", "::1")
-SECRET_ENV = ("HWSEARCH_STORAGE", "HWSEARCH_STORAGE_FILE", "PGPASSWORD")
+SECRET_ENV = (ENV_VAR, FILE_ENV_VAR, "PGPASSWORD")
 
 
 def is_loopback(address: str) -> bool:

@@ -42,7 +42,7 @@ from .records import (
     OUTCOME,
     RAY_NODE_IP,
 )
-from .retry import Retry
+from .retry import Retry, reason
 from .url import mask_url, parse_url
 
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -72,11 +72,6 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
         return self._retry(f"in {method.__name__}", lambda: method(self, *args, **kwargs))
 
     return wrapper
-
-
-def _short_reason(error: BaseException) -> str:
-    orig = getattr(error, "orig", None) or error
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 def _lock_key(study_name: str) -> int:
@@ -140,11 +135,11 @@ class SQLStudyStorage(StudyStorage):
             raise
         except (SQLAlchemyError, OSError) as e:
             raise StorageError(
-                f"cannot open storage {self.display_url}: {_short_reason(e)}"
+                f"cannot open storage {self.display_url}: {reason(e)}"
             ) from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
             raise StorageError(
-                f"cannot use storage {self.display_url}: {_short_reason(e)}"
+                f"cannot use storage {self.display_url}: {reason(e)}"
             ) from None
 
     # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
@@ -358,10 +353,14 @@ class SQLStudyStorage(StudyStorage):
         # attributes are inserted at once (a new trial has none to replace).
         trial_id = self._optuna.create_new_trial(self.study_id(study.study_name))
         t = s.TRIALS
-        with self._engine.connect() as conn:
-            number, start = conn.execute(
-                sa.select(t.c.number, t.c.datetime_start).where(t.c.trial_id == trial_id)
-            ).one()
+
+        def read_back() -> Any:
+            with self._engine.connect() as conn:
+                return conn.execute(
+                    sa.select(t.c.number, t.c.datetime_start).where(t.c.trial_id == trial_id)
+                ).one()
+
+        number, start = self._retry(f"asking for a trial of {study.study_name!r}", read_back)
         frozen = FrozenTrial(
             number=number, state=TrialState.RUNNING, value=None, values=None,
             datetime_start=start, datetime_complete=None, params={}, distributions={},

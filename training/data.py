@@ -19,9 +19,7 @@ import torch
 from . import cifar
 from .datasets import (  # noqa: F401  (re-exported)
     _IDX_FILES,
-    _RAW_SUBDIR,
     DATASETS,
-    IMAGE_SHAPES,
     DataError,
     _find_idx_dir,
     _idx_path,

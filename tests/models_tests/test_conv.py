@@ -16,7 +16,7 @@ from hwsearch.models import (
     parameter_count,
     preset,
 )
-from hwsearch.models.conv import Conv, Dropout, Head, Highway, Pool, preset_layers
+from hwsearch.models.presets import Conv, Dropout, Head, Highway, Pool, preset_layers
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
