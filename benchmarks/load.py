@@ -35,7 +35,10 @@ if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
     sys.path.insert(0, str(_REPO))
 
 STUDY = "load-highway-d10"
-ADMIN = os.environ.get("HWSEARCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+try:
+    from pgdb import ADMIN, own_database  # noqa: E402
+except ImportError:  # imported as a module of the benchmarks package
+    from benchmarks.pgdb import ADMIN, own_database  # noqa: E402
 
 
 class TimedClaims:
@@ -196,22 +199,6 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": q[49], "p99": q[98], "max": max(values), "n": len(values)}
 
 
-@contextmanager
-def own_database(admin: str) -> Iterator[str]:
-    """A database of this run's own on the server, dropped afterwards."""
-    import psycopg
-
-    name = f"hws_load_{os.getpid()}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     make_study(url)
     ctx = mp.get_context("spawn")
@@ -273,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.url:
         result = run(args.url, args)
     else:
-        with own_database(args.admin) as url:
+        with own_database(args.admin, f"hws_load_{os.getpid()}") as url:
             result = run(url, args)
     text = json.dumps(result, indent=2)
     print(text)

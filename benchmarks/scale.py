@@ -42,7 +42,10 @@ if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
 
 STUDY = "mnist-highway-d50"
 BATCH = 250  # trials per transaction while building
-ADMIN = os.environ.get("HWSEARCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+try:
+    from pgdb import ADMIN, own_database  # noqa: E402
+except ImportError:  # imported as a module of the benchmarks package
+    from benchmarks.pgdb import ADMIN, own_database  # noqa: E402
 
 
 def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
@@ -166,17 +169,8 @@ def database(backend: str, directory: Path, n: int) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / f'scale-{n}.db'}"
         return
-    import psycopg
-
-    name = f"hws_scale_{os.getpid()}_{n}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        base = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_database(ADMIN, f"hws_scale_{os.getpid()}_{n}") as url:
+        yield url
 
 
 def measure(url: str, n: int, args: argparse.Namespace, cwd: Path) -> dict[str, float]:
