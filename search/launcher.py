@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
 from hwsearch.storage import StorageError, StudyStorage, open_storage, resolve_url
+from hwsearch.storage.retry import find_cause
 from hwsearch.training.datasets import check_dataset
 
 from .errors import LaunchError
@@ -117,18 +118,6 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
     return plans
 
 
-def _our_error(error: BaseException) -> BaseException | None:
-    """The storage failure, launch error or signal behind an exception Tune raised."""
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            return None
-        if isinstance(seen, StorageError | LaunchError | Interrupted):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 def _left(store: StudyStorage, name: str, target: int) -> bool:
     c = store.counts(name)
     return c.finished < target or c.running > 0
@@ -204,7 +193,7 @@ def _run(
     try:
         tuner.fit()
     except Exception as e:  # Tune wraps what its callbacks raise: say the cause in one line
-        cause = _our_error(e)
+        cause = find_cause(e, (StorageError, LaunchError, Interrupted), depth=10)
         if cause is None:
             raise
         raise cause from None

@@ -51,16 +51,24 @@ def budget_from_env() -> float:
     return value
 
 
-def _database_error(error: BaseException) -> SQLAlchemyError | None:
-    """The SQLAlchemy error behind ``error`` (Optuna wraps it in StorageInternalError)."""
+def find_cause(
+    error: BaseException, kinds: type | tuple[type, ...], depth: int = 5
+) -> BaseException | None:
+    """The first of ``error`` and its causes (at most ``depth`` deep) that is one of ``kinds``:
+    libraries wrap what they raise (Optuna's StorageInternalError, Tune's TuneError)."""
     seen: BaseException | None = error
-    for _ in range(5):
+    for _ in range(depth):
         if seen is None:
             return None
-        if isinstance(seen, SQLAlchemyError):
+        if isinstance(seen, kinds):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _database_error(error: BaseException) -> SQLAlchemyError | None:
+    """The SQLAlchemy error behind ``error`` (Optuna wraps it in StorageInternalError)."""
+    return find_cause(error, SQLAlchemyError)  # type: ignore[return-value]
 
 
 def reason(error: BaseException) -> str:
