@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from hwsearch.storage.records import LEGACY_PROTOCOL, count_trials, history
+from hwsearch.storage.records import LEGACY_PROTOCOL, best_epoch, count_trials
 
 from .data import FC_MODELS, BiasChange, training_curve
 from .studies import StudyRecord, best_trial
@@ -60,9 +60,7 @@ def summary_data(records: Sequence[StudyRecord]) -> list[SummaryRow]:
         best = best_trial(r.trials)
         acc = None
         if best is not None:
-            epochs = history(r.fetch(best))
-            at_best = min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
-            acc = at_best.get("test_accuracy")
+            acc = best_epoch(r.fetch(best)).get("test_accuracy")
         rows.append(SummaryRow(
             r.name, r.model, r.depth, r.spec.get("width"), r.spec.get("epochs"), r.limit_train,
             c.complete, c.diverged, c.failed, c.running,

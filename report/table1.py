@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from hwsearch.models import PRESETS, parameter_count
-from hwsearch.storage.records import history
+from hwsearch.storage.records import best_epoch
 from hwsearch.training import recipe_for
 
 from .studies import StudyRecord, ranked
@@ -82,10 +82,9 @@ def table1_data(records: Sequence[StudyRecord], top: int = TOP) -> list[Table1Ro
         runs = ranked(r.trials)[:top]
         accs = []
         for t in runs:
-            epochs = history(r.fetch(t))
-            at_best = min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
-            if at_best.get("test_accuracy") is not None:
-                accs.append(float(at_best["test_accuracy"]))
+            acc = best_epoch(r.fetch(t)).get("test_accuracy")
+            if acc is not None:
+                accs.append(float(acc))
         mean = sum(accs) / len(accs) if accs else None
         std = (math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))
                if mean is not None and len(accs) > 1 else None)

@@ -113,6 +113,13 @@ def history(trial: FrozenTrial) -> list[dict[str, Any]]:
     return rows
 
 
+def best_epoch(trial: FrozenTrial) -> dict[str, Any]:
+    """The record of the epoch with the lowest training-set loss (the objective's epoch, whose
+    weights are stored); empty for a trial without epochs."""
+    epochs = history(trial)
+    return min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
+
+
 def outcome(trial: FrozenTrial) -> str:
     return str(trial.user_attrs.get(OUTCOME, ""))
 
