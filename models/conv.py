@@ -18,6 +18,7 @@ from .presets import (
     Head,
     Highway,
     Pool,
+    walk,
 )
 
 
@@ -45,24 +46,21 @@ class ConvHighwayNet(nn.Module):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = []
-        width = config.info.in_channels
-        size = config.info.image_size
-        for spec in config.layers[:-1]:
+        for spec, width, size in walk(config.preset, config.width):
             if isinstance(spec, Dropout):
                 layers.append(nn.Dropout(spec.p if config.dropout else 0.0))
             elif isinstance(spec, Conv):
                 layers.append(ConvBlock(width, spec, config.activation))
-                width, size = spec.out, size + 2 * spec.pad - spec.kernel + 1
             elif isinstance(spec, Highway):
                 layers.append(HighwayConv2d(width, spec.kernel, config.activation,
                                             config.gate_bias, config.carry_gate))
-            else:
+            elif isinstance(spec, Pool):
                 layers.append(_pool(spec))
-                size = math.ceil((size - spec.kernel) / spec.stride) + 1
-        head = config.layers[-1]
-        assert isinstance(head, Head)
-        self.layers = nn.ModuleList(layers)
-        self.classifier = nn.Linear(width * size * size, head.out)
+            else:  # the head, last
+                assert isinstance(spec, Head)
+                head = nn.Linear(width * size * size, spec.out)
+        self.layers = nn.ModuleList(layers)  # registered before the head, as the init expects
+        self.classifier = head
         self.reset_parameters(generator)
 
     @torch.no_grad()

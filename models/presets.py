@@ -27,6 +27,7 @@ This module is torch-free, so settings can name and check presets before torch i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .activations import check_activation
@@ -170,18 +171,27 @@ class ConvConfig:
         return sum(isinstance(x, Conv | Highway | Head) for x in self.layers)
 
 
-def parameter_count(name: str, width: int = 0) -> int:
-    """A preset's parameters from its layer list, without building it (for reports)."""
+def walk(name: str, width: int = 0) -> Iterator[tuple[Layer, int, int]]:
+    """Each layer of preset ``name`` with the channels and image size it receives, by Caffe's
+    arithmetic: a conv's output is ``size + 2·pad − kernel + 1``, a pool's rounds up."""
     info = _info(name)
-    channels, size, total = info.in_channels, info.image_size, 0
+    channels, size = info.in_channels, info.image_size
     for layer in preset_layers(name, width):
+        yield layer, channels, size
         if isinstance(layer, Conv):
-            total += layer.kernel**2 * channels * layer.out + layer.out
             channels, size = layer.out, size + 2 * layer.pad - layer.kernel + 1
-        elif isinstance(layer, Highway):
-            total += 2 * (layer.kernel**2 * channels**2 + channels)
         elif isinstance(layer, Pool):
             size = math.ceil((size - layer.kernel) / layer.stride) + 1
+
+
+def parameter_count(name: str, width: int = 0) -> int:
+    """A preset's parameters from its layer list, without building it (for reports)."""
+    total = 0
+    for layer, channels, size in walk(name, width):
+        if isinstance(layer, Conv):
+            total += layer.kernel**2 * channels * layer.out + layer.out
+        elif isinstance(layer, Highway):
+            total += 2 * (layer.kernel**2 * channels**2 + channels)
         elif isinstance(layer, Head):
             total += channels * size * size * layer.out + layer.out
     return total
