@@ -99,7 +99,9 @@ def serve(
         file=out,
         flush=True,
     )
-    previous = signal.signal(signal.SIGTERM, _stop)
+    # Both signals explicitly, as the launcher takes them: a shell starts a background job with
+    # SIGINT ignored, and Python then leaves it ignored, so Ctrl-C's KeyboardInterrupt never came.
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -107,6 +109,7 @@ def serve(
     except SystemExit as e:
         return int(e.code or 0)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         server.server_close()
     return 0
