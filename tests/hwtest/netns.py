@@ -26,6 +26,16 @@ def _ip(*args: str, ns: str | None = None, check: bool = True) -> None:
         raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
 
 
+def _forward_rule(action: str, bridge: str) -> None:
+    """Let traffic between the bridge's own ports through the host's firewall. A host with a
+    FORWARD policy of DROP and bridged traffic passed to iptables (what Docker leaves behind,
+    even after its engine stops) would otherwise drop every packet between the hosts."""
+    if subprocess.run(["which", "iptables"], capture_output=True).returncode != 0:
+        return
+    subprocess.run(["iptables", action, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"],
+                   capture_output=True, timeout=30)
+
+
 def available() -> str | None:
     """None when namespaces can be made here; else why not."""
     name = f"hwprobe{uuid.uuid4().hex[:6]}"
@@ -72,6 +82,7 @@ class Lan:
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
+            _forward_rule("-I", self.bridge)
             for h in self.hosts:
                 subprocess.run(["ip", "netns", "add", h.ns], check=True, capture_output=True)
                 _ip("link", "add", h.link, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
@@ -103,4 +114,5 @@ class Lan:
                 time.sleep(0.1)
             subprocess.run(["ip", "netns", "del", h.ns], capture_output=True)
             _ip("link", "del", h.link, check=False)  # at once, not when the kernel frees the ns
+        _forward_rule("-D", self.bridge)  # only the rule this Lan added
         _ip("link", "del", self.bridge, check=False)

@@ -30,6 +30,7 @@ from hwtest import (
     netns,
     run_hwsearch,
     stop_processes_naming,
+    storage_off_argv,
     tiny_launch_args,
 )
 from hwtest.chaos import (
@@ -259,9 +260,10 @@ def test_multi_host_ray_loses_a_worker_host_mid_search(
         args = _args(url, mnist_dir, prefix, **{"--trials": "4", "--max-concurrent": "2",
                                                  "--ray-address": f"{head.ip}:{port}"})
         log = tmp_path / "log"
+        argv, launch_env = storage_off_argv(args, env)  # no password on a command line
         with open(log, "wb") as out:
-            proc = head.popen([sys.executable, "-m", "hwsearch", *args], stdout=out,
-                              stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
+            proc = head.popen([sys.executable, "-m", "hwsearch", *argv], stdout=out,
+                              stderr=subprocess.STDOUT, cwd=tmp_path, env=launch_env,
                               start_new_session=True)
         training: list[str] = []
 
