@@ -3,8 +3,9 @@
 For each backend (``--backends``: SQLite, and PostgreSQL at ``$HWSEARCH_TEST_PG``, in a
 database of its own, dropped afterwards) and each N (``--sizes``, default 100 1000 10000): a
 fresh database holding one highway study of N finished trials with ``--epochs`` per-epoch
-records each, written through the trial record (``hwsearch.storage.records.finished_trial``
-and ``add_finished_trials``), the layout the service writes. Then it times, on that study:
+records each, written in the trial record's layout (``tests/hwtest/stored_trials.py``:
+``finished_trial`` and ``add_finished_trials``), the layout the service writes. Then it
+times, on that study:
 
 * ``ask round``: what a launcher does to hand out one pack (claim the study, fail stale trials,
   count, ask ``--pack`` trials), as the pack planner does it (no Ray);
@@ -37,8 +38,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[1]
-if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
-    sys.path.insert(0, str(_REPO))
+for _path in (_REPO, _REPO / "tests"):  # runnable as a plain script from a checkout
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 STUDY = "mnist-highway-d50"
 BATCH = 250  # trials per transaction while building
@@ -57,6 +59,7 @@ def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
     from hwsearch.storage import open_storage
     from hwsearch.storage import records as rec
     from hwsearch.training import TrainConfig
+    from hwtest import stored_trials
 
     rng = np.random.default_rng(seed)
     space = SearchSpace()
@@ -76,10 +79,10 @@ def build(url: str, n: int, epochs: int, seed: int = 0) -> float:
         records = [{"epoch": e + 1, "train_loss": float(v), "running_loss": float(v) * 1.1,
                     "train_accuracy": 0.9, "test_accuracy": 0.9, "lr": 0.01, "seconds": 1.0,
                     "eval_seconds": 0.2} for e, v in enumerate(curve)]
-        batch.append(rec.finished_trial(params, dists, records,
-                                        attrs={rec.RAY_NODE_IP: "127.0.0.1", rec.PACK_SIZE: 40}))
+        attrs = {rec.RAY_NODE_IP: "127.0.0.1", rec.PACK_SIZE: 40}
+        batch.append(stored_trials.finished_trial(params, dists, records, attrs=attrs))
         if len(batch) == BATCH or i == n - 1:
-            rec.add_finished_trials(store, STUDY, batch)
+            stored_trials.add_finished_trials(store, STUDY, batch)
             batch = []
     seconds = time.perf_counter() - start
     store.close()

@@ -1,14 +1,18 @@
-"""Where studies live: Optuna's schema in SQLite or PostgreSQL, plus weights and claim locks.
+"""Where studies live: Optuna's schema in SQLite or PostgreSQL, plus weights and claims.
 
-``records`` is the trial record (the keys and the functions that write and read a stored
-trial); ``weights`` the trained weights; ``schema`` the few Optuna tables queried directly.
+:class:`StudyStorage` (``store.py``) opens a database and puts the parts together: the claim on
+a study (``claims.py``: a lock file for SQLite, a queued advisory lock for PostgreSQL), the read
+side (``queries.py``), the write side (``trials.py``) and the weights (``artifacts.py``,
+``weights.py``). ``records`` is the trial record (the keys and the functions that write and
+read a stored trial); ``schema`` the few Optuna tables queried directly.
 """
 
 from . import records
 from .artifacts import SQLArtifactStore
-from .base import Counts, StudyStorage
+from .database import engine_kwargs
 from .errors import StorageError
-from .sql import SQLStudyStorage, engine_kwargs, open_storage
+from .records import Counts
+from .store import StudyStorage, open_storage
 from .url import DEFAULT_URL, DIALECTS, ENV_VAR, mask_url, parse_url, resolve_url
 
 __all__ = [
@@ -17,7 +21,6 @@ __all__ = [
     "ENV_VAR",
     "Counts",
     "SQLArtifactStore",
-    "SQLStudyStorage",
     "StorageError",
     "StudyStorage",
     "engine_kwargs",

@@ -39,15 +39,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from .base import Counts
-
 if TYPE_CHECKING:
-    from .base import StudyStorage
+    from .store import StudyStorage
 
 # Study user attributes.
 STUDY_SPEC = "spec"
@@ -88,6 +87,22 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 GRACE_FACTOR = 3  # heartbeats a launcher may miss before its trials are taken for lost
 WEIGHTS_FILE = "weights.pt"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A study's trials per state; ``diverged`` counts trials whose outcome is "diverged"."""
+
+    complete: int
+    pruned: int
+    running: int
+    failed: int
+    diverged: int
+    best: float | None
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -169,71 +184,6 @@ def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) 
     except UpdateFinishedTrialError:
         return False
     return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
-
-
-def finished_trial(
-    params: Mapping[str, Any],
-    distributions: Mapping[str, Any],
-    epochs: Sequence[Mapping[str, Any]],
-    *,
-    diverged_epoch: int | None = None,
-    attrs: Mapping[str, Any] | None = None,
-) -> FrozenTrial:
-    """A whole finished trial in the layout above, not yet stored (number and id 0): what
-    :func:`add_finished_trial` and :func:`add_finished_trials` write.
-
-    ``epochs`` are the per-epoch records (each with ``epoch`` and ``train_loss``); the value
-    is their lowest ``train_loss``. With ``diverged_epoch`` the outcome is ``diverged`` (and
-    without epochs the trial is PRUNED); else ``completed``."""
-    import datetime as dt
-
-    from optuna.distributions import BaseDistribution
-
-    value = min((float(e["train_loss"]) for e in epochs), default=None)
-    state = TrialState.PRUNED if value is None else TrialState.COMPLETE
-    user_attrs: dict[str, Any] = {epoch_key(int(e["epoch"])): dict(e) for e in epochs}
-    user_attrs[OUTCOME] = COMPLETED if diverged_epoch is None else DIVERGED
-    if diverged_epoch is not None:
-        user_attrs[DIVERGED_EPOCH] = int(diverged_epoch)
-    user_attrs.update(attrs or {})
-    dists: dict[str, BaseDistribution] = dict(distributions)
-    now = dt.datetime.now()
-    return FrozenTrial(
-        number=0, state=state, value=value, values=None, datetime_start=now,
-        datetime_complete=now, params=dict(params), distributions=dists,
-        user_attrs=user_attrs, system_attrs={},
-        intermediate_values={int(e["epoch"]): float(e["train_loss"]) for e in epochs},
-        trial_id=0,
-    )
-
-
-def add_finished_trial(
-    store: StudyStorage,
-    study_name: str,
-    params: Mapping[str, Any],
-    distributions: Mapping[str, Any],
-    epochs: Sequence[Mapping[str, Any]],
-    *,
-    diverged_epoch: int | None = None,
-    attrs: Mapping[str, Any] | None = None,
-) -> int:
-    """Write a whole finished trial (:func:`finished_trial`) in one transaction, through
-    Optuna: for importing results and building studies in tests (a search records as it
-    goes). Returns the trial id."""
-    template = finished_trial(params, distributions, epochs, diverged_epoch=diverged_epoch,
-                              attrs=attrs)
-    return store.optuna.create_new_trial(store.study_id(study_name), template_trial=template)
-
-
-def add_finished_trials(
-    store: StudyStorage, study_name: str, trials: Sequence[FrozenTrial]
-) -> list[int]:
-    """Write many finished trials (from :func:`finished_trial`) in one transaction, a
-    multi-row insert per table: the same rows as :func:`add_finished_trial`, about a hundred
-    times faster (large imports, the scale benchmark's studies). Returns their trial ids."""
-    from .bulk import insert_finished
-
-    return insert_finished(store, study_name, trials)
 
 
 def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:

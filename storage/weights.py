@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from .base import StudyStorage
 from .records import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -28,18 +27,21 @@ if TYPE_CHECKING:
     from hwsearch.models.conv import ConvHighwayNet
     from hwsearch.models.fc import FCNet
 
+    from .store import StudyStorage
+
+# The class each kind of model config is stored as ("model_class" in the payload).
+CLASS_OF_CONFIG = {"FCConfig": "FCNet", "ConvConfig": "ConvHighwayNet"}
+
 
 def serialize_weights(
     model_config: FCConfig | ConvConfig, state_dict: dict[str, torch.Tensor]
 ) -> bytes:
     import torch
 
-    from hwsearch.models import FCConfig
-
     buf = io.BytesIO()
     torch.save(
         {
-            "model_class": "FCNet" if isinstance(model_config, FCConfig) else "ConvHighwayNet",
+            "model_class": CLASS_OF_CONFIG[type(model_config).__name__],
             "model_config": asdict(model_config),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         },
@@ -83,9 +85,8 @@ def load_trial_model(store: StudyStorage, trial: FrozenTrial) -> FCNet | ConvHig
         raise LookupError(f"trial {trial.number} has no stored weights")
     with store.artifacts.open_reader(artifact_id) as f:
         payload = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
-    if payload["model_class"] == "FCNet":
-        model: FCNet | ConvHighwayNet = FCNet(FCConfig(**payload["model_config"]))
-    else:
-        model = ConvHighwayNet(ConvConfig(**payload["model_config"]))
+    net, config = {"FCNet": (FCNet, FCConfig), "ConvHighwayNet": (ConvHighwayNet, ConvConfig)}[
+        payload["model_class"]]
+    model: FCNet | ConvHighwayNet = net(config(**payload["model_config"]))  # type: ignore[operator]
     model.load_state_dict(payload["state_dict"])
     return model.eval()

@@ -26,6 +26,7 @@ from hwsearch.report.data import (
 )
 from hwsearch.report.studies import spec_of
 from hwsearch.report.write import pick_highway_study
+from hwtest import stored_trials
 from hwtest.fake_trials import record, trial
 
 
@@ -287,14 +288,13 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
     from hwsearch.report.studies import StudyRecord
     from hwsearch.report.write import NET_TRIES, _load_net
     from hwsearch.storage import open_storage
-    from hwsearch.storage import records as rec
 
     store = open_storage(f"sqlite:///{tmp_path / 'w.db'}")
     optuna.create_study(study_name="mnist-highway-d50", storage=store.optuna)
-    made = [rec.finished_trial(t.params, t.distributions,
+    made = [stored_trials.finished_trial(t.params, t.distributions,
                                [{"epoch": 1, "train_loss": 1.0 / (n + 1)}])
             for n, t in enumerate(trial(n, [1.0]) for n in range(NET_TRIES + 5))]
-    rec.add_finished_trials(store, "mnist-highway-d50", made)  # none has weights
+    stored_trials.add_finished_trials(store, "mnist-highway-d50", made)  # none has weights
     fetched = []
 
     def fetch(t):

@@ -10,13 +10,13 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from hwsearch.report import write_report
-from hwsearch.report.browser import check_page, find_chromium, screenshot
 from hwsearch.report.data import cross_entropy, figure1_data, lesion_data, training_examples
 from hwsearch.report.studies import best_trial, load_studies
 from hwsearch.storage import open_storage
 from hwsearch.storage.records import history
 from hwsearch.storage.weights import load_trial_model
 from hwsearch.training.data import Dataset
+from hwtest.browser import check_page, find_chromium, screenshot
 from hwtest.search_builder import Search
 
 pytestmark = pytest.mark.slow

@@ -12,13 +12,13 @@ from hwsearch.search.messages import EpochReport, FinalReport, Node, TrialEpoch,
 from hwsearch.search.planner import Pack, PackPlanner, StudyPlan
 from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import open_study
-from hwsearch.storage import SQLStudyStorage, open_storage
+from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
 from hwsearch.training import TrainConfig
 
 
 class Holder:
-    def __init__(self, store: SQLStudyStorage) -> None:
+    def __init__(self, store: StudyStorage) -> None:
         self.store, self.held = store, set()
 
     def add(self, trial_id: int) -> None:
@@ -49,14 +49,14 @@ class Events:
 
 
 @pytest.fixture
-def store() -> Iterator[SQLStudyStorage]:
+def store() -> Iterator[StudyStorage]:
     s = open_storage("sqlite:///:memory:")
     yield s
     s.close()
 
 
 def make_plans(
-    store: SQLStudyStorage, target: int, studies: tuple[str, ...] = ("highway",),
+    store: StudyStorage, target: int, studies: tuple[str, ...] = ("highway",),
     activations: tuple[str, ...] = ("relu", "tanh"),
 ) -> dict[str, StudyPlan]:
     space = SearchSpace(activation=activations)
@@ -70,7 +70,7 @@ def make_plans(
 
 
 def make_planner(
-    store: SQLStudyStorage, plans: dict[str, StudyPlan], pack_size: int, **kw
+    store: StudyStorage, plans: dict[str, StudyPlan], pack_size: int, **kw
 ) -> tuple[PackPlanner, Holder, Events]:
     holder, events = Holder(store), Events()
     planner = PackPlanner(store, plans, pack_size, holder=holder, events=events,
@@ -90,13 +90,13 @@ def drain(planner: PackPlanner) -> list[Pack]:
     return packs
 
 
-def states(store: SQLStudyStorage, name: str) -> list[str]:
+def states(store: StudyStorage, name: str) -> list[str]:
     trials = store.optuna.get_all_trials(store.study_id(name))
     return sorted(t.state.name for t in trials)
 
 
 def test_asks_exactly_the_target_in_full_packs_of_mixed_activations(
-    store: SQLStudyStorage,
+    store: StudyStorage,
 ) -> None:
     plans = make_plans(store, target=7)
     planner, holder, _ = make_planner(store, plans, pack_size=3)
@@ -110,7 +110,7 @@ def test_asks_exactly_the_target_in_full_packs_of_mixed_activations(
     assert planner.next_pack() is None and not planner.all_done()
 
 
-def test_a_pack_config_carries_seeds_and_the_protocol(store: SQLStudyStorage) -> None:
+def test_a_pack_config_carries_seeds_and_the_protocol(store: StudyStorage) -> None:
     plans = make_plans(store, target=2, activations=("tanh",))
     planner, _, _ = make_planner(store, plans, pack_size=2)
     (pack,) = drain(planner)
@@ -122,7 +122,7 @@ def test_a_pack_config_carries_seeds_and_the_protocol(store: SQLStudyStorage) ->
     assert trial.user_attrs[rec.HEARTBEAT_INTERVAL] == 10
 
 
-def test_completed_diverged_and_lost_trials(store: SQLStudyStorage) -> None:
+def test_completed_diverged_and_lost_trials(store: StudyStorage) -> None:
     name = "mnist-highway-d2"
     plans = make_plans(store, target=3, activations=("tanh",))
     planner, holder, events = make_planner(store, plans, pack_size=3)
@@ -153,7 +153,7 @@ def test_completed_diverged_and_lost_trials(store: SQLStudyStorage) -> None:
     assert [t.number for t in again.trials] == [3]
 
 
-def test_exact_counts_with_failures_replaced(store: SQLStudyStorage) -> None:
+def test_exact_counts_with_failures_replaced(store: StudyStorage) -> None:
     name = "mnist-highway-d2"
     plans = make_plans(store, target=5)
     planner, _, _ = make_planner(store, plans, pack_size=2)
@@ -170,7 +170,7 @@ def test_exact_counts_with_failures_replaced(store: SQLStudyStorage) -> None:
     assert c.failed >= 1 and c.finished == 5  # the lost pack's trials, replaced
 
 
-def test_counts_other_launchers_running_trials(store: SQLStudyStorage) -> None:
+def test_counts_other_launchers_running_trials(store: StudyStorage) -> None:
     plans = make_plans(store, target=4)
     first, _, _ = make_planner(store, plans, pack_size=4)
     second, _, _ = make_planner(store, plans, pack_size=4)
@@ -182,7 +182,7 @@ def test_counts_other_launchers_running_trials(store: SQLStudyStorage) -> None:
     assert second.all_done() and first.all_done()
 
 
-def test_stale_trials_of_a_dead_launcher_are_replaced(store: SQLStudyStorage) -> None:
+def test_stale_trials_of_a_dead_launcher_are_replaced(store: StudyStorage) -> None:
     """A launcher that stopped beating: its trials go stale after 3 of its intervals (a
     heartbeat of 0 s here, so at once) and are replaced."""
     plans = make_plans(store, target=2, activations=("tanh",))
@@ -205,7 +205,7 @@ def test_stale_trials_of_a_dead_launcher_are_replaced(store: SQLStudyStorage) ->
             if t.number in (0, 1)] == [TrialState.FAIL] * 2
 
 
-def test_orphan_running_trial_never_beaten_goes_stale(store: SQLStudyStorage) -> None:
+def test_orphan_running_trial_never_beaten_goes_stale(store: StudyStorage) -> None:
     """A RUNNING trial nobody beats for (asked by another client): its grace period starts
     when a launcher first sees it, so it cannot stall a launch forever."""
     plans = make_plans(store, target=1, activations=("tanh",))
@@ -218,7 +218,7 @@ def test_orphan_running_trial_never_beaten_goes_stale(store: SQLStudyStorage) ->
     assert [t.number for t in pack.trials] == [1]
 
 
-def test_several_studies_neediest_first(store: SQLStudyStorage) -> None:
+def test_several_studies_neediest_first(store: StudyStorage) -> None:
     plans = make_plans(store, target=3, studies=("plain", "highway"), activations=("relu",))
     planner, _, _ = make_planner(store, plans, pack_size=3)
     packs = drain(planner)
@@ -228,7 +228,7 @@ def test_several_studies_neediest_first(store: SQLStudyStorage) -> None:
     assert planner.all_done()
 
 
-def test_gives_up_after_failed_packs_in_a_row(store: SQLStudyStorage) -> None:
+def test_gives_up_after_failed_packs_in_a_row(store: StudyStorage) -> None:
     plans = make_plans(store, target=10, activations=("tanh",))
     planner, _, _ = make_planner(store, plans, pack_size=1, max_failed_packs=3)
     for _ in range(2):
@@ -243,7 +243,7 @@ def test_gives_up_after_failed_packs_in_a_row(store: SQLStudyStorage) -> None:
     assert planner.gave_up and planner.last_error == "the worker was lost"
 
 
-def test_release_fails_what_the_launcher_holds(store: SQLStudyStorage) -> None:
+def test_release_fails_what_the_launcher_holds(store: StudyStorage) -> None:
     plans = make_plans(store, target=4)
     planner, holder, _ = make_planner(store, plans, pack_size=3)
     pack = planner.next_pack()  # asks 3 for the pack; the study's 4th is asked later
@@ -259,7 +259,7 @@ def test_release_fails_what_the_launcher_holds(store: SQLStudyStorage) -> None:
     assert {rec.outcome(t) for t in trials} == {"launcher stopped"}
 
 
-def test_a_late_divergence_keeps_its_best_value_and_weights(store: SQLStudyStorage) -> None:
+def test_a_late_divergence_keeps_its_best_value_and_weights(store: StudyStorage) -> None:
     """Diverged at epoch 2 after a good epoch 1: COMPLETE with epoch 1's value and weights,
     outcome diverged; one that diverged in epoch 1 is PRUNED. Both count as finished."""
     from hwsearch.storage.weights import weights_artifact_id
@@ -290,7 +290,7 @@ def test_a_late_divergence_keeps_its_best_value_and_weights(store: SQLStudyStora
     assert [e for e in events.of("finished")] == [(name, None, True), (name, 0.6, True)]
 
 
-def test_release_hands_back_every_trial_of_this_launcher(store: SQLStudyStorage) -> None:
+def test_release_hands_back_every_trial_of_this_launcher(store: StudyStorage) -> None:
     """Stopped mid-ask, a launcher holds a trial it never buffered: release fails it too
     (so a rerun replaces it at once), and leaves other launchers' trials alone."""
     plans = make_plans(store, target=4, activations=("tanh",))

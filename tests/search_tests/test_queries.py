@@ -12,6 +12,7 @@ from hwsearch.search import queries
 from hwsearch.search.space import SearchSpace
 from hwsearch.storage import open_storage
 from hwsearch.storage import records as rec
+from hwtest import stored_trials
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def store(storage_url: str, prefix: str):
                   "activation": ("relu", "tanh")[i % 2], "gate_bias": -2.0}
         epochs = [{"epoch": e + 1, "train_loss": 1.0 / (i + e + 1), "test_accuracy": 0.5 + i / 100}
                   for e in range(i % 3 + 1)]
-        rec.add_finished_trial(s, name, params, dists, epochs if i != 4 else [],
+        stored_trials.add_finished_trial(s, name, params, dists, epochs if i != 4 else [],
                                diverged_epoch=1 if i == 4 else None,
                                attrs={rec.RAY_NODE_IP: "10.0.0.9"})
     yield s, name

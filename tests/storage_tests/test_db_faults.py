@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from hwsearch.storage import StorageError, open_storage
 from hwsearch.storage import records as rec
 from hwsearch.storage.retry import is_transient
-from hwtest import PG_PASSWORD, run_hwsearch
+from hwtest import PG_PASSWORD, run_hwsearch, stored_trials
 from hwtest.pgserver import PGServer
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,7 +29,7 @@ def _study_with_trials(store, name: str, n: int) -> None:
     optuna.create_study(study_name=name, storage=store.optuna)
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
     for i in range(n):
-        rec.add_finished_trial(store, name, {"x": 0.5}, dist,
+        stored_trials.add_finished_trial(store, name, {"x": 0.5}, dist,
                                [{"epoch": 1, "train_loss": 1.0 + i}])
 
 

@@ -8,6 +8,8 @@ from optuna.trial import TrialState
 
 from hwsearch.storage import open_storage
 from hwsearch.storage import records as rec
+from hwtest import stored_trials
+from hwtest.stored_trials import add_finished_trial, finished_trial
 
 DISTS = {"lr": FloatDistribution(1e-6, 1.0, log=True),
          "activation": CategoricalDistribution(["relu", "tanh"])}
@@ -23,9 +25,9 @@ def test_whole_trials_and_counts(storage_url: str, prefix: str) -> None:
     name = f"{prefix}s"
     optuna.create_study(study_name=name, storage=store.optuna)
     params = {"lr": 0.1, "activation": "tanh"}
-    ids = [rec.add_finished_trial(store, name, params, DISTS, epochs(0.5, 0.2, 0.3)),
-           rec.add_finished_trial(store, name, params, DISTS, epochs(0.4), diverged_epoch=2),
-           rec.add_finished_trial(store, name, params, DISTS, [], diverged_epoch=1)]
+    ids = [add_finished_trial(store, name, params, DISTS, epochs(0.5, 0.2, 0.3)),
+           add_finished_trial(store, name, params, DISTS, epochs(0.4), diverged_epoch=2),
+           add_finished_trial(store, name, params, DISTS, [], diverged_epoch=1)]
     assert ids == [store.trial_id(name, n) for n in range(3)]
     done, late, early = ids
     trials = {store.trial_id(name, t.number): t
@@ -74,13 +76,13 @@ def test_many_trials_at_once_store_what_one_at_a_time_does(storage_url: str, pre
     for name in (one, many):
         optuna.create_study(study_name=name, storage=store.optuna)
     params = {"lr": 0.01, "activation": "relu"}
-    made = [rec.finished_trial(params, DISTS, epochs(0.5, 0.2)),
-            rec.finished_trial(params, DISTS, epochs(0.4), diverged_epoch=2),
-            rec.finished_trial(params, DISTS, [], diverged_epoch=1, attrs={rec.PACK_SIZE: 3})]
+    made = [finished_trial(params, DISTS, epochs(0.5, 0.2)),
+            finished_trial(params, DISTS, epochs(0.4), diverged_epoch=2),
+            finished_trial(params, DISTS, [], diverged_epoch=1, attrs={rec.PACK_SIZE: 3})]
     for t in made:
         store.optuna.create_new_trial(store.study_id(one), template_trial=t)
-    rec.add_finished_trial(store, many, params, DISTS, epochs(0.9))  # numbering goes on from it
-    ids = rec.add_finished_trials(store, many, made)
+    add_finished_trial(store, many, params, DISTS, epochs(0.9))  # numbering goes on from it
+    ids = stored_trials.add_finished_trials(store, many, made)
     assert ids == [store.trial_id(many, n) for n in (1, 2, 3)]
 
     def stored(name: str, skip: int) -> list[tuple]:

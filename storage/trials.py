@@ -1,0 +1,207 @@
+"""The write side: asking a study for a trial, recording it, finishing it, and failing the
+trials of launchers that stopped.
+
+Optuna's API cannot finish a trial and record why in one transaction, and ``Study.ask`` loads
+every trial of the study to serve its cache; so these writes go to Optuna's tables directly
+(``schema.py``), each in one transaction, and each safe to retry: a write whose answer was lost
+to a dropped connection is recognised when it is made again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError
+
+from . import schema as s
+from .database import Database, utcnow
+from .queries import Queries
+from .records import GRACE_FACTOR, HEARTBEAT_INTERVAL, LAUNCHER, OUTCOME
+
+STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
+
+
+def _set_attrs(conn: sa.Connection, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    a = s.TRIAL_USER_ATTRIBUTES
+    for key, value in attrs.items():
+        conn.execute(a.delete().where(a.c.trial_id == trial_id, a.c.key == key))
+        conn.execute(a.insert().values(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+
+
+class Trials:
+    def __init__(
+        self, db: Database, optuna_storage: optuna.storages.RDBStorage, queries: Queries
+    ) -> None:
+        self.db, self._optuna, self._queries = db, optuna_storage, queries
+
+    def ask(
+        self,
+        study: optuna.Study,
+        distributions: Mapping[str, BaseDistribution],
+        attrs: Callable[[int], Mapping[str, Any]],
+    ) -> tuple[int, int, dict[str, Any]]:
+        """A new RUNNING trial of ``study``, its parameters drawn by the study's sampler, with
+        the user attributes ``attrs(number)`` and its first heartbeat (the database's clock):
+        ``(trial_id, number, params)``. Optuna numbers the trial under its study row lock; the
+        new trial is read back by one query, its rows inserted at once."""
+        trial_id = self._optuna.create_new_trial(self._queries.study_id(study.study_name))
+        t = s.TRIALS
+        what = f"asking for a trial of {study.study_name!r}"
+        number, start = self.db.read(what, lambda conn: conn.execute(
+            sa.select(t.c.number, t.c.datetime_start).where(t.c.trial_id == trial_id)).one())
+        frozen = FrozenTrial(
+            number=number, state=TrialState.RUNNING, value=None, values=None,
+            datetime_start=start, datetime_complete=None, params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id,
+        )
+        params = {name: study.sampler.sample_independent(study, frozen, name, dist)
+                  for name, dist in distributions.items()}
+        rows = [{"trial_id": trial_id, "param_name": name,
+                 "param_value": dist.to_internal_repr(params[name]),
+                 "distribution_json": distribution_to_json(dist)}
+                for name, dist in distributions.items()]
+
+        def write(conn: sa.Connection) -> None:  # parameters, attributes and first beat at once
+            p, hb = s.TRIAL_PARAMS, s.TRIAL_HEARTBEATS
+            conn.execute(p.delete().where(p.c.trial_id == trial_id))  # a retry's rewrite
+            if rows:
+                conn.execute(p.insert(), rows)
+            _set_attrs(conn, trial_id, attrs(number))
+            # Its grace period starts now, on the database's clock: an owner that dies before
+            # its first heartbeat leaves a trial that goes stale like any other.
+            conn.execute(hb.delete().where(hb.c.trial_id == trial_id))
+            conn.execute(hb.insert().values(trial_id=trial_id,
+                                            heartbeat=sa.func.current_timestamp()))
+
+        self.db.write(what, write)
+        return trial_id, int(number), params
+
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
+        """Set user attributes of a RUNNING trial in one transaction; False, and nothing
+        written, when it has finished (finished trials are read-only, as in Optuna)."""
+        t = s.TRIALS
+
+        def write(conn: sa.Connection) -> bool:
+            state = conn.execute(
+                sa.select(t.c.state).where(t.c.trial_id == trial_id).with_for_update()
+            ).scalar_one_or_none()
+            if state != TrialState.RUNNING.name:
+                return False
+            _set_attrs(conn, trial_id, attrs)
+            return True
+
+        return self.db.write("in write_attrs", write)
+
+    def finish_trial(
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+    ) -> bool:
+        """Finish a RUNNING trial: state, value and user attributes in one transaction. False,
+        and nothing written, when it had already finished (say another launcher took it
+        over): whoever finishes a trial first wins, and says why in the same write."""
+        if not state.is_finished():
+            raise ValueError(f"{state.name} is not a finished state")
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"trial value {value} is not finite")
+        t, v = s.TRIALS, s.TRIAL_VALUES
+
+        def write(conn: sa.Connection) -> bool:
+            won = conn.execute(
+                t.update().where(t.c.trial_id == trial_id, t.c.state == TrialState.RUNNING.name)
+                .values(state=state.name, datetime_complete=utcnow())
+            ).rowcount
+            if won != 1:  # finished already: by someone else, or by our own write whose
+                # answer was lost to a dropped connection (then retried: the same outcome)
+                return self._finished_as(conn, trial_id, state, attrs)
+            if value is not None:
+                conn.execute(v.delete().where(v.c.trial_id == trial_id, v.c.objective == 0))
+                conn.execute(v.insert().values(trial_id=trial_id, objective=0,
+                                               value=float(value), value_type=s.FINITE))
+            _set_attrs(conn, trial_id, attrs)
+            return True
+
+        return self.db.write("in finish_trial", write)
+
+    @staticmethod
+    def _finished_as(
+        conn: sa.Connection, trial_id: int, state: TrialState, attrs: Mapping[str, Any]
+    ) -> bool:
+        """The trial is in ``state`` with this very outcome (so the write was ours)."""
+        if OUTCOME not in attrs:
+            return False
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        row = conn.execute(
+            sa.select(t.c.state, a.c.value_json)
+            .select_from(t.outerjoin(a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == OUTCOME)))
+            .where(t.c.trial_id == trial_id)
+        ).first()
+        return (row is not None and row[0] == state.name
+                and row[1] == json.dumps(attrs[OUTCOME]))
+
+    def fail_stale(self, study_name: str, default_interval: float) -> int:
+        """Fail the study's RUNNING trials whose launcher stopped beating; returns how many.
+
+        A trial is stale when its last heartbeat is older than ``GRACE_FACTOR`` times its
+        owner's recorded heartbeat interval (``default_interval`` for trials that recorded
+        none), on the database's clock. :meth:`ask` writes a trial's first beat, so the grace
+        period of one whose owner never beat counts from its start; a trial asked elsewhere
+        (no beat at all) starts its grace period when a launcher first sees it."""
+        t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
+        query = (
+            sa.select(t.c.trial_id, hb.c.heartbeat, a.c.value_json)
+            .select_from(t.outerjoin(hb, hb.c.trial_id == t.c.trial_id).outerjoin(
+                a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == HEARTBEAT_INTERVAL)))
+            .where(t.c.study_id == self._queries.study_id(study_name),
+                   t.c.state == TrialState.RUNNING.name)
+        )
+        now, rows = self.db.read("in fail_stale",
+                                 lambda conn: (Database.now(conn), conn.execute(query).all()))
+        stale = []
+        for trial_id, beat, interval_json in rows:
+            if beat is None:
+                self._first_seen(trial_id)
+                continue
+            if isinstance(beat, str):
+                beat = dt.datetime.fromisoformat(beat)
+            interval = json.loads(interval_json) if interval_json else default_interval
+            grace = dt.timedelta(seconds=GRACE_FACTOR * float(interval))
+            if now - beat.replace(tzinfo=None) >= grace:
+                stale.append(trial_id)
+        return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: STALE_REASON})
+                   for trial_id in stale)
+
+    def release_trials(self, study_name: str, launcher: str, reason: str) -> int:
+        """Fail the study's RUNNING trials asked by ``launcher`` (its recorded id), saying
+        ``reason``; returns how many. A launcher that stops hands its trials back this way,
+        including one asked but not yet handed to a pack when the stop came."""
+        t, a = s.TRIALS, s.TRIAL_USER_ATTRIBUTES
+        study_id = self._queries.study_id(study_name)
+        mine = self.db.read("in release_trials", lambda conn: conn.execute(
+            sa.select(t.c.trial_id)
+            .select_from(t.join(a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == LAUNCHER)))
+            .where(t.c.study_id == study_id, t.c.state == TrialState.RUNNING.name,
+                   a.c.value_json == json.dumps(launcher))
+        ).scalars().all())
+        return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: reason})
+                   for trial_id in mine)
+
+    def _first_seen(self, trial_id: int) -> None:
+        """Start the grace period of a RUNNING trial that never beat (asked by some other
+        client, or by a launcher that died before its first beat), on the database's clock."""
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(s.TRIAL_HEARTBEATS.insert().values(
+                    trial_id=trial_id, heartbeat=sa.func.current_timestamp()))
+        except IntegrityError:
+            pass  # its owner (or another launcher) wrote one first
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Tell other launchers that this trial's owner is alive (the database's clock)."""
+        self._optuna.record_heartbeat(trial_id)
