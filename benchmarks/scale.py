@@ -133,7 +133,8 @@ def time_queries(url: str) -> dict[str, float]:
     without the interpreter's start and the CLI's imports."""
     import io
 
-    from hwsearch.search.queries import best_rows, status_rows, trial_rows, write_rows
+    from hwsearch.app.formats import write_rows
+    from hwsearch.app.queries import best_rows, status_rows, trial_rows
     from hwsearch.storage import open_storage
 
     out: dict[str, float] = {}

@@ -2,6 +2,6 @@
 
 import sys
 
-from hwsearch.search.cli import main
+from hwsearch.cli import main
 
 sys.exit(main())

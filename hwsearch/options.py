@@ -1,17 +1,22 @@
-"""One definition per setting: its default, help, check and flag, from which the CLI flags,
-the TOML keys and the validation all derive.
+"""One definition per setting: its default, help and check, from which the command line's
+flags, the TOML keys, the Python API's keywords and the validation all derive.
 
 A configuration class is a frozen dataclass whose fields are made with :func:`option`; its
-``__post_init__`` calls :func:`validate`. The CLI adds a flag per field (:func:`add_flags`)
-and a config file sets the same names (dashes or underscores), so a new setting is one line.
-Errors name the bad value and what is allowed, in one line (:class:`ConfigError`).
+``__post_init__`` calls :func:`validate`. The command line adds a flag per field
+(``hwsearch.flags``) and a config file sets the same names (dashes or underscores), so a new
+setting is one line. Errors name the bad value and what is allowed, in one line
+(:class:`ConfigError`).
+
+A message that tells the user which setting to change names it as its keyword in backticks
+(:func:`setting`, e.g. ```data_dir```); each interface shows it its own way (the command line
+as its flag), so no library below the interfaces knows a flag.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -28,9 +33,7 @@ class Option:
     check: Check | None = None
     choices: tuple[str, ...] = ()
     in_spec: bool = False  # part of a study's configuration: recorded, and compared on resume
-    flag: str = ""  # the flag, when not --<name with dashes>
-    negate: bool = False  # a store_false flag (e.g. --no-test for test=True)
-    metavar: str | None = None
+    metavar: str | None = None  # how a value is written in the help (e.g. URL, N)
 
 
 def option(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **kw: Any) -> Any:
@@ -49,8 +52,12 @@ def label(name: str) -> str:
     return name.replace("_", "-")
 
 
-def flag_of(f: Field[Any], opt: Option) -> str:
-    return opt.flag or f"--{label(f.name)}"
+SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")  # a setting named in a message
+
+
+def setting(name: str) -> str:
+    """How a message names the setting ``name`` (its keyword): ```name```."""
+    return f"`{name}`"
 
 
 def validate(obj: Any) -> None:
@@ -146,49 +153,3 @@ def _short(value: Any) -> str:
 
 def normalise_keys(values: dict[str, Any]) -> dict[str, Any]:
     return {k.replace("-", "_"): v for k, v in values.items()}
-
-
-# -- argparse -------------------------------------------------------------------------------
-
-
-def _arg_type(type_name: str) -> Callable[[str], Any] | None:
-    for prefix, kind in (("int", int), ("float", float)):
-        if type_name.startswith(prefix):
-            return kind
-    return None
-
-
-def add_flags(
-    parser: argparse.ArgumentParser,
-    cls: Any,
-    *,
-    skip: Iterable[str] = (),
-    defaults: bool = True,
-    types: bool = True,
-) -> None:
-    """A flag per option of ``cls``. ``defaults=False`` gives every flag the default None, so
-    a caller can tell flags given from flags left out (to merge them over a config file).
-    ``types=False`` keeps values as strings for the caller to coerce."""
-    skip = set(skip)
-    for f, opt in options_of(cls):
-        if f.name in skip:
-            continue
-        kwargs: dict[str, Any] = {"help": opt.help, "dest": f.name}
-        type_name = str(f.type)
-        if type_name == "bool":
-            kwargs["action"] = "store_false" if opt.negate else "store_true"
-            if not defaults:
-                kwargs["default"] = None
-        else:
-            kind = _arg_type(type_name) if types else None
-            if kind is not None:
-                kwargs["type"] = kind
-            if opt.choices:
-                kwargs["choices"] = opt.choices
-            if opt.metavar:
-                kwargs["metavar"] = opt.metavar
-            if not defaults:
-                kwargs["default"] = None
-        if defaults and f.default is not MISSING:
-            kwargs.setdefault("default", f.default)
-        parser.add_argument(flag_of(f, opt), **kwargs)

@@ -1,7 +1,7 @@
 """Writing an output file so that a reader never sees half of it and a planted symlink is never
 followed.
 
-The report's ``--out`` directory may be shared (``/tmp``, a web root). Writing ``index.html`` in
+The report's output directory may be shared (``/tmp``, a web root). Writing ``index.html`` in
 place would follow a symlink someone planted there (and overwrite what it points to), and leave
 a torn page if the process dies mid-write. So the text goes to a new file beside the target
 (``mkstemp``: created exclusively, never through a link), which is then renamed over the target:
@@ -21,13 +21,13 @@ class OutputError(ValueError):
 
 def check_out_dir(path: str | Path) -> Path:
     """``path`` as an output directory: an existing file is an error. Creates nothing (called
-    before the work, so a bad ``--out`` fails fast)."""
+    before the work, so a bad ``out`` fails fast)."""
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is an existing file; allowed: a directory (made if "
+        raise OutputError(f"`out` {out} is an existing file; allowed: a directory (made if "
                           "missing)")
     if out.is_symlink() and not out.exists():
-        raise OutputError(f"--out {out} is a dangling symlink; allowed: a directory")
+        raise OutputError(f"`out` {out} is a dangling symlink; allowed: a directory")
     return out
 
 

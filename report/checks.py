@@ -11,13 +11,16 @@ numbers are there to read, not only the verdicts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hwsearch.storage.records import LEGACY_PROTOCOL, best_epoch, count_trials
 from hwsearch.training import HIGHWAY, PLAIN
 
-from .data import BiasChange, training_curve
+from .data import training_curve
 from .studies import StudyRecord, best_trial
+
+if TYPE_CHECKING:
+    from .nets import BiasChange
 
 AGREES, DISAGREES, NOT_MEASURED = "agrees", "disagrees", "not measured"
 # "On par": the two best training cross-entropies within this factor of each other, either way.

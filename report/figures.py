@@ -13,10 +13,12 @@ import numpy as np
 
 from hwsearch.training import HIGHWAY, PLAIN
 
-from .data import Ecdf, Figure1Data, Importances, InnerWorkings, LesionData, SliceData
+from .data import Ecdf, Figure1Data, Importances, SliceData
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+    from .nets import InnerWorkings, LesionData
 
 COLORS = {PLAIN: "#1f77b4", HIGHWAY: "#2ca02c"}  # as in Fig. 1 of arXiv:1505.00387
 NOTE_HEIGHT = {PLAIN: 0.95, HIGHWAY: 0.85}  # where a panel says a curve is missing

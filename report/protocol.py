@@ -79,7 +79,7 @@ OUR_CHOICES: tuple[tuple[str, str, str], ...] = (
      f"{_range(_SPACE.weight_decay)}, gate bias {_range(_SPACE.conv_gate_bias)}; ReLU and the "
      "schedule from the solver", "the papers publish one solver per dataset and no search "
      "over it; the ranges hold the published values"),
-    ("Conv run length", "set by --epochs; the solver's milestones stay at their iterations, so "
-     "a shorter run is the first part of the authors' (Table 1 labels it short)",
+    ("Conv run length", "set by hwsearch launch --epochs; the solver's milestones stay at their "
+     "iterations, so a shorter run is the first part of the authors' (Table 1 labels it short)",
      f"a full MNIST run is {_MNIST.iterations:,} iterations, hours on a GPU"),
 )

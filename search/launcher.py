@@ -1,36 +1,33 @@
-"""``hwsearch launch``: open the studies, start (or join) Ray, let Tune run packs until every
+"""The search itself: open the studies, start (or join) Ray, let Tune run packs until every
 study has exactly its target of finished trials.
 
-In phases: check the data, open the studies, report where they stand, then (if anything is
-left to do) run the search. Everything acquired on the way (storage, Ray, the heartbeat
-thread, Tune's temporary directory, trials held) is released by one ``ExitStack``, on every
-path out, in reverse order.
+In phases: open the studies, report where they stand, then (if anything is left to do) run the
+search. Everything acquired on the way (storage, Ray, the heartbeat thread, Tune's temporary
+directory, trials held) is released by one ``ExitStack``, on every path out, in reverse order.
+What the user sees of it goes through :class:`LaunchEvents` (the application layer shows it).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from hwsearch.storage import StorageError, StudyStorage, open_storage, resolve_url
+from hwsearch.storage import StorageError, StudyStorage, open_storage
 from hwsearch.storage.retry import find_cause
-from hwsearch.training.datasets import check_dataset
 
 from .errors import LaunchError
+from .events import LaunchEvents
 from .heartbeat import Heartbeat
-from .packing import cpus_per_pack, pick_pack_size  # noqa: F401  (pick_pack_size: re-exported)
+from .packing import cpus_per_pack, pick_pack_size
 from .planner import PackPlanner, StudyPlan
-from .progress import Progress, StudyProgress
-from .quiet import quiet_optuna
 from .ray_setup import quiet_ray, start_ray
 from .settings import LaunchSettings
-from .signals import Interrupted, interruptible, take_back
 from .studies import check_study, open_study, study_name
 from .timings import Timings
 
@@ -69,32 +66,29 @@ def on_this_node() -> NodeAffinitySchedulingStrategy:
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
-def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
-    quiet_optuna()
+def launch_search(
+    settings: LaunchSettings, url: str, events: LaunchEvents,
+    after_ray_start: Callable[[], None] = lambda: None,
+) -> LaunchResult:
+    """Run (or resume) the search of ``settings`` in the database at ``url``, until every
+    study has its target of finished trials. ``after_ray_start`` runs once Ray is up (which
+    installs signal handlers of its own)."""
     quiet_ray()
-    with interruptible(), ExitStack() as stack:
-        if not settings.ray_address:  # bad data is refused before the database is opened
-            check_dataset(settings.train.dataset, settings.train.data_dir,
-                          settings.train.download)  # (a cluster's workers have their own)
-        store = open_storage(resolve_url(settings.storage, settings.storage_file))
+    with ExitStack() as stack:
+        store = open_storage(url)
         stack.callback(store.close)
         existing = store.study_names()
         for config in settings.configs():  # a mismatched study stops everything, first
             check_study(store.optuna, study_name(config, settings.study_prefix, existing),
                         config, settings.seed, settings.space, adopt=settings.adopt)
         plans = open_plans(store, settings)
-        progress = _progress(store, plans, out, settings.progress_every)
         pack_size = pick_pack_size(settings)
-        print(
-            f"[hwsearch] storage {store.display_url}; {len(plans)} studies x {settings.trials} "
-            f"trials; pack {pack_size}",
-            file=out,
-            flush=True,
-        )
-        progress.maybe_print(force=True)
+        events.begin(store.display_url, pack_size, settings.trials,
+                     {name: store.counts(name) for name in plans})
+        events.tick(force=True)
         if any(_left(store, name, plan.target) for name, plan in plans.items()):
-            _run(stack, store, plans, settings, progress, pack_size)
-            progress.maybe_print(force=True)
+            _run(stack, store, plans, settings, events, pack_size, after_ray_start)
+            events.tick(force=True)
         final = {n: store.counts(n).finished for n in plans}
         return LaunchResult({n: (final[n], settings.trials) for n in plans}, store.display_url)
 
@@ -125,23 +119,14 @@ def _left(store: StudyStorage, name: str, target: int) -> bool:
     return c.finished < target or c.running > 0
 
 
-def _progress(
-    store: StudyStorage, plans: dict[str, StudyPlan], out: TextIO, every: float
-) -> Progress:
-    studies = {}
-    for name, plan in plans.items():
-        c = store.counts(name)
-        studies[name] = StudyProgress(plan.target, c.finished, c.best, c.diverged)
-    return Progress(studies, out=out, every=every)
-
-
 def _run(
     stack: ExitStack,
     store: StudyStorage,
     plans: dict[str, StudyPlan],
     settings: LaunchSettings,
-    progress: Progress,
+    events: LaunchEvents,
     pack_size: int,
+    after_ray_start: Callable[[], None],
 ) -> None:
     """Start Ray, then let Tune run packs until the planner says every study is done."""
     import ray
@@ -151,10 +136,10 @@ def _run(
     from .trainable import WeightSink, train_pack
 
     timings = Timings()
-    stack.callback(lambda: print(timings.line(), file=progress.out, flush=True))
+    stack.callback(events.done, timings)
     if start_ray(settings.ray_address):
         stack.callback(ray.shutdown)
-    take_back()  # Ray's driver installs a SIGTERM handler of its own
+    after_ray_start()
     timings.ray_ready = timings.now()
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")
     stack.callback(shutil.rmtree, experiment_dir, ignore_errors=True)
@@ -164,13 +149,13 @@ def _run(
         plans,
         pack_size,
         holder=heartbeat,
-        events=progress,
+        events=events,
         launcher_id=f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         heartbeat_interval=settings.heartbeat,
         max_failed_packs=settings.max_failed_packs,
     )
     sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
-    searcher = PackSearcher(planner, progress, sink, timings)
+    searcher = PackSearcher(planner, events, sink, timings)
     stack.callback(searcher.release, RELEASE_REASON)  # before the heartbeat stops
     cpus = cpus_per_pack(settings)
     resources = {"cpu": cpus, "gpu": settings.gpus_per_trial}
@@ -195,7 +180,7 @@ def _run(
     try:
         tuner.fit()
     except Exception as e:  # Tune wraps what its callbacks raise: say the cause in one line
-        cause = find_cause(e, (StorageError, LaunchError, Interrupted), depth=10)
+        cause = find_cause(e, (StorageError, LaunchError, KeyboardInterrupt), depth=10)
         if cause is None:
             raise
         raise cause from None

@@ -62,6 +62,6 @@ def check_fits(configs: list[TrainConfig], pack: int, device: Device | None) -> 
             raise ConfigError(
                 f"a pack of {pack} {config.model} nets (depth {config.depth}, width {width}, "
                 f"batch {config.batch}) needs at least {need / GIB:.1f} GiB; "
-                f"{device.name} is {device.total / GIB:.1f} GiB; allowed: a smaller --pack, "
-                "--width, --depths or --batch-size"
+                f"{device.name} is {device.total / GIB:.1f} GiB; allowed: a smaller `pack`, "
+                "`width`, `depths` or `batch_size`"
             )

@@ -33,6 +33,7 @@ from hwsearch.storage import records as rec
 from hwsearch.storage.weights import upload_weights
 from hwsearch.training import Hyperparams
 
+from .events import Events
 from .messages import EpochReport, FinalReport, PackConfig
 
 # A trial's parameters that are hyperparameters (its seed is derived, not sampled).
@@ -47,16 +48,6 @@ class TrialHolder(Protocol):
     def add(self, trial_id: int) -> None: ...
 
     def discard(self, trial_id: int) -> None: ...
-
-
-class Events(Protocol):
-    """What the planner tells the user about (progress)."""
-
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None: ...
-
-    def failed(self, study: str) -> None: ...
-
-    def note(self, message: str) -> None: ...
 
 
 @dataclass

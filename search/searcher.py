@@ -13,9 +13,9 @@ from typing import Any
 import ray
 from ray.tune.search import Searcher
 
+from .events import LaunchEvents
 from .messages import EpochReport, ErrorReport, FinalReport, PackConfig, parse_result
 from .planner import Pack, PackPlanner
-from .progress import Progress
 from .timings import Timings
 
 IDLE_S = 1.0  # nothing to hand out: wait this long before asking the database again
@@ -24,18 +24,18 @@ POLL_S = 0.2  # and keep Tune's suggest loop from spinning meanwhile
 
 class PackSearcher(Searcher):
     def __init__(
-        self, planner: PackPlanner, progress: Progress, sink: Any,
+        self, planner: PackPlanner, events: LaunchEvents, sink: Any,
         timings: Timings | None = None,
     ) -> None:
         super().__init__(metric=None, mode=None)
-        self.planner, self.progress, self.sink = planner, progress, sink
+        self.planner, self.events, self.sink = planner, events, sink
         self.timings = timings or Timings()
         self.live: dict[str, Pack] = {}
         self._configs: dict[str, PackConfig] = {}
         self._idle_until = 0.0
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        self.progress.maybe_print()
+        self.events.tick()
         if self.planner.gave_up:
             return Searcher.FINISHED
         pack = self.planner.next_pack() if time.monotonic() >= self._idle_until else None
@@ -68,7 +68,7 @@ class PackSearcher(Searcher):
             start = time.perf_counter()
             self.planner.record_epoch(pack, message)
             t.record_seconds += time.perf_counter() - start
-            self.progress.maybe_print()
+            self.events.tick()
         elif isinstance(message, FinalReport):
             self._finish(trial_id, message)
 

@@ -94,12 +94,12 @@ def _check_ours(study: optuna.Study, adopt: bool) -> None:
         directions = ", ".join(d.name.lower() for d in study.directions)
         raise ConfigError(
             f"study {study.study_name!r} exists with direction {directions}; allowed: "
-            "minimize (a single loss); use --study-prefix to start a new one"
+            "minimize (a single loss); use `study_prefix` to start a new one"
         )
     if not adopt and not _has_spec(study):
         raise ConfigError(
             f"study {study.study_name!r} exists but was not made by hwsearch (no recorded "
-            "configuration); pass --adopt to use it, or --study-prefix to start a new one"
+            "configuration); pass `adopt` to use it, or `study_prefix` to start a new one"
         )
 
 
@@ -126,7 +126,7 @@ def _check_same(study: optuna.Study, spec: dict[str, Any], seed: int, space: Sea
             diff = _first_difference(have, want) if isinstance(want, dict) else f"{have} vs {want}"
             raise ConfigError(
                 f"study {study.study_name!r} exists with a different {key} ({diff}); "
-                "use --study-prefix to start a new one"
+                "use `study_prefix` to start a new one"
             )
 
 

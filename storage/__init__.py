@@ -13,7 +13,7 @@ from .database import engine_kwargs
 from .errors import StorageError
 from .records import Counts
 from .store import StudyStorage, open_storage
-from .url import DEFAULT_URL, DIALECTS, ENV_VAR, mask_url, parse_url, resolve_url
+from .url import DEFAULT_URL, DIALECTS, ENV_VAR, mask_url, parse_url
 
 __all__ = [
     "DEFAULT_URL",
@@ -28,5 +28,4 @@ __all__ = [
     "open_storage",
     "parse_url",
     "records",
-    "resolve_url",
 ]

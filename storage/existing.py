@@ -1,7 +1,7 @@
 """Opening a database that must already exist: what the read commands (``status``, ``best``,
 ``trials``, ``report``, ``export``, ``dashboard``) do.
 
-A typo in ``--storage sqlite:///typo.db`` must be an error, not a new empty database; and a
+A typo in a URL such as ``sqlite:///typo.db`` must be an error, not a new empty database; and a
 read must never write, so nothing here creates a table, stamps a schema version or migrates.
 Optuna's own ``RDBStorage`` writes its version rows when they are missing, so the tables are
 checked first, on a connection of their own.
@@ -28,7 +28,7 @@ def check_sqlite_file(parsed: URL, display_url: str) -> None:
     if not path or path == ":memory:":
         raise StorageError(f"{display_url} is an empty in-memory database; nothing to read")
     if not Path(path).expanduser().is_file():
-        raise StorageError(f"no database at {path}; this command only reads (check --storage)")
+        raise StorageError(f"no database at {path}; this command only reads (check `storage`)")
 
 
 def check_existing(url: str, parsed: URL, display_url: str) -> None:
@@ -53,5 +53,5 @@ def check_existing(url: str, parsed: URL, display_url: str) -> None:
     if missing:
         raise StorageError(
             f"{display_url} holds no Optuna studies (no table {missing[0]!r}); this command "
-            "only reads (check --storage)"
+            "only reads (check `storage`)"
         )

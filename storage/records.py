@@ -40,13 +40,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
-
-if TYPE_CHECKING:
-    from .store import StudyStorage
 
 # Study user attributes.
 STUDY_SPEC = "spec"
@@ -164,6 +162,19 @@ def count_trials(trials: Sequence[FrozenTrial]) -> Counts:
 # -- writing ----------------------------------------------------------------------------------
 
 
+class Recorder(Protocol):
+    """What a record is written through (a ``StudyStorage``)."""
+
+    @property
+    def optuna(self) -> optuna.storages.BaseStorage: ...
+
+    def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool: ...
+
+    def finish_trial(
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+    ) -> bool: ...
+
+
 def ask_attrs(
     study_seed: int, number: int, launcher: str, heartbeat_interval: float
 ) -> dict[str, Any]:
@@ -175,7 +186,7 @@ def ask_attrs(
     }
 
 
-def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) -> bool:
+def record_epoch(store: Recorder, trial_id: int, record: Mapping[str, Any]) -> bool:
     """Append one epoch: its objective as the intermediate value, its record as an attribute.
     False when the trial has finished meanwhile (another launcher took it over)."""
     epoch = int(record["epoch"])
@@ -186,13 +197,13 @@ def record_epoch(store: StudyStorage, trial_id: int, record: Mapping[str, Any]) 
     return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
 
 
-def mark_completed(store: StudyStorage, trial_id: int, value: float) -> bool:
+def mark_completed(store: Recorder, trial_id: int, value: float) -> bool:
     """COMPLETE with ``value``; False when the trial had already finished (e.g. taken over)."""
     return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED})
 
 
 def mark_diverged(
-    store: StudyStorage, trial_id: int, epoch: int, best_value: float | None = None
+    store: Recorder, trial_id: int, epoch: int, best_value: float | None = None
 ) -> bool:
     """The run diverged at ``epoch``. With a finite best value from the epochs before, it is
     COMPLETE with that value (it reached it; the search objective is the best achieved);
@@ -204,6 +215,6 @@ def mark_diverged(
     return store.finish_trial(trial_id, TrialState.PRUNED, None, attrs)
 
 
-def mark_failed(store: StudyStorage, trial_id: int, reason: str) -> bool:
+def mark_failed(store: Recorder, trial_id: int, reason: str) -> bool:
     """FAIL, saying why; a launch replaces it."""
     return store.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: reason})

@@ -24,10 +24,10 @@ def test_the_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"hwsearch"}
-    for package in ("models", "training", "storage", "search", "report"):
+    for package in ("app", "models", "training", "storage", "search", "report"):
         assert f"hwsearch/{package}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "hwsearch = hwsearch.search.cli:main" in zipfile.ZipFile(wheel).read(
+    assert "hwsearch = hwsearch.cli:main" in zipfile.ZipFile(wheel).read(
         entry_points).decode()
 
 

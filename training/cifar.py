@@ -6,7 +6,7 @@ Files. ``cifar-10-batches-py/`` holds ``data_batch_1`` … ``data_batch_5``, ``t
 pickled dict (``b"data"``: uint8 (N, 3072) rows of R, G, B planes; ``b"labels"`` or
 ``b"fine_labels"``). Unpickling can run arbitrary code, so the reader resolves only the few
 numpy globals an array needs and refuses everything else: a tampered file is an error, never
-code run. torchvision is used for downloads only (``--download``), never to read.
+code run. torchvision is used for downloads only (the ``download`` setting), never to read.
 
 Preparation, from the definitions (``examples/highways/cifar*-19layers``): their data are
 "gcn" (global contrast normalised) with a mean image subtracted (``mean.binaryproto``), and
@@ -25,16 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .datasets import DATASETS
+from .datasets import CIFAR_FILES, DATASETS, CifarError, find_cifar_dir
 
 PAD = 4  # pixels of zero padding for the random translations
 GCN_EPS = 1e-8
 
-_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-_FILES = {
-    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta"),
-    "cifar100": (["train"], ["test"], "meta"),
-}
 _LABELS = {"cifar10": b"labels", "cifar100": b"fine_labels"}
 _LABEL_NAMES = {"cifar10": b"label_names", "cifar100": b"fine_label_names"}  # in the meta file
 # What an ndarray's pickle needs, under numpy 1.x and 2.x names, and the str → bytes codec a
@@ -48,10 +43,6 @@ _ALLOWED = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
-
-
-class CifarError(ValueError):
-    """A CIFAR directory is missing, incomplete or holds something other than CIFAR."""
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -72,16 +63,6 @@ def safe_load(path: Path) -> dict[bytes, Any]:
     if not isinstance(out, dict):
         raise CifarError(f"{path}: not a CIFAR batch (a {type(out).__name__}, not a dict)")
     return out
-
-
-def find_dir(name: str, root: Path) -> Path:
-    """``root`` itself or its standard subfolder, whichever holds every file."""
-    train, test, meta = _FILES[name]
-    for d in (root, root / _FOLDERS[name]):
-        if all((d / f).is_file() for f in (*train, *test, meta)):
-            return d
-    raise CifarError(f"no {name} in {root} (nor in {root / _FOLDERS[name]}); expected "
-                     f"{', '.join((*train, *test, meta))} (the CIFAR python version)")
 
 
 def _read(name: str, d: Path, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +86,8 @@ def read_cifar(name: str, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch
                                                 torch.Tensor, int]:
     """Raw images (N, 3, 32, 32) uint8 and labels of the train and test sets, and the number
     of classes (from the labels' range, checked against the meta file's names)."""
-    d = find_dir(name, root)
-    train_files, test_files, meta_file = _FILES[name]
+    d = find_cifar_dir(name, root)
+    train_files, test_files, meta_file = CIFAR_FILES[name]
     x_train, y_train = _read(name, d, train_files)
     x_test, y_test = _read(name, d, test_files)
     meta = safe_load(d / meta_file)

@@ -42,7 +42,8 @@ _depth = _models_check(check_depth)
 
 @dataclass(frozen=True)
 class Hyperparams:
-    """One trial's sampled values. Defaults train a 50-layer highway net to >95% in 3 epochs."""
+    """One trial's sampled values; the defaults are those of an FC trial that trains well
+    (docs/cli.md has a 50-layer highway net's run with them)."""
 
     lr: float = option(0.1, "initial learning rate", check=number(above=0, high=1e6))
     momentum: float = option(0.9, "SGD momentum, in [0, 1)", check=number(0, 0.999999))
@@ -107,7 +108,7 @@ class TrainConfig:
     )
     carry_gate: bool = option(False, "independent carry gate C(x) (paper's eq. 2)",
                               in_spec=True)
-    eval_test: bool = option(True, "skip the test-set accuracy", flag="--no-test", negate=True)
+    eval_test: bool = option(True, "evaluate the test-set accuracy after every epoch")
     device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
     dtype: str = option("float32", "float32 or float64", choices=DTYPES)
 

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from . import cifar
-from .datasets import (  # noqa: F401  (re-exported)
+from .datasets import (
     _IDX_FILES,
     DATASETS,
+    CifarError,
     DataError,
     _find_idx_dir,
     _idx_path,
-    check_dataset,
     no_data_dir,
 )
 
@@ -102,8 +102,8 @@ def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzipped or not); a corrupt file is a one-line :class:`DataError`.
 
     The decoded array is cached (``$HWSEARCH_DATA/idx``, default ``~/.cache/highway-search``):
-    every pack of a search reads the same files, and decompressing MNIST costs about a second
-    where loading the cached array costs a few milliseconds."""
+    every pack of a search reads the same files, and decoding is far slower than loading the
+    cached array (docs/performance.md)."""
     cached = _cache_path(path)
     if cached is not None and cached.is_file():
         try:
@@ -185,11 +185,10 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> Datas
         for train in (True, False):
             cls(str(root), train=train, download=True)
     elif data_dir is None:
-        raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR python "
-                        "version, or --download")
+        raise no_data_dir(name)
     try:
         x_train, y_train, x_test, y_test, classes = cifar.read_cifar(name, root)
-    except cifar.CifarError as e:
-        raise DataError(f"{e}; pass --download to fetch it") from None
+    except CifarError as e:
+        raise DataError(f"{e}; pass `download` to fetch it") from None
     train, test = cifar.normalise(x_train, x_test)
     return Dataset(name, train, y_train, test, y_test, classes, augment=True)

@@ -1,5 +1,6 @@
-"""Which datasets there are and whether their files are in place, without torch: a launch
-checks its data before it imports torch or opens a database (``data.py`` loads them)."""
+"""Which datasets there are, what they are, and whether their files are in place, without
+torch: a launch checks its data before it imports torch or opens a database (``data.py`` and
+``cifar.py`` load them)."""
 
 from __future__ import annotations
 
@@ -39,17 +40,37 @@ _IDX_FILES = {
     "test_y": "t10k-labels-idx1-ubyte",
 }
 _RAW_SUBDIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+_CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+CIFAR_FILES = {  # (training batches, test batches, meta file) of the CIFAR python version
+    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta"),
+    "cifar100": (["train"], ["test"], "meta"),
+}
 
 
 class DataError(ValueError):
     """A dataset is missing or unreadable; the message names the path and the files expected."""
 
 
+class CifarError(ValueError):
+    """A CIFAR directory is missing, incomplete or holds something other than CIFAR."""
+
+
+def find_cifar_dir(name: str, root: Path) -> Path:
+    """``root`` itself or its standard subfolder, whichever holds every file."""
+    train, test, meta = CIFAR_FILES[name]
+    for d in (root, root / _CIFAR_FOLDERS[name]):
+        if all((d / f).is_file() for f in (*train, *test, meta)):
+            return d
+    raise CifarError(f"no {name} in {root} (nor in {root / _CIFAR_FOLDERS[name]}); expected "
+                     f"{', '.join((*train, *test, meta))} (the CIFAR python version)")
+
+
 def no_data_dir(name: str) -> DataError:
-    return DataError(
-        f"no --data-dir for {name}; give a directory holding "
-        f"{', '.join(_IDX_FILES.values())} (optionally .gz), or --download"
-    )
+    """The error of a dataset asked for with neither a directory nor a download."""
+    holding = ("the CIFAR python version" if DATASETS[name].files == "cifar" else
+               f"{', '.join(_IDX_FILES.values())} (optionally .gz)")
+    return DataError(f"no `data_dir` for {name}; give a directory holding {holding}, or "
+                     "`download`")
 
 
 def _find_idx_dir(name: str, root: Path) -> Path:
@@ -84,15 +105,12 @@ def check_dataset(name: str, data_dir: str | Path | None, download: bool = False
         return  # fetched by the loader on the workers
     if DATASETS[name].files == "cifar":
         if data_dir is None:
-            raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR "
-                            "python version, or --download")
-        from . import cifar  # torch: only for CIFAR
-
+            raise no_data_dir(name)
         try:
-            cifar.find_dir(name, Path(data_dir))
-        except cifar.CifarError as e:
+            find_cifar_dir(name, Path(data_dir))
+        except CifarError as e:
             if not download:
-                raise DataError(f"{e}; pass --download to fetch it") from None
+                raise DataError(f"{e}; pass `download` to fetch it") from None
         return
     if data_dir is None:
         raise no_data_dir(name)

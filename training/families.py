@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hwsearch.models import KINDS, PRESETS, ConvConfig, FCConfig, preset
 from hwsearch.options import ConfigError
@@ -29,13 +29,50 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .config import Hyperparams, TrainConfig
     from .engines import Engine
 
 ModelConfig = FCConfig | ConvConfig
 PLAIN, HIGHWAY = "plain", "highway"
 PARAMETER_COPIES = 4  # weights, gradients, momentum buffers, best weights
 MAX_PACK = 4096  # trials trained as one pack, at most
+
+
+class Run(Protocol):
+    """What a family reads of a run's configuration (``config.TrainConfig``)."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def carry_gate(self) -> bool: ...
+    @property
+    def limit_train(self) -> int | None: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def eval_test(self) -> bool: ...
+    @property
+    def batch(self) -> int: ...
+
+
+class TrialParams(Protocol):
+    """What a family reads of a trial's hyperparameters (``config.Hyperparams``)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def momentum(self) -> float: ...
+    @property
+    def lr_decay(self) -> float: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def gate_bias(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +106,7 @@ class Family(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def model_config(self, config: TrainConfig, hp: Hyperparams, in_features: int,
+    def model_config(self, config: Run, hp: TrialParams, in_features: int,
                      in_channels: int, num_classes: int) -> ModelConfig:
         """The net of one trial of ``config`` with ``hp``, on data of this shape."""
 
@@ -78,7 +115,7 @@ class Family(abc.ABC):
         """The reference net (one trial, an ``nn.Module``)."""
 
     @abc.abstractmethod
-    def pack(self, config: TrainConfig, trials: Sequence[Hyperparams], nets: Sequence[nn.Module],
+    def pack(self, config: Run, trials: Sequence[TrialParams], nets: Sequence[nn.Module],
              device: torch.device, dtype: torch.dtype) -> Engine:
         """The engine that trains ``nets`` (built for ``trials``) as one pack."""
 
@@ -99,7 +136,7 @@ class Family(abc.ABC):
     def width_label(self, width: int) -> str:
         """The width as the report's summary shows it (``width`` 0: the default)."""
 
-    def pack_bytes(self, config: TrainConfig, pack: int) -> int | None:
+    def pack_bytes(self, config: Run, pack: int) -> int | None:
         """A lower bound on the bytes a pack of ``pack`` trials holds at once; None when the
         family is not estimated."""
         return None
@@ -132,7 +169,7 @@ class FCFamily(Family):
     def depths(self, asked: Sequence[int], own: int) -> tuple[int, ...]:
         return tuple(asked)
 
-    def model_config(self, config: TrainConfig, hp: Hyperparams, in_features: int,
+    def model_config(self, config: Run, hp: TrialParams, in_features: int,
                      in_channels: int, num_classes: int) -> ModelConfig:
         return FCConfig(kind=self.name, depth=config.depth, width=config.width,
                         activation=hp.activation, gate_bias=hp.gate_bias,
@@ -145,7 +182,7 @@ class FCFamily(Family):
         assert isinstance(config, FCConfig)
         return FCNet(config, generator)
 
-    def pack(self, config: TrainConfig, trials: Sequence[Hyperparams], nets: Sequence[nn.Module],
+    def pack(self, config: Run, trials: Sequence[TrialParams], nets: Sequence[nn.Module],
              device: torch.device, dtype: torch.dtype) -> Engine:
         from hwsearch.models.packed import PackedFCNet
 
@@ -170,7 +207,7 @@ class FCFamily(Family):
     def width_label(self, width: int) -> str:
         return str(width) if width else f"{self.default_width} (paper's)"
 
-    def pack_bytes(self, config: TrainConfig, pack: int) -> int | None:
+    def pack_bytes(self, config: Run, pack: int) -> int | None:
         """Per trial four copies of the parameters (weights, gradients, momentum, the best
         epoch's weights) and the activations autograd keeps for one minibatch; per pack the
         dataset, resident on the device. Only what certainly lives at once, so a refusal is
@@ -214,7 +251,7 @@ class ConvFamily(Family):
                 "weight_decay": self.recipe.weight_decay, "activation": "relu",
                 "gate_bias": PRESETS[self.name].gate_bias}
 
-    def model_config(self, config: TrainConfig, hp: Hyperparams, in_features: int,
+    def model_config(self, config: Run, hp: TrialParams, in_features: int,
                      in_channels: int, num_classes: int) -> ModelConfig:
         expected = PRESETS[self.name].in_channels
         if in_channels != expected:
@@ -233,7 +270,7 @@ class ConvFamily(Family):
         assert isinstance(config, ConvConfig)
         return ConvHighwayNet(config, generator)
 
-    def pack(self, config: TrainConfig, trials: Sequence[Hyperparams], nets: Sequence[nn.Module],
+    def pack(self, config: Run, trials: Sequence[TrialParams], nets: Sequence[nn.Module],
              device: torch.device, dtype: torch.dtype) -> Engine:
         from hwsearch.models.packed_conv import PackedConvNet
 

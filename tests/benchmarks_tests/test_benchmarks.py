@@ -97,11 +97,12 @@ def test_protocol_reads_the_launchs_time_line() -> None:
     spec = importlib.util.spec_from_file_location("protocol", ROOT / "benchmarks" / "protocol.py")
     protocol = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(protocol)
+    from hwsearch.app.progress import timings_line
     from hwsearch.search.timings import Timings
 
     t = Timings(ray_ready=3.25, first_epoch=7.5, fit_done=20.0, data_seconds=0.5,
                 train_seconds=11.0, eval_seconds=2.5, record_seconds=0.25)
-    got = protocol.parse_time_line(t.line())
+    got = protocol.parse_time_line(timings_line(t))
     assert {k: got[k] for k in ("ray_ready_at", "first_epoch_at", "packs_done_at", "data",
                                 "train", "evaluate", "record")} == {
         "ray_ready_at": 3.2, "first_epoch_at": 7.5, "packs_done_at": 20.0, "data": 0.5,

@@ -3,10 +3,10 @@
 search would take minutes. A search itself records as it goes.
 
 ``add_finished_trials`` writes many at once: Optuna's ``create_new_trial(template_trial=...)``
-inserts a trial's rows one ORM statement at a time, so a 10,000-trial study took most of an hour;
-here each table gets one multi-row insert per batch, in one transaction, and the rows are
-exactly those Optuna writes for the same template (``tests/storage_tests/test_records.py``
-compares the two).
+inserts a trial's rows one ORM statement at a time (docs/performance.md says how slow that is
+for a large study); here each table gets one multi-row insert per batch, in one transaction,
+and the rows are exactly those Optuna writes for the same template
+(``tests/storage_tests/test_records.py`` compares the two).
 """
 
 from __future__ import annotations

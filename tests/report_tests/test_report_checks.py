@@ -19,7 +19,7 @@ from hwsearch.report.checks import (
     paper_checks,
     summary_data,
 )
-from hwsearch.report.data import BiasChange
+from hwsearch.report.nets import BiasChange
 from hwtest.fake_trials import record, trial
 
 CLAIMS = ("plain harder", "highway not harder", "on par", "order of magnitude", "faster",

@@ -13,15 +13,17 @@ from hwsearch.models import FCConfig
 from hwsearch.models.fc import FCNet
 from hwsearch.report import figures
 from hwsearch.report.data import (
-    bias_change_data,
-    cross_entropy,
     ecdf_data,
     figure1_data,
     importance_data,
-    inner_workings_data,
-    lesion_data,
     slice_data,
     training_curve,
+)
+from hwsearch.report.nets import (
+    bias_change_data,
+    cross_entropy,
+    inner_workings_data,
+    lesion_data,
     training_examples,
 )
 from hwsearch.report.studies import spec_of

@@ -14,13 +14,12 @@ from hwsearch.report.data import (
     Ecdf,
     Figure1Data,
     Importances,
-    InnerWorkings,
-    LesionData,
     SliceData,
     ecdf_data,
     figure1_data,
     slice_data,
 )
+from hwsearch.report.nets import InnerWorkings, LesionData
 from hwsearch.report.page import Page
 from hwsearch.storage import open_storage
 from hwtest.fake_trials import record, trial
@@ -95,7 +94,7 @@ def test_an_unknown_study_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hwsearch.search.cli import main
+    from hwsearch.cli import main
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url).close()

@@ -10,7 +10,8 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from hwsearch.report import write_report
-from hwsearch.report.data import cross_entropy, figure1_data, lesion_data, training_examples
+from hwsearch.report.data import figure1_data
+from hwsearch.report.nets import cross_entropy, lesion_data, training_examples
 from hwsearch.report.studies import best_trial, load_studies
 from hwsearch.storage import open_storage
 from hwsearch.storage.records import history

@@ -12,8 +12,8 @@ from hwsearch.models import PRESETS, parameter_count, preset
 from hwsearch.models.conv import ConvHighwayNet
 from hwsearch.models.fc import count_parameters
 from hwsearch.report.page import Page
+from hwsearch.report.sections import table1 as table1_section
 from hwsearch.report.table1 import PAPERS, table1_data, unmatched_papers
-from hwsearch.report.write import _table1
 from hwsearch.storage.records import epoch_key
 from hwtest.fake_trials import record, trial
 
@@ -82,18 +82,18 @@ def test_only_a_full_length_run_on_all_the_data_is_comparable() -> None:
 
 def test_the_page_shows_table1_and_says_what_is_short() -> None:
     page = Page("t")
-    _table1(page, [conv_record([conv_trial(0, [0.1], [0.97])])], "mnist")
+    table1_section(page, [conv_record([conv_trial(0, [0.1], [0.97])])], "mnist")
     text = page.render("")
     assert "Table 1" in text and "NO: shorter run" in text and "99.55%" in text
     assert "97.00%" in text and "151,690" in text
     assert "39K parameters, 99.43%" in text  # the paper's other net: no study, said so
     empty = Page("t")
-    _table1(empty, [record("highway", 10, [trial(0, [0.5])])], "mnist")
+    table1_section(empty, [record("highway", 10, [trial(0, [0.5])])], "mnist")
     assert "Table 1" not in empty.render("")
     assert {p.model for p in PAPERS} - {None} <= set(PRESETS)
 
 
-def test_a_report_of_a_conv_study_has_table1(tmp_path) -> None:  # noqa: ANN001
+def test_a_report_of_a_conv_study_hastable1_section(tmp_path) -> None:  # noqa: ANN001
     """The whole page, from a real SQLite storage holding one conv study and no FC study."""
     import optuna
 

@@ -14,7 +14,7 @@ import pytest
 
 from hwsearch.models import parameter_count
 from hwsearch.options import ConfigError
-from hwsearch.search.launcher import pick_pack_size
+from hwsearch.search.packing import pick_pack_size
 from hwsearch.search.settings import PACK_AUTO, LaunchSettings
 from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import check_study, open_study, study_name
@@ -110,7 +110,7 @@ def test_a_conv_net_exports_with_a_dynamic_batch() -> None:
 
     from hwsearch.models import preset
     from hwsearch.models.conv import ConvHighwayNet
-    from hwsearch.search.export import export_model
+    from hwsearch.models.export import export_model
 
     net = ConvHighwayNet(preset("mnist-highway-10", width=4)).eval()
     program = export_model(net, (1, 28, 28))

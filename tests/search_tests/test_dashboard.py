@@ -155,7 +155,7 @@ def test_allow_writes_lets_a_delete_through(two_trials: str) -> None:
 
 
 def test_loopback_hosts() -> None:
-    from hwsearch.search.dashboard import is_loopback
+    from hwsearch.app.dashboard import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("127.1.2.3")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")

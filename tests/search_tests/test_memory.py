@@ -43,7 +43,7 @@ def test_what_cannot_fit_is_refused() -> None:
         check_fits([BASE, huge], 1, Device("CPU memory", 16 * GIB))
     message = str(e.value)
     assert "depth 1000, width 4096" in message and "CPU memory is 16.0 GiB" in message
-    assert "allowed: a smaller --pack" in message
+    assert "allowed: a smaller `pack`" in message  # the command line shows --pack
     check_fits([BASE], 8, Device("CPU memory", 16 * GIB))  # fits: no error
     check_fits([huge], 1, None)  # unknown device: not checked
 

@@ -8,7 +8,7 @@ import io
 import optuna
 import pytest
 
-from hwsearch.search import queries
+from hwsearch.app import formats, queries
 from hwsearch.search.space import SearchSpace
 from hwsearch.storage import open_storage
 from hwsearch.storage import records as rec
@@ -56,7 +56,7 @@ def test_trials_stream_in_pages(store, monkeypatch: pytest.MonkeyPatch) -> None:
         assert row["test_accuracy"] == (history[-1]["test_accuracy"] if history else None)
         assert row["node"] == "10.0.0.9" and row["param_lr"] == t.params["lr"]
     out = io.StringIO()
-    queries.write_rows(queries.trial_rows(s, name), "csv", out)
+    formats.write_rows(queries.trial_rows(s, name), "csv", out)
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(table) == 7 and table[4]["outcome"] == "diverged"
 

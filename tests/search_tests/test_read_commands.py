@@ -13,13 +13,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hwsearch.search.usage import redact
+from hwsearch.usage import redact
 from hwtest import REPO, hwsearch_env
 
 PROBE = textwrap.dedent(
     """
     import json, sys
-    from hwsearch.search.cli import main
+    from hwsearch.cli import main
     try:
         code = main(sys.argv[2:])
     except SystemExit as e:

@@ -130,7 +130,7 @@ def test_bad_input_exits_2_in_one_line_and_keeps_studies(
 
 
 def _flags(command: str) -> set[str]:
-    from hwsearch.search.cli import build_parser
+    from hwsearch.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._subparsers._group_actions if a.dest == "command")  # noqa: SLF001
@@ -178,7 +178,7 @@ def test_numbers_are_bounded(values: dict, message: str) -> None:
 def test_auto_packs_give_each_local_core_a_one_thread_pack() -> None:
     import os
 
-    from hwsearch.search.launcher import cpus_per_pack, pick_pack_size
+    from hwsearch.search.packing import cpus_per_pack, pick_pack_size
 
     cores = os.cpu_count() or 1
     few = build_settings({"models": "highway", "depths": "10", "trials": 8})

@@ -12,7 +12,7 @@ import pytest
 
 SCRIPT = """
 import sys, time
-from hwsearch.search.signals import interruptible
+from hwsearch.app.signals import interruptible
 try:
     with interruptible():
         try:

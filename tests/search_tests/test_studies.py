@@ -24,7 +24,7 @@ def test_a_foreign_study_needs_adopt(storage_url: str, prefix: str) -> None:
         foreign.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
         space = SearchSpace()
         for call in (check_study, open_study):
-            with pytest.raises(ConfigError, match="not made by hwsearch.*--adopt"):
+            with pytest.raises(ConfigError, match="not made by hwsearch.*`adopt`"):
                 call(store.optuna, name, CONFIG, 0, space)
         assert STUDY_SPEC not in optuna.load_study(study_name=name, storage=store.optuna).user_attrs
         assert check_study(store.optuna, name, CONFIG, 0, space, adopt=True)

@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from hwsearch.app.storage_url import resolve_storage
+from hwsearch.cli import refuse_password_on_command_line
 from hwsearch.storage import StorageError, open_storage
-from hwsearch.storage.url import (
-    DEFAULT_URL,
-    has_password,
-    mask_url,
-    refuse_password_on_command_line,
-    resolve_url,
-)
+from hwsearch.storage.url import DEFAULT_URL, has_password, mask_url
 from hwtest import PG_PASSWORD
 
 
@@ -54,21 +50,21 @@ def test_where_the_url_comes_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     file = tmp_path / "url"
     file.write_text("\n  sqlite:///from-file.db  \n")
     file.chmod(0o600)
-    assert resolve_url(None) == DEFAULT_URL
-    assert resolve_url(None, str(file)) == "sqlite:///from-file.db"
+    assert resolve_storage(None) == DEFAULT_URL
+    assert resolve_storage(None, str(file)) == "sqlite:///from-file.db"
     monkeypatch.setenv("HWSEARCH_STORAGE_FILE", str(file))
-    assert resolve_url(None) == "sqlite:///from-file.db"
+    assert resolve_storage(None) == "sqlite:///from-file.db"
     monkeypatch.setenv("HWSEARCH_STORAGE", "sqlite:///from-env.db")
-    assert resolve_url(None) == "sqlite:///from-env.db"  # the variable before the file's
-    assert resolve_url("sqlite:///flag.db") == "sqlite:///flag.db"  # flags first
-    assert resolve_url(None, str(file)) == "sqlite:///from-file.db"
+    assert resolve_storage(None) == "sqlite:///from-env.db"  # the variable before the file's
+    assert resolve_storage("sqlite:///flag.db") == "sqlite:///flag.db"  # flags first
+    assert resolve_storage(None, str(file)) == "sqlite:///from-file.db"
     with pytest.raises(StorageError, match="not both"):
-        resolve_url("sqlite:///flag.db", str(file))
+        resolve_storage("sqlite:///flag.db", str(file))
     with pytest.raises(StorageError, match="cannot read the storage URL file"):
-        resolve_url(None, str(tmp_path / "missing"))
+        resolve_storage(None, str(tmp_path / "missing"))
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(StorageError, match="is empty"):
-        resolve_url(None, str(tmp_path / "empty"))
+        resolve_storage(None, str(tmp_path / "empty"))
 
 
 def test_a_url_file_others_can_read_warns(
@@ -77,11 +73,11 @@ def test_a_url_file_others_can_read_warns(
     file = tmp_path / "url"
     file.write_text("postgresql+psycopg://u:s3cret@h/db\n")
     file.chmod(0o644)
-    assert resolve_url(None, str(file)) == "postgresql+psycopg://u:s3cret@h/db"
+    assert resolve_storage(None, str(file)) == "postgresql+psycopg://u:s3cret@h/db"
     err = capsys.readouterr().err
     assert "chmod 600" in err and "s3cret" not in err
     file.chmod(0o600)
-    resolve_url(None, str(file))
+    resolve_storage(None, str(file))
     assert capsys.readouterr().err == ""
 
 

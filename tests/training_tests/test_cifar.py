@@ -14,7 +14,8 @@ import torch
 
 from hwsearch.training import DataError, Hyperparams, TrainConfig
 from hwsearch.training.cifar import PAD, translate_and_mirror
-from hwsearch.training.data import check_dataset, load_dataset
+from hwsearch.training.data import load_dataset
+from hwsearch.training.datasets import check_dataset
 from hwsearch.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -101,11 +102,11 @@ def test_a_tampered_batch_is_refused_and_never_run(tmp_path: Path) -> None:
 def test_missing_files_name_what_is_expected_and_nothing_downloads(tmp_path: Path) -> None:
     d = write_cifar10(tmp_path)
     (d / "test_batch").unlink()
-    with pytest.raises(DataError, match="test_batch.*--download"):
+    with pytest.raises(DataError, match="test_batch.*`download`"):
         load_dataset("cifar10", tmp_path)
     with pytest.raises(DataError, match="test_batch"):
         check_dataset("cifar10", str(tmp_path))
-    with pytest.raises(DataError, match="no --data-dir for cifar100"):
+    with pytest.raises(DataError, match="no `data_dir` for cifar100"):
         load_dataset("cifar100", None)
 
 

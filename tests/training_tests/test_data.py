@@ -224,7 +224,7 @@ def test_unknown_dataset_and_no_dir() -> None:
     assert_one_line(err, "'imagenet'", "mnist")
     with pytest.raises(DataError) as err:
         load_dataset("mnist", None, download=False)
-    assert_one_line(err, "--data-dir", STEMS["train_x"])
+    assert_one_line(err, "`data_dir`", STEMS["train_x"])
 
 
 # -- subsets and devices ----------------------------------------------------------------------

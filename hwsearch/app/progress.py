@@ -1,11 +1,16 @@
-"""Progress of a launch, per study: trials done of total, best value so far, ETA."""
+"""What a launch shows while it runs: where the studies stand, progress per study (trials done
+of total, best value so far, ETA) every few seconds, notes, and where the time went."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from hwsearch.search.timings import Timings
+from hwsearch.storage import Counts
 
 
 @dataclass
@@ -19,7 +24,9 @@ class StudyProgress:
 
 @dataclass
 class Progress:
-    studies: dict[str, StudyProgress]
+    """The launch's events (``hwsearch.search.events.LaunchEvents``) as lines on ``out``."""
+
+    studies: dict[str, StudyProgress] = field(default_factory=dict)
     out: TextIO = field(default=sys.stderr)
     every: float = 5.0
     _start: float = field(default_factory=time.monotonic)
@@ -29,21 +36,32 @@ class Progress:
     def __post_init__(self) -> None:
         self._done_at_start = sum(s.done for s in self.studies.values())
 
+    def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts]) -> None:
+        self.studies = {name: StudyProgress(target, c.finished, c.best, c.diverged)
+                        for name, c in counts.items()}
+        self._start = time.monotonic()
+        self._done_at_start = sum(s.done for s in self.studies.values())
+        self._say(f"[hwsearch] storage {storage}; {len(counts)} studies x {target} trials; "
+                  f"pack {pack}")
+
     def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
         s = self.studies[study]
         s.done += 1
         s.diverged += diverged
         if value is not None and (s.best is None or value < s.best):
             s.best = value
-        self.maybe_print()
+        self.tick()
 
     def failed(self, study: str) -> None:
         self.studies[study].failed += 1
-        self.maybe_print()
+        self.tick()
 
     def note(self, message: str) -> None:
         """One line about something the user should know, at once."""
-        print(f"[hwsearch] {message}", file=self.out, flush=True)
+        self._say(f"[hwsearch] {message}")
+
+    def done(self, timings: Timings) -> None:
+        self._say(timings_line(timings))
 
     def eta_seconds(self) -> float | None:
         done_now = sum(s.done for s in self.studies.values()) - self._done_at_start
@@ -54,7 +72,7 @@ class Progress:
             return None
         return remaining * (time.monotonic() - self._start) / done_now
 
-    def maybe_print(self, force: bool = False) -> None:
+    def tick(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_print < self.every:
             return
@@ -72,7 +90,24 @@ class Progress:
             extra = f", {s.diverged} diverged" if s.diverged else ""
             extra += f", {s.failed} failed (replaced)" if s.failed else ""
             lines.append(f"  {name}: {min(s.done, s.target)}/{s.target} done, best {best}{extra}")
-        print("\n".join(lines), file=self.out, flush=True)
+        self._say("\n".join(lines))
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def timings_line(t: Timings) -> str:
+    """Where a launch's time went, in one line (benchmarks/protocol.py parses it)."""
+
+    def at(mark: float | None) -> str:
+        return "-" if mark is None else f"{mark:.1f} s"
+
+    return (
+        f"[hwsearch] time: Ray ready at {at(t.ray_ready)}, first epoch reported at "
+        f"{at(t.first_epoch)}, packs done at {at(t.fit_done)}, total {t.now():.1f} s; summed "
+        f"over packs: data {t.data_seconds:.1f} s, train {t.train_seconds:.1f} s, evaluate "
+        f"{t.eval_seconds:.1f} s; record {t.record_seconds:.1f} s"
+    )
 
 
 def _hms(seconds: float) -> str:

@@ -1,9 +1,6 @@
-"""``hwsearch export``: a trial's trained model as a ``torch.export`` program.
-
-The file needs neither this project nor its classes: ``torch.export.load(FILE).module()``
-gives a module that maps float images ``(N, C, H, W)`` with pixels in [0, 1] to logits
-``(N, classes)``, for any batch size N. The weights are the trial's stored ones, i.e. those
-of the epoch that achieved its value.
+"""The export: a trial's trained model as a ``torch.export`` program in a file
+(``hwsearch.models.export`` says what the program is). The weights are the trial's stored
+ones, i.e. those of the epoch that achieved its value.
 """
 
 from __future__ import annotations
@@ -19,6 +16,8 @@ from hwsearch.storage import StudyStorage
 from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.storage.weights import load_trial_model, weights_artifact_id
 from hwsearch.training import DATASETS
+
+from .queries import open_existing
 
 
 class ExportError(ValueError):
@@ -50,6 +49,18 @@ def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTri
     raise ExportError(f"study {study!r} has no complete trial with stored weights")
 
 
+def export(
+    study: str, out: str | Path, trial: int | None = None, *, storage: str | None = None,
+    storage_file: str | None = None,
+) -> Path:
+    """Write ``trial`` (default: the best) of ``study`` to the new file ``out``; returns it."""
+    store = open_existing(storage, storage_file)
+    try:
+        return export_trial(store, study, trial, out)
+    finally:
+        store.close()
+
+
 def export_trial(store: StudyStorage, study: str, number: int | None, out: str | Path) -> Path:
     """Write trial ``number`` (default: the best) of ``study`` to ``out``; returns the path.
 
@@ -58,11 +69,13 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
     """
     import torch
 
+    from hwsearch.models.export import export_model
+
     out = Path(out)
     if out.exists() or out.is_symlink():
-        raise ExportError(f"--out {out} exists; give a new path")
+        raise ExportError(f"`out` {out} exists; give a new path")
     if not out.parent.is_dir():
-        raise ExportError(f"--out {out}: directory {out.parent} does not exist")
+        raise ExportError(f"`out` {out}: directory {out.parent} does not exist")
     trial = pick_trial(store, study, number)
     dataset = dict(store.optuna.get_study_user_attrs(store.study_id(study)).get(STUDY_SPEC, {}))
     info = DATASETS.get(str(dataset.get("dataset", "")))
@@ -80,24 +93,3 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
-
-
-def export_model(model: object, image_shape: tuple[int, int, int]) -> object:
-    """``model`` (an FCNet or ConvHighwayNet, eval mode) as an exported program over images
-    of ``image_shape`` with a dynamic batch size."""
-    import torch
-
-    class Images(torch.nn.Module):
-        """Images (N, C, H, W) in [0, 1] -> logits; only what the trained net needs."""
-
-        def __init__(self, net: torch.nn.Module) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return self.net(images)
-
-    wrapped = Images(model).eval()  # type: ignore[arg-type]
-    example = torch.rand(2, *image_shape)
-    batch = torch.export.Dim("batch", min=1)
-    return torch.export.export(wrapped, (example,), dynamic_shapes={"images": {0: batch}})

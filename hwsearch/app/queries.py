@@ -1,18 +1,57 @@
-"""Read-only views of the studies for ``status``, ``best`` and ``trials``: plain rows, then text."""
+"""The read commands ``status``, ``best`` and ``trials``: plain rows from a database that must
+exist and is only read (``formats.py`` turns them into text)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-import json
-from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from hwsearch.storage import StudyStorage
+from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
+
+from .quiet import quiet_optuna
+from .storage_url import resolve_storage
+
+PAGE = 1000  # trials read at a time by ``trials``
+
+
+def open_existing(storage: str | None = None, storage_file: str | None = None) -> StudyStorage:
+    """The database for a read command: it must exist, and is neither created nor migrated."""
+    quiet_optuna()
+    return open_storage(resolve_storage(storage, storage_file), create=False)
+
+
+def status(*, storage: str | None = None, storage_file: str | None = None) -> list[dict[str, Any]]:
+    """Per study: its trials per state and its best value."""
+    store = open_existing(storage, storage_file)
+    try:
+        return status_rows(store)
+    finally:
+        store.close()
+
+
+def best(
+    study: str | None = None, *, storage: str | None = None, storage_file: str | None = None
+) -> list[dict[str, Any]]:
+    """Per study (or of ``study``): its best trial's number, value and parameters."""
+    store = open_existing(storage, storage_file)
+    try:
+        return best_rows(store, study)
+    finally:
+        store.close()
+
+
+def trials(
+    study: str, *, storage: str | None = None, storage_file: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every trial of ``study``, a page at a time; the database stays open until the last."""
+    store = open_existing(storage, storage_file)
+    try:
+        yield from trial_rows(store, study)
+    finally:
+        store.close()
 
 
 def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
@@ -45,9 +84,6 @@ def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[s
         rows.append({"study": name, "number": number, "value": best.value,
                      "params": best.params})
     return rows
-
-
-PAGE = 1000  # trials read at a time by ``trials``
 
 
 def trial_rows(store: StudyStorage, study_name: str) -> Iterator[dict[str, Any]]:
@@ -84,49 +120,3 @@ def _names(store: StudyStorage, study_name: str | None) -> list[str]:
         known = ", ".join(names) or "none"
         raise LookupError(f"no study {study_name!r} in {store.display_url}; studies: {known}")
     return [study_name]
-
-
-def write_rows(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> None:
-    """``rows`` as ``fmt`` on ``out``; CSV streams (a page of rows fixes the columns)."""
-    if fmt != "csv":
-        print(format_rows(list(rows), fmt), file=out)
-        return
-    rows = iter(rows)
-    first = list(itertools.islice(rows, PAGE))
-    flat = [{k: _cell(v) for k, v in r.items()} for r in first]
-    columns = list(dict.fromkeys(k for r in flat for k in r))
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", restval="",
-                            extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(flat)
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-
-
-def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=2, default=str)
-    flat = [{k: _cell(v) for k, v in r.items()} for r in rows]
-    columns = list(dict.fromkeys(k for r in flat for k in r))
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(flat)
-        return buf.getvalue().rstrip("\n")
-    if not flat:
-        return "(no rows)"
-    widths = {c: max(len(c), *(len(r.get(c, "")) for r in flat)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns) for r in flat]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, dict):
-        return " ".join(f"{k}={_cell(x)}" for k, x in sorted(v.items()))
-    return str(v)

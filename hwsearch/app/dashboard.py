@@ -1,4 +1,4 @@
-"""``hwsearch dashboard``: optuna-dashboard served from this process, read-only by default.
+"""The dashboard: optuna-dashboard served from this process, read-only by default.
 
 In-process, not a child: a signal to ``hwsearch dashboard`` (Ctrl-C, SIGTERM from a service
 manager) stops the server and frees its port; a child would outlive it. optuna-dashboard's API
@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from hwsearch.storage import StudyStorage
+from hwsearch.storage import StudyStorage, mask_url, open_storage, parse_url
+from hwsearch.storage.existing import check_sqlite_file
+
+from .storage_url import resolve_storage
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORBIDDEN = json.dumps(
@@ -113,3 +116,19 @@ def serve(
             signal.signal(s, handler)
         server.server_close()
     return 0
+
+
+def dashboard(
+    host: str = "127.0.0.1", port: int = 8080, allow_writes: bool = False, *,
+    storage: str | None = None, storage_file: str | None = None, out: TextIO = sys.stderr,
+) -> int:
+    """Serve the database's studies until a signal; returns the exit code. Unlike the read
+    commands, an empty server database gets Optuna's tables (a fresh compose stack starts the
+    dashboard before the first launch); a SQLite file must exist."""
+    url = resolve_storage(storage, storage_file)
+    check_sqlite_file(parse_url(url), mask_url(url))
+    store = open_storage(url)
+    try:
+        return serve(store, host=host, port=port, allow_writes=allow_writes, out=out)
+    finally:
+        store.close()
