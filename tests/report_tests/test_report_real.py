@@ -17,6 +17,7 @@ from hwsearch.storage import open_storage
 from hwsearch.storage.records import history
 from hwsearch.storage.weights import load_trial_model
 from hwsearch.training import Dataset
+from hwtest import parts
 from hwtest.search_builder import Search
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,8 @@ def test_study_restricts_the_diagnostics(search: Search, tmp_path: Path) -> None
 
 def test_the_page_renders_in_a_real_browser(page: Path, tmp_path: Path) -> None:
     if find_chromium() is None:
-        pytest.skip("no Chromium on this machine (set HWSEARCH_CHROMIUM to a Chromium binary)")
+        parts.missing("Chromium", "none on this machine (set HWSEARCH_CHROMIUM to a Chromium "
+                      "binary)")
     result = check_page(page)
     assert result.errors == []
     assert result.status == "ok"

@@ -20,6 +20,7 @@ from hwsearch.training.compiled import (
     compile_engine,
     resolve_mode,
 )
+from hwtest import parts
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
@@ -146,7 +147,7 @@ def test_one_trace_serves_every_exponent() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("g++") is None and shutil.which("c++") is None,
-    reason="inductor on the CPU needs a C++ compiler",
+    reason=parts.reason("a C++ compiler", "inductor on the CPU needs g++ or c++"),
 )
 def test_inductor_matches_eager_on_cpu() -> None:
     torch.compiler.reset()
