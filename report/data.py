@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.models import FCNet
+from hwsearch.models.fc import FCNet
 from hwsearch.storage.records import history
 
 from .studies import StudyRecord, best_trial, complete_trials, in_memory_study

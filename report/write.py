@@ -17,12 +17,14 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from hwsearch.models import DEFAULT_WIDTH, FCNet
+from hwsearch.models import DEFAULT_WIDTH
+from hwsearch.models.fc import FCNet
 from hwsearch.output import check_out_dir, write_atomic
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage.records import count_trials
 from hwsearch.storage.weights import load_trial_model
-from hwsearch.training import DataError, load_dataset
+from hwsearch.training import DataError
+from hwsearch.training.data import load_dataset
 
 from . import figures
 from .checks import AGREES, DISAGREES, NOT_MEASURED, by_protocol, claims, describe, summary_data

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsearch.compat import foreach_sgd_momentum_
-from hwsearch.models import PackedFCNet
+from hwsearch.models.packed import PackedFCNet
 
 from .recipe import SGD, Recipe, param_groups
 

@@ -11,15 +11,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hwsearch.models import (
-    ConvConfig,
-    ConvHighwayNet,
-    FCConfig,
-    FCNet,
-    PackedConvNet,
-    PackedFCNet,
-    count_parameters,
-)
+from hwsearch.models import ConvConfig, FCConfig
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import FCNet, count_parameters
+from hwsearch.models.packed import PackedFCNet
+from hwsearch.models.packed_conv import PackedConvNet
 
 from .compiled import compile_engine
 from .config import ConfigError, Hyperparams, TrainConfig

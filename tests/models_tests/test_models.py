@@ -7,17 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from hwsearch.models import (
-    ACTIVATIONS,
-    DEFAULT_WIDTH,
-    MAX_DEPTH,
-    FCConfig,
-    FCNet,
-    HighwayConv2d,
-    HighwayLinear,
-    count_parameters,
-    get_activation,
-)
+from hwsearch.models import ACTIVATIONS, DEFAULT_WIDTH, MAX_DEPTH, FCConfig, get_activation
+from hwsearch.models.fc import FCNet, count_parameters
+from hwsearch.models.highway import HighwayConv2d, HighwayLinear
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from hwsearch.models import FCConfig, FCNet
+from hwsearch.models import FCConfig
+from hwsearch.models.fc import FCNet
 from hwsearch.report import figures
 from hwsearch.report.data import bias_change_data, inner_workings_data
 

@@ -95,7 +95,8 @@ def test_each_family_records_its_own_space_so_old_fc_studies_resume() -> None:
 def test_a_conv_net_exports_with_a_dynamic_batch() -> None:
     import torch
 
-    from hwsearch.models import ConvHighwayNet, preset
+    from hwsearch.models import preset
+    from hwsearch.models.conv import ConvHighwayNet
     from hwsearch.search.export import export_model
 
     net = ConvHighwayNet(preset("mnist-highway-10", width=4)).eval()

@@ -10,7 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hwsearch.models import ConvHighwayNet, count_parameters, preset
+from hwsearch.models import preset
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import count_parameters
 from hwsearch.storage import open_storage
 from hwsearch.storage.records import STUDY_SPEC, history
 from hwsearch.storage.weights import load_trial_model

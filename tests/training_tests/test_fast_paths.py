@@ -35,22 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from hwsearch.models import ConvHighwayNet, PackedConvNet, preset
-from hwsearch.training import (
-    Dataset,
-    Hyperparams,
-    PackedEngine,
-    SingleEngine,
-    TrainConfig,
-    build_engine,
-    build_model,
-    fit,
-    init_generator,
-)
+from hwsearch.models import preset
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.packed_conv import PackedConvNet
+from hwsearch.training import Hyperparams, TrainConfig
 from hwsearch.training import compiled as compiled_module
 from hwsearch.training.compiled import CompiledPackedEngine, compile_engine
 from hwsearch.training.conv_engine import PackedConvEngine
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import PackedEngine, SingleEngine
+from hwsearch.training.loop import fit, init_generator
 from hwsearch.training.recipe import CAFFE_MNIST
+from hwsearch.training.trainer import build_engine, build_model
 from hwtest import parts
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

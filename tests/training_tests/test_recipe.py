@@ -10,16 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hwsearch.training import (
-    Dataset,
-    Hyperparams,
-    SingleEngine,
-    TrainConfig,
-    build_model,
-    fit,
-    recipe_for,
-)
+from hwsearch.training import Hyperparams, TrainConfig, recipe_for
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import SingleEngine
+from hwsearch.training.loop import fit
 from hwsearch.training.recipe import CAFFE_CIFAR, CAFFE_MNIST, SGD
+from hwsearch.training.trainer import build_model
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
