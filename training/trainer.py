@@ -25,7 +25,7 @@ from .compiled import compile_engine
 from .config import ConfigError, Hyperparams, TrainConfig
 from .conv_engine import PackedConvEngine
 from .data import Dataset, load_dataset
-from .engines import Engine, PackedEngine, SingleEngine
+from .engines import CONV_EVAL_CHUNK, EVAL_CHUNK, Engine, PackedEngine, SingleEngine
 from .loop import EpochCallback, TrialResult, fit, init_generator
 
 
@@ -65,7 +65,8 @@ def build_engine(
             raise ValueError("the single engine trains one trial; use packed=True for more")
         hp = trials[0]
         engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
-                              recipe=config.recipe, weight_decay=hp.weight_decay)
+                              recipe=config.recipe, weight_decay=hp.weight_decay,
+                              eval_chunk=CONV_EVAL_CHUNK if config.is_conv else EVAL_CHUNK)
         return engine, params
     if config.is_conv:
         return _conv_pack(config, trials, nets, device, dtype), params
