@@ -27,18 +27,11 @@ if str(_REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from hwsearch.training import (  # noqa: E402
-    DataError,
-    Dataset,
-    Hyperparams,
-    TrainConfig,
-    TrialResult,
-    build_engine,
-    fit,
-    load_data,
-    train,
-)
+from hwsearch.training import DataError, Hyperparams, TrainConfig  # noqa: E402
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
+from hwsearch.training.data import Dataset  # noqa: E402
+from hwsearch.training.loop import TrialResult, fit  # noqa: E402
+from hwsearch.training.trainer import build_engine, load_data, train  # noqa: E402
 
 TRIALS = [
     Hyperparams(lr=0.05, momentum=0.9, lr_decay=0.9, activation="tanh", gate_bias=-2.0, seed=1),

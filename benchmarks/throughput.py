@@ -59,18 +59,14 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from hwsearch.models import PRESETS, ConvHighwayNet, preset  # noqa: E402
-from hwsearch.training import (  # noqa: E402
-    DataError,
-    Dataset,
-    Engine,
-    Hyperparams,
-    TrainConfig,
-    build_engine,
-    load_dataset,
-    shuffle_generator,
-)
+from hwsearch.models import PRESETS, preset  # noqa: E402
+from hwsearch.models.conv import ConvHighwayNet  # noqa: E402
+from hwsearch.training import DataError, Hyperparams, TrainConfig  # noqa: E402
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
+from hwsearch.training.data import Dataset, load_dataset  # noqa: E402
+from hwsearch.training.engines import Engine  # noqa: E402
+from hwsearch.training.loop import shuffle_generator  # noqa: E402
+from hwsearch.training.trainer import build_engine  # noqa: E402
 
 try:
     from arithmetic import flops_per_trial_step, limit, peak_flops  # noqa: E402

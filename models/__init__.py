@@ -1,40 +1,31 @@
 """Plain and highway networks. Pure PyTorch: no I/O, no globals beyond constant tables.
 
-The definitions (``fc_config``, ``presets``, ``activations``) import no torch; the modules
-(``fc``, ``conv``, ``highway``, ``packed``, ``packed_conv``) do."""
+This package's names are the torch-free definitions (what a net is), so that settings and the
+read commands can use them without importing torch. The nets themselves are imported from
+their modules: ``models.fc`` (:class:`FCNet`), ``models.conv`` (:class:`ConvHighwayNet`),
+``models.highway`` (the layers), ``models.packed`` and ``models.packed_conv`` (K nets as one).
+"""
 
 from __future__ import annotations
 
-from hwsearch.lazy import lazy_exports
+from .activations import ACTIVATIONS, check_activation, get_activation
+from .fc_config import KINDS, MAX_DEPTH, MAX_WIDTH, FCConfig, Kind, check_depth
+from .presets import PRESETS, ConvConfig, PresetInfo, parameter_count, preset, preset_layers
 
-# Each public name and the module that defines it. Names are imported when first used, so
-# that settings and read commands can use the torch-free ones without importing torch.
-_WHERE = {
-    "ACTIVATIONS": "activations",
-    "check_activation": "activations",
-    "get_activation": "activations",
-    "PRESETS": "presets",
-    "ConvConfig": "presets",
-    "PresetInfo": "presets",
-    "parameter_count": "presets",
-    "preset": "presets",
-    "preset_layers": "presets",
-    "ConvHighwayNet": "conv",
-    "DEFAULT_WIDTH": "fc_config",
-    "KINDS": "fc_config",
-    "MAX_DEPTH": "fc_config",
-    "MAX_WIDTH": "fc_config",
-    "FCConfig": "fc_config",
-    "check_depth": "fc_config",
-    "FCNet": "fc",
-    "Internals": "fc",
-    "count_parameters": "fc",
-    "HighwayConv2d": "highway",
-    "HighwayLinear": "highway",
-    "HighwayOutput": "highway",
-    "PackedFCNet": "packed",
-    "PackedConvNet": "packed_conv",
-}
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = [
+    "ACTIVATIONS",
+    "KINDS",
+    "MAX_DEPTH",
+    "MAX_WIDTH",
+    "PRESETS",
+    "ConvConfig",
+    "FCConfig",
+    "Kind",
+    "PresetInfo",
+    "check_activation",
+    "check_depth",
+    "get_activation",
+    "parameter_count",
+    "preset",
+    "preset_layers",
+]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .activations import get_activation
-from .fc import FCConfig
+from .fc_config import FCConfig
 
 
 class PackedFCNet(nn.Module):
@@ -36,7 +36,7 @@ class PackedFCNet(nn.Module):
             raise ValueError(f"{len(activations)} activations for a pack of {k}")
         self.config, self.k, self.activations = config, k, activations
         c, w, n_hidden = config, config.width, config.depth - 1
-        out = 2 * w if c.kind == "highway" else w  # highway: H and T side by side
+        out = 2 * w if c.highway else w  # highway: H and T side by side
 
         def zeros(*shape: int) -> nn.Parameter:
             return nn.Parameter(torch.zeros(*shape))
@@ -59,7 +59,7 @@ class PackedFCNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act, w = self._act, self.config.width
         h = act(torch.baddbmm(self.b0, x, self.w0))  # (K, B, w)
-        highway = self.config.kind == "highway"
+        highway = self.config.highway
         # Unbound once: indexing wl[layer] would make autograd zero-fill and sum a gradient of
         # the whole (L, K, w, 2w) stack for every layer, O(L²) memory traffic.
         for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True):
@@ -91,7 +91,7 @@ class PackedFCNet(nn.Module):
             self._act_(h)
             for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True):
                 z = torch.baddbmm(bias.transpose(1, 2), weight.transpose(1, 2), h)
-                if self.config.kind == "highway":
+                if self.config.highway:
                     block, gate = z[:, :w], z[:, w:]
                     self._act_(block)
                     gate.sigmoid_()
@@ -123,7 +123,7 @@ class PackedFCNet(nn.Module):
                 pack.w0[i] = sd["first.linear.weight"].T
                 pack.b0[i, 0] = sd["first.linear.bias"]
                 for layer in range(config.depth - 1):
-                    weight, bias = _hidden_to_packed(config.kind, sd, f"layers.{layer}")
+                    weight, bias = _hidden_to_packed(config.highway, sd, f"layers.{layer}")
                     pack.wl[layer, i], pack.bl[layer, i, 0] = weight, bias
                 pack.wc[i] = sd["classifier.weight"].T
                 pack.bc[i, 0] = sd["classifier.bias"]
@@ -145,7 +145,7 @@ class PackedFCNet(nn.Module):
         }
         for layer in range(self.config.depth - 1):
             weight, bias = wl[layer, i], bl[layer, i, 0]
-            if self.config.kind == "highway":
+            if self.config.highway:
                 sd[f"layers.{layer}.h.weight"] = weight[:, :w].T
                 sd[f"layers.{layer}.h.bias"] = bias[:w]
                 sd[f"layers.{layer}.t.weight"] = weight[:, w:].T
@@ -157,9 +157,9 @@ class PackedFCNet(nn.Module):
 
 
 def _hidden_to_packed(
-    kind: str, sd: dict[str, torch.Tensor], prefix: str
+    highway: bool, sd: dict[str, torch.Tensor], prefix: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    if kind == "highway":
+    if highway:
         weight = torch.cat([sd[f"{prefix}.h.weight"].T, sd[f"{prefix}.t.weight"].T], dim=1)
         return weight, torch.cat([sd[f"{prefix}.h.bias"], sd[f"{prefix}.t.bias"]])
     return sd[f"{prefix}.linear.weight"].T, sd[f"{prefix}.linear.bias"]

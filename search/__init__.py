@@ -1,26 +1,25 @@
 """The search service: settings, studies, the pack planner, the Tune searcher and trainable,
-the launcher, the queries and the CLI.
+and the launcher.
 
-Names are imported on first use (PEP 562): ``hwsearch.search.cli`` is imported by every
-command, and the read commands must not pay for torch, which the settings import.
+This package's names import neither torch nor Ray (a refused launch must not pay for them);
+``search.launcher``, ``search.searcher`` and ``search.trainable`` do, and are imported by name.
 """
 
 from __future__ import annotations
 
-from hwsearch.lazy import lazy_exports
+from .sampler import SeededRandomSampler
+from .settings import LaunchSettings, build_settings, load_toml
+from .space import Range, SearchSpace
+from .studies import check_study, open_study, study_name
 
-_WHERE = {
-    "SeededRandomSampler": "sampler",
-    "LaunchSettings": "settings",
-    "build_settings": "settings",
-    "load_toml": "settings",
-    "Range": "space",
-    "SearchSpace": "space",
-    "check_study": "studies",
-    "open_study": "studies",
-    "study_name": "studies",
-}
-
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = [
+    "LaunchSettings",
+    "Range",
+    "SearchSpace",
+    "SeededRandomSampler",
+    "build_settings",
+    "check_study",
+    "load_toml",
+    "open_study",
+    "study_name",
+]

@@ -18,7 +18,7 @@ from .usage import redact
 
 if TYPE_CHECKING:
     from hwsearch.storage import StudyStorage
-    from hwsearch.training import TrialResult
+    from hwsearch.training.loop import TrialResult
 
 EXIT_USAGE = 2
 # These only read the database, and import neither torch nor Ray (so they answer fast): the
@@ -87,7 +87,11 @@ def _train(args: argparse.Namespace) -> int:
     given = {f.name: getattr(args, f.name) for f, _ in options_of(Hyperparams)}
     hp = Hyperparams.for_model(config.model, **{k: v for k, v in given.items() if v is not None})
 
-    from hwsearch.training import load_data, resolve_device, train  # torch: the input is good
+    from hwsearch.training.trainer import (  # torch: the input is good
+        load_data,
+        resolve_device,
+        train,
+    )
 
     device = resolve_device(config.device)
     data = load_data(config, device)

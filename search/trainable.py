@@ -18,7 +18,9 @@ import torch
 from ray import tune
 
 from hwsearch.storage.weights import serialize_weights
-from hwsearch.training import Hyperparams, TrainConfig, TrialResult, load_data, train
+from hwsearch.training import Hyperparams, TrainConfig
+from hwsearch.training.loop import TrialResult
+from hwsearch.training.trainer import load_data, train
 
 from .messages import (
     EpochReport,

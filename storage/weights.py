@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     import torch
     from optuna.trial import FrozenTrial
 
-    from hwsearch.models import ConvConfig, ConvHighwayNet, FCConfig, FCNet
+    from hwsearch.models import ConvConfig, FCConfig
+    from hwsearch.models.conv import ConvHighwayNet
+    from hwsearch.models.fc import FCNet
 
 
 def serialize_weights(
@@ -72,7 +74,9 @@ def load_trial_model(store: StudyStorage, trial: FrozenTrial) -> FCNet | ConvHig
     """Rebuild a finished trial's trained net from its stored weights (on the CPU, eval mode)."""
     import torch
 
-    from hwsearch.models import ConvConfig, ConvHighwayNet, FCConfig, FCNet
+    from hwsearch.models import ConvConfig, FCConfig
+    from hwsearch.models.conv import ConvHighwayNet
+    from hwsearch.models.fc import FCNet
 
     artifact_id = weights_artifact_id(store, trial)
     if artifact_id is None:

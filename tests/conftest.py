@@ -14,7 +14,7 @@ import pytest
 from hwtest import PG_ADMIN, REPO, pg_admin_connect, pg_url
 
 if TYPE_CHECKING:
-    from hwsearch.training import Dataset
+    from hwsearch.training.data import Dataset
     from hwtest.pgserver import PGServer
 
 _IDX_STEMS = (
@@ -50,7 +50,7 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist(mnist_dir: Path) -> Dataset:
     """Real MNIST, loaded once per session (on the CPU)."""
-    from hwsearch.training import load_dataset
+    from hwsearch.training.data import load_dataset
 
     return load_dataset("mnist", mnist_dir)
 

@@ -1,43 +1,36 @@
-"""Data, the training loop and its two engines (single nn.Module, fused pack of K trials).
+"""Data, the model families, the training loop and its engines (a single nn.Module, or a fused
+pack of K trials).
 
-``config``, ``recipe`` and ``datasets`` import no torch; the rest do."""
+This package's names are the torch-free ones (configuration, recipes, which datasets exist),
+so that settings and refusals never import torch. The rest is imported from its module:
+``training.data`` (:func:`load_dataset`), ``training.trainer`` (:func:`train`,
+:func:`build_engine`, :func:`build_model`), ``training.loop`` (:func:`fit`, the records),
+``training.engines``, ``training.conv_engine`` and ``training.compiled``.
+"""
 
 from __future__ import annotations
 
-from hwsearch.lazy import lazy_exports
+from .config import DEVICES, DTYPES, ConfigError, Hyperparams, TrainConfig
+from .datasets import DATASETS, DataError, DatasetInfo, check_dataset
+from .families import FAMILIES, HIGHWAY, MODELS, PLAIN, Family, family
+from .recipe import RECIPES, Recipe
 
-# Each public name and the module that defines it. Names are imported when first used, so
-# that settings and read commands can use the torch-free ones without importing torch.
-_WHERE = {
-    "DEVICES": "config",
-    "DTYPES": "config",
-    "MODELS": "config",
-    "ConfigError": "config",
-    "Hyperparams": "config",
-    "TrainConfig": "config",
-    "DATASETS": "datasets",
-    "DataError": "datasets",
-    "check_dataset": "datasets",
-    "Dataset": "data",
-    "load_dataset": "data",
-    "read_idx": "data",
-    "Engine": "engines",
-    "PackedEngine": "engines",
-    "SingleEngine": "engines",
-    "EpochRecord": "loop",
-    "TrialResult": "loop",
-    "fit": "loop",
-    "init_generator": "loop",
-    "shuffle_generator": "loop",
-    "RECIPES": "recipe",
-    "Recipe": "recipe",
-    "recipe_for": "recipe",
-    "build_engine": "trainer",
-    "build_model": "trainer",
-    "load_data": "trainer",
-    "resolve_device": "trainer",
-    "train": "trainer",
-}
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = [
+    "DATASETS",
+    "DEVICES",
+    "DTYPES",
+    "FAMILIES",
+    "HIGHWAY",
+    "MODELS",
+    "PLAIN",
+    "RECIPES",
+    "ConfigError",
+    "DataError",
+    "DatasetInfo",
+    "Family",
+    "Hyperparams",
+    "Recipe",
+    "TrainConfig",
+    "check_dataset",
+    "family",
+]

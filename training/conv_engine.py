@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from hwsearch.models import PackedConvNet
+from hwsearch.models.packed_conv import PackedConvNet
 
 from .recipe import Recipe
 

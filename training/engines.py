@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsearch.compat import foreach_sgd_momentum_
-from hwsearch.models import PackedFCNet
+from hwsearch.models.packed import PackedFCNet
 
 from .fc_step import PackedFCStep
 from .recipe import SGD, Recipe, param_groups
@@ -54,9 +54,6 @@ class Engine(Protocol):
 
 
 EVAL_CHUNK = 4096  # examples per evaluation batch: large, as no gradients are kept
-# A conv net's: its feature maps (width 16: 18K floats an image) then stay in cache, which
-# evaluates MNIST in about two thirds of the time 4096 takes.
-CONV_EVAL_CHUNK = 256
 # A pack's evaluation batch: its (K, 2w, n) maps then stay in a core's cache.
 FC_EVAL_CHUNK = 512
 

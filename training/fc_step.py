@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from hwsearch.compat import activation_grad
-from hwsearch.models import PackedFCNet
+from hwsearch.models.packed import PackedFCNet
 
 
 def activation_runs(names: Sequence[str]) -> list[tuple[str, slice]]:
@@ -69,7 +69,7 @@ class PackedFCStep:
         self, pack: PackedFCNet, bufs: list[torch.Tensor], momentum: torch.Tensor
     ) -> None:
         self.pack, self.k = pack, pack.k
-        self.highway = pack.config.kind == "highway"
+        self.highway = pack.config.highway
         self.width = pack.config.width
         runs = activation_runs(pack.activations)
         self._acts = [(getattr(torch, f"{name}_"), trials) for name, trials in runs]  # in place

@@ -18,7 +18,10 @@ from hwsearch.search.studies import open_study, study_name
 from hwsearch.storage import StudyStorage
 from hwsearch.storage import records as rec
 from hwsearch.storage.weights import serialize_weights, upload_weights
-from hwsearch.training import Dataset, Hyperparams, TrainConfig, TrialResult, train
+from hwsearch.training import Hyperparams, TrainConfig
+from hwsearch.training.data import Dataset
+from hwsearch.training.loop import TrialResult
+from hwsearch.training.trainer import train
 
 
 class Search(NamedTuple):
@@ -86,7 +89,7 @@ def main() -> None:
     import torch
 
     from hwsearch.storage import open_storage
-    from hwsearch.training import load_dataset
+    from hwsearch.training.data import load_dataset
 
     torch.set_num_threads(1)  # small nets; threads only contend on a shared machine
 

@@ -9,13 +9,10 @@ import math
 import pytest
 import torch
 
-from hwsearch.models import (
-    ConvHighwayNet,
-    HighwayConv2d,
-    count_parameters,
-    parameter_count,
-    preset,
-)
+from hwsearch.models import parameter_count, preset
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import count_parameters
+from hwsearch.models.highway import HighwayConv2d
 from hwsearch.models.presets import Conv, Dropout, Head, Highway, Pool, preset_layers
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

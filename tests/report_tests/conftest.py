@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hwsearch.storage import open_storage
-from hwsearch.training import Dataset
+from hwsearch.training.data import Dataset
 from hwtest.search_builder import DIVERGING, Config, Search, run_study
 
 EPOCHS, LIMIT_TRAIN, SEED = 2, 1000, 4

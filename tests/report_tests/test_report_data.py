@@ -9,7 +9,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from hwsearch.models import FCConfig, FCNet
+from hwsearch.models import FCConfig
+from hwsearch.models.fc import FCNet
 from hwsearch.report import figures
 from hwsearch.report.data import (
     bias_change_data,

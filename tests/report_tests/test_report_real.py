@@ -16,7 +16,7 @@ from hwsearch.report.studies import best_trial, load_studies
 from hwsearch.storage import open_storage
 from hwsearch.storage.records import history
 from hwsearch.storage.weights import load_trial_model
-from hwsearch.training import Dataset
+from hwsearch.training.data import Dataset
 from hwtest.search_builder import Search
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,9 @@ import pytest
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.models import PRESETS, ConvHighwayNet, count_parameters, parameter_count, preset
+from hwsearch.models import PRESETS, parameter_count, preset
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import count_parameters
 from hwsearch.report.page import Page
 from hwsearch.report.table1 import PAPERS, table1_data, unmatched_papers
 from hwsearch.report.write import _table1

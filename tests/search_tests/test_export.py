@@ -13,7 +13,7 @@ import torch
 
 from hwsearch.storage import open_storage
 from hwsearch.storage.weights import load_trial_model
-from hwsearch.training import Dataset
+from hwsearch.training.data import Dataset
 from hwtest import run_hwsearch
 from hwtest.search_builder import Config, run_study
 

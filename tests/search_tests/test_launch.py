@@ -68,7 +68,7 @@ def test_search_exact_counts_resume_and_records(
     study = studies[f"{prefix}mnist-highway-d2"]
     best = study.best_trial
     model = load_trial_model(store, best)
-    from hwsearch.training import load_dataset
+    from hwsearch.training.data import load_dataset
 
     data = load_dataset("mnist", str(mnist_dir))
     with torch.no_grad():

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from hwsearch.training import DataError, Hyperparams, TrainConfig, load_dataset, train
+from hwsearch.training import DataError, Hyperparams, TrainConfig
 from hwsearch.training.cifar import PAD, translate_and_mirror
-from hwsearch.training.data import check_dataset
+from hwsearch.training.data import check_dataset, load_dataset
+from hwsearch.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

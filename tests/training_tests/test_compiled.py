@@ -14,12 +14,16 @@ import shutil
 import pytest
 import torch
 
-from hwsearch.training import Dataset, Hyperparams, PackedEngine, TrainConfig, build_engine, fit
+from hwsearch.training import Hyperparams, TrainConfig
 from hwsearch.training.compiled import (
     CompiledPackedEngine,
     compile_engine,
     resolve_mode,
 )
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import PackedEngine
+from hwsearch.training.loop import fit
+from hwsearch.training.trainer import build_engine
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

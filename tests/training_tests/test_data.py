@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from hwsearch.training import DataError, Dataset, TrainConfig, load_data, load_dataset, read_idx
+from hwsearch.training import DataError, TrainConfig
+from hwsearch.training.data import Dataset, load_dataset, read_idx
+from hwsearch.training.trainer import load_data
 
 STEMS = {
     "train_x": "train-images-idx3-ubyte",

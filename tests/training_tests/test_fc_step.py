@@ -14,8 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hwsearch.models import FCConfig, FCNet, PackedFCNet
-from hwsearch.training import PackedEngine
+from hwsearch.models import FCConfig
+from hwsearch.models.fc import FCNet
+from hwsearch.models.packed import PackedFCNet
+from hwsearch.training.engines import PackedEngine
 from hwsearch.training.fc_step import activation_runs
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

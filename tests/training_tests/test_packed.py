@@ -18,18 +18,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwsearch.models import FCConfig, FCNet, PackedFCNet
-from hwsearch.training import (
-    Dataset,
-    Hyperparams,
-    PackedEngine,
-    TrainConfig,
-    TrialResult,
-    build_engine,
-    fit,
-    load_data,
-    train,
-)
+from hwsearch.models import FCConfig
+from hwsearch.models.fc import FCNet
+from hwsearch.models.packed import PackedFCNet
+from hwsearch.training import Hyperparams, TrainConfig
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import PackedEngine
+from hwsearch.training.loop import TrialResult, fit
+from hwsearch.training.trainer import build_engine, load_data, train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

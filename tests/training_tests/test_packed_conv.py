@@ -17,19 +17,17 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hwsearch.models import ConvHighwayNet, PackedConvNet, count_parameters, preset
-from hwsearch.training import (
-    Dataset,
-    Hyperparams,
-    SingleEngine,
-    TrainConfig,
-    TrialResult,
-    fit,
-    init_generator,
-    train,
-)
+from hwsearch.models import preset
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import count_parameters
+from hwsearch.models.packed_conv import PackedConvNet
+from hwsearch.training import Hyperparams, TrainConfig
 from hwsearch.training.conv_engine import PackedConvEngine
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import SingleEngine
+from hwsearch.training.loop import TrialResult, fit, init_generator
 from hwsearch.training.recipe import CAFFE_MNIST
+from hwsearch.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -8,20 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwsearch.models import ConvHighwayNet, FCNet, count_parameters
-from hwsearch.training import (
-    ConfigError,
-    Dataset,
-    Hyperparams,
-    SingleEngine,
-    TrainConfig,
-    TrialResult,
-    build_engine,
-    build_model,
-    fit,
-    load_data,
-    train,
-)
+from hwsearch.models.conv import ConvHighwayNet
+from hwsearch.models.fc import FCNet, count_parameters
+from hwsearch.training import ConfigError, Hyperparams, TrainConfig
+from hwsearch.training.data import Dataset
+from hwsearch.training.engines import SingleEngine
+from hwsearch.training.loop import TrialResult, fit
+from hwsearch.training.trainer import build_engine, build_model, load_data, train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
