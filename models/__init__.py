@@ -9,18 +9,18 @@ their modules: ``models.fc`` (:class:`FCNet`), ``models.conv`` (:class:`ConvHigh
 from __future__ import annotations
 
 from .activations import ACTIVATIONS, check_activation, get_activation
-from .fc_config import DEFAULT_WIDTH, KINDS, MAX_DEPTH, MAX_WIDTH, FCConfig, check_depth
+from .fc_config import KINDS, MAX_DEPTH, MAX_WIDTH, FCConfig, Kind, check_depth
 from .presets import PRESETS, ConvConfig, PresetInfo, parameter_count, preset, preset_layers
 
 __all__ = [
     "ACTIVATIONS",
-    "DEFAULT_WIDTH",
     "KINDS",
     "MAX_DEPTH",
     "MAX_WIDTH",
     "PRESETS",
     "ConvConfig",
     "FCConfig",
+    "Kind",
     "PresetInfo",
     "check_activation",
     "check_depth",

@@ -15,14 +15,7 @@ import torch
 from torch import nn
 
 from .activations import get_activation
-from .fc_config import (  # noqa: F401  (re-exported)
-    DEFAULT_WIDTH,
-    KINDS,
-    MAX_DEPTH,
-    MAX_WIDTH,
-    FCConfig,
-    check_depth,
-)
+from .fc_config import FCConfig
 from .highway import HighwayLinear, he_init_
 
 
@@ -54,7 +47,7 @@ class FCNet(nn.Module):
         self.config = config
         c = config
         self.first = PlainLinear(c.in_features, c.width, c.activation)
-        if c.kind == "highway":
+        if c.highway:
             self.layers = nn.ModuleList(
                 HighwayLinear(c.width, c.activation, c.gate_bias, c.carry_gate)
                 for _ in range(c.depth - 1)
@@ -80,7 +73,7 @@ class FCNet(nn.Module):
     @torch.no_grad()
     def internals(self, x: torch.Tensor) -> Internals:
         """Gate and block outputs of every highway layer, for the paper's Figure 2."""
-        if self.config.kind != "highway":
+        if not self.config.highway:
             raise ValueError("internals exist only for highway nets")
         h = self.first(x.flatten(1))
         gates, states, outputs = [], [], []

@@ -7,8 +7,16 @@ from dataclasses import dataclass, replace
 
 from .activations import check_activation
 
-KINDS = ("highway", "plain")
-DEFAULT_WIDTH = {"highway": 50, "plain": 71}
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of fully connected net: what its hidden layers are, and the paper's width."""
+
+    highway: bool  # hidden layers y = H·T + x·(1 − T); else plain layers y = H
+    width: int  # the paper's: a highway layer (5,100 weights) costs what a plain one (5,112) does
+
+
+KINDS = {"highway": Kind(highway=True, width=50), "plain": Kind(highway=False, width=71)}
 MAX_DEPTH = 1000
 MAX_WIDTH = 4096  # far past the papers' 50/71; bounds what a typo can ask for
 
@@ -40,7 +48,12 @@ class FCConfig:
             )
         check_activation(self.activation)
         if self.width == 0:
-            object.__setattr__(self, "width", DEFAULT_WIDTH[self.kind])
+            object.__setattr__(self, "width", KINDS[self.kind].width)
+
+    @property
+    def highway(self) -> bool:
+        """Whether the hidden layers are highway layers (else plain)."""
+        return KINDS[self.kind].highway
 
     def with_(self, **changes: object) -> FCConfig:
         return replace(self, **changes)  # type: ignore[arg-type]

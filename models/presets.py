@@ -27,7 +27,7 @@ This module is torch-free, so settings can name and check presets before torch i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .activations import check_activation
@@ -76,17 +76,6 @@ class Head:
 Layer = Dropout | Conv | Highway | Pool | Head
 
 
-@dataclass(frozen=True)
-class PresetInfo:
-    """What a preset is: its input, its default width and the paper's description of it."""
-
-    in_channels: int
-    image_size: int
-    default_width: int  # 0: the widths are fixed by the definition
-    gate_bias: float  # the definition's transform-gate bias
-    paper: str
-
-
 def _mnist(width: int) -> tuple[Layer, ...]:
     stage = (Highway(), Highway(), Highway())
     return (
@@ -108,24 +97,36 @@ def _cifar(head_std: float | None) -> tuple[Layer, ...]:
     )
 
 
+@dataclass(frozen=True)
+class PresetInfo:
+    """What a preset is: its input, its default width, its layers and the paper's words."""
+
+    in_channels: int
+    image_size: int
+    default_width: int  # 0: the widths are fixed by the definition
+    gate_bias: float  # the definition's transform-gate bias
+    paper: str
+    layers: Callable[[int], tuple[Layer, ...]]  # the layer list at a width (or the fixed one)
+
+
 PRESETS: dict[str, PresetInfo] = {
     "mnist-highway-10": PresetInfo(1, 28, 16, -1.0, "MNIST, 10 layers: 39K (width 16), "
-                                   "151K (width 32); 1507.06228 Table 1"),
+                                   "151K (width 32); 1507.06228 Table 1", _mnist),
     "cifar10-highway-19": PresetInfo(3, 32, 0, -2.0, "CIFAR-10, 19 layers, ~2.3M; "
-                                     "1505.00387 Table 1 (Highway 2)"),
-    "cifar100-highway-19": PresetInfo(3, 32, 0, -2.0, "CIFAR-100, 19 layers, ~2.3M"),
+                                     "1505.00387 Table 1 (Highway 2)",
+                                     lambda width: _cifar(head_std=0.05)),
+    "cifar100-highway-19": PresetInfo(3, 32, 0, -2.0, "CIFAR-100, 19 layers, ~2.3M",
+                                      lambda width: _cifar(head_std=XAVIER)),
 }
 
 
 def preset_layers(name: str, width: int = 0) -> tuple[Layer, ...]:
     """The layer list of preset ``name``; ``width`` 0 is the preset's default."""
     info = _info(name)
-    if name == "mnist-highway-10":
-        return _mnist(width or info.default_width)
-    if width:
+    if width and not info.default_width:
         raise ValueError(f"preset {name!r} has the widths of its definition; width must be 0, "
                          f"got {width}")
-    return _cifar(0.05 if name == "cifar10-highway-19" else XAVIER)
+    return info.layers(width or info.default_width)
 
 
 def _info(name: str) -> PresetInfo:

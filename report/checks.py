@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from hwsearch.storage.records import LEGACY_PROTOCOL, best_epoch, count_trials
+from hwsearch.training import HIGHWAY, PLAIN
 
-from .data import FC_MODELS, BiasChange, training_curve
+from .data import BiasChange, training_curve
 from .studies import StudyRecord, best_trial
 
 AGREES, DISAGREES, NOT_MEASURED = "agrees", "disagrees", "not measured"
@@ -116,7 +117,7 @@ def best_runs(records: Sequence[StudyRecord]) -> dict[tuple[str, int], BestRun]:
     best: dict[tuple[str, int], BestRun] = {}
     for r in records:
         trial = best_trial(r.trials)
-        if r.model not in FC_MODELS or trial is None:
+        if not r.in_figure1 or trial is None:
             continue
         value = float(trial.value)  # type: ignore[arg-type]
         if (r.model, r.depth) not in best or value < best[(r.model, r.depth)].value:
@@ -128,7 +129,7 @@ def best_runs(records: Sequence[StudyRecord]) -> dict[tuple[str, int], BestRun]:
 def by_protocol(records: Sequence[StudyRecord]) -> dict[Protocol, list[StudyRecord]]:
     groups: dict[Protocol, list[StudyRecord]] = {}
     for r in records:
-        if r.model in FC_MODELS:
+        if r.in_figure1:
             groups.setdefault(protocol_of(r), []).append(r)
     return groups
 
@@ -160,11 +161,11 @@ def _plain_harder(best: Mapping[tuple[str, int], BestRun]) -> Check:
     paper = "arXiv:1505.00387, Sec. 4.1 and Fig. 1"
     rule = (f"over all plain depths present (at least 2): the best CE never falls from one "
             f"depth to the next deeper, and the deepest's is ≥ {HARDER:g}× the shallowest's")
-    depths = _depths(best, "plain")
+    depths = _depths(best, PLAIN)
     if len(depths) < 2:
         return Check(claim, paper, rule, f"plain nets at {len(depths)} depth(s)", None,
                      NOT_MEASURED, "needs complete plain trials at two depths or more")
-    values = [best[("plain", d)].value for d in depths]
+    values = [best[(PLAIN, d)].value for d in depths]
     ratio = values[-1] / values[0]
     monotone = all(b >= a for a, b in zip(values, values[1:], strict=False))
     measured = ", ".join(f"d{d}: {v:.3g}" for d, v in zip(depths, values, strict=True))
@@ -179,13 +180,13 @@ def _highway_not_harder(best: Mapping[tuple[str, int], BestRun]) -> Check:
     paper = "arXiv:1505.00387, Sec. 4.1 and Fig. 1"
     rule = (f"over all highway depths present (at least 2): the deepest's best CE is at most "
             f"{ON_PAR:g}× the shallowest's")
-    depths = _depths(best, "highway")
+    depths = _depths(best, HIGHWAY)
     if len(depths) < 2:
         return Check(claim, paper, rule, f"highway nets at {len(depths)} depth(s)", None,
                      NOT_MEASURED, "needs complete highway trials at two depths or more")
-    deep, shallow = best[("highway", depths[-1])].value, best[("highway", depths[0])].value
+    deep, shallow = best[(HIGHWAY, depths[-1])].value, best[(HIGHWAY, depths[0])].value
     ratio = deep / shallow
-    measured = (", ".join(f"d{d}: {best[('highway', d)].value:.3g}" for d in depths)
+    measured = (", ".join(f"d{d}: {best[(HIGHWAY, d)].value:.3g}" for d in depths)
                 + f"; deepest ÷ shallowest = {ratio:.3g}")
     return Check(claim, paper, rule, measured, ratio,
                  AGREES if ratio <= ON_PAR else DISAGREES, "")
@@ -197,10 +198,10 @@ def _on_par(best: Mapping[tuple[str, int], BestRun]) -> Check:
     paper = "arXiv:1505.00387, Fig. 1 (the curves of the two)"
     rule = (f"highway d{PAPER_DEEP} ÷ plain d{PAPER_SHALLOW} best CE between 1/{ON_PAR:g} and "
             f"{ON_PAR:g} (on par, either way)")
-    missing = _missing(best, ("highway", PAPER_DEEP), ("plain", PAPER_SHALLOW))
+    missing = _missing(best, (HIGHWAY, PAPER_DEEP), (PLAIN, PAPER_SHALLOW))
     if missing:
         return Check(claim, paper, rule, "–", None, NOT_MEASURED, missing)
-    h, p = best[("highway", PAPER_DEEP)].value, best[("plain", PAPER_SHALLOW)].value
+    h, p = best[(HIGHWAY, PAPER_DEEP)].value, best[(PLAIN, PAPER_SHALLOW)].value
     ratio = h / p
     verdict = AGREES if 1 / ON_PAR <= ratio <= ON_PAR else DISAGREES
     return Check(claim, paper, rule, f"{h:.3g} ÷ {p:.3g} = {ratio:.3g}", ratio, verdict, "")
@@ -213,10 +214,10 @@ def _order_of_magnitude(best: Mapping[tuple[str, int], BestRun]) -> Check:
     low, high = ORDER_OF_MAGNITUDE
     rule = (f"highway d{PAPER_SHALLOW} ÷ highway d{PAPER_DEEP} best CE between 10^0.5 "
             f"({low:.3g}) and 10^1.5 ({high:.3g})")
-    missing = _missing(best, ("highway", PAPER_SHALLOW), ("highway", PAPER_DEEP))
+    missing = _missing(best, (HIGHWAY, PAPER_SHALLOW), (HIGHWAY, PAPER_DEEP))
     if missing:
         return Check(claim, paper, rule, "–", None, NOT_MEASURED, missing)
-    shallow, deep = best[("highway", PAPER_SHALLOW)].value, best[("highway", PAPER_DEEP)].value
+    shallow, deep = best[(HIGHWAY, PAPER_SHALLOW)].value, best[(HIGHWAY, PAPER_DEEP)].value
     ratio = shallow / deep
     verdict = AGREES if low <= ratio <= high else DISAGREES
     return Check(claim, paper, rule, f"{shallow:.3g} ÷ {deep:.3g} = {ratio:.3g}", ratio, verdict,
@@ -235,7 +236,7 @@ def _faster(best: Mapping[tuple[str, int], BestRun], epochs: int | None) -> Chec
     rule = (f"at every depth with both: let L be the higher of the two best CEs (a level both "
             f"best runs reach); the highway run reaches L in at most 1/{FASTER:g} of the epochs "
             f"the plain run needs (runs of ≥ {MIN_EPOCHS_FOR_SPEED} epochs)")
-    depths = sorted(set(_depths(best, "highway")) & set(_depths(best, "plain")))
+    depths = sorted(set(_depths(best, HIGHWAY)) & set(_depths(best, PLAIN)))
     if not depths:
         return Check(claim, paper, rule, "–", None, NOT_MEASURED,
                      "needs complete plain and highway trials at one depth at least")
@@ -244,7 +245,7 @@ def _faster(best: Mapping[tuple[str, int], BestRun], epochs: int | None) -> Chec
                      f"runs of fewer than {MIN_EPOCHS_FOR_SPEED} epochs cannot resolve it")
     parts, ratios = [], []
     for d in depths:
-        h, p = best[("highway", d)], best[("plain", d)]
+        h, p = best[(HIGHWAY, d)], best[(PLAIN, d)]
         level = max(h.value, p.value)
         eh, ep = epochs_to_reach(h, level), epochs_to_reach(p, level)
         if eh is None or ep is None:  # a curve without per-epoch records

@@ -21,10 +21,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.models.fc import FCNet
 from hwsearch.storage.records import history
+from hwsearch.training import HIGHWAY, PLAIN
 
 from .studies import StudyRecord, best_trial, complete_trials, in_memory_study
 
-FC_MODELS = ("plain", "highway")
 PARAM_ORDER = ("lr", "momentum", "lr_decay", "activation", "gate_bias")
 MAX_SAMPLES = 10_000  # the papers' analyses use (up to) this many training examples
 
@@ -117,7 +117,7 @@ def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
     trials: dict[tuple[str, int], list[tuple[StudyRecord, FrozenTrial]]] = {}
     depths: set[int] = set()
     for record in records:
-        if record.model not in FC_MODELS:
+        if not record.in_figure1:
             continue
         depths.add(record.depth)
         key = (record.model, record.depth)
@@ -128,9 +128,9 @@ def figure1_data(records: Sequence[StudyRecord]) -> Figure1Data:
         if key not in best or float(trial.value) < best[key].best:  # type: ignore[arg-type]
             best[key] = curve_of(record.name, record.fetch(trial))
     return Figure1Data([
-        DepthPanel(d, best.get(("plain", d)), best.get(("highway", d)),
-                   top_runs(trials.get(("plain", d), [])),
-                   top_runs(trials.get(("highway", d), [])))
+        DepthPanel(d, best.get((PLAIN, d)), best.get((HIGHWAY, d)),
+                   top_runs(trials.get((PLAIN, d), [])),
+                   top_runs(trials.get((HIGHWAY, d), [])))
         for d in sorted(depths)
     ])
 
@@ -191,7 +191,7 @@ def inner_workings_data(
     """The paper's Figure 2 panels: ``x`` (N, ...) random training inputs for the mean gate
     activity, ``sample`` (1, ...) the single random example (training example
     ``sample_index``), both on the model's device."""
-    if model.config.kind != "highway":
+    if not model.config.highway:
         raise ValueError("inner workings exist only for highway nets")
     biases = gate_biases(model)
     layers = highway_layer_numbers(model)
@@ -262,7 +262,7 @@ def cross_entropy(
 
 def lesion_data(model: FCNet, x: torch.Tensor, y: torch.Tensor) -> LesionData:
     """Training CE with each highway layer lesioned in turn (one at a time), and without."""
-    if model.config.kind != "highway":
+    if not model.config.highway:
         raise ValueError("only highway layers can be lesioned")
     if len(x) == 0:
         raise ValueError("lesioning needs at least one example")

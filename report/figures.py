@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwsearch.training import HIGHWAY, PLAIN
+
 from .data import Ecdf, Figure1Data, Importances, InnerWorkings, LesionData, SliceData
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-COLORS = {"plain": "#1f77b4", "highway": "#2ca02c"}  # as in Fig. 1 of arXiv:1505.00387
+COLORS = {PLAIN: "#1f77b4", HIGHWAY: "#2ca02c"}  # as in Fig. 1 of arXiv:1505.00387
+NOTE_HEIGHT = {PLAIN: 0.95, HIGHWAY: 0.85}  # where a panel says a curve is missing
 DIVERGED = "#d62728"
 TEMPLATE = "plotly_white"
 FONT = {"family": "Helvetica, Arial, sans-serif", "size": 12}
@@ -57,7 +60,7 @@ def figure1(data: Figure1Data) -> go.Figure | None:
                         horizontal_spacing=0.03)
     shown: set[str] = set()
     for col, panel in enumerate(data.panels, start=1):
-        for model in ("plain", "highway"):
+        for model in (PLAIN, HIGHWAY):
             top = getattr(panel, f"{model}_top")
             if top is not None:  # the NeurIPS version: mean and spread of the top runs
                 fig.add_trace(go.Scatter(
@@ -78,7 +81,7 @@ def figure1(data: Figure1Data) -> go.Figure | None:
             curve = getattr(panel, model)
             if curve is None:
                 _panel_note(fig, col, f"no complete {model} trial",
-                            0.95 if model == "plain" else 0.85, COLORS[model])
+                            NOTE_HEIGHT[model], COLORS[model])
                 continue
             fig.add_trace(go.Scatter(
                 x=curve.epochs, y=curve.losses, mode="lines+markers", name=model,
@@ -155,7 +158,7 @@ def lesion(data: LesionData) -> go.Figure | None:
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=data.layers, y=data.losses, mode="markers+lines", name="layer lesioned (T = 0)",
-        line={"color": COLORS["highway"], "width": 1}, marker={"size": 7},
+        line={"color": COLORS[HIGHWAY], "width": 1}, marker={"size": 7},
         hovertemplate="layer %{x} lesioned: CE %{y:.4g}<extra></extra>",
     ))
     fig.add_trace(go.Scatter(
@@ -182,7 +185,7 @@ def slices(data: SliceData) -> go.Figure | None:
     for col, p in enumerate(data.params, start=1):
         fig.add_trace(go.Scatter(
             x=p.x, y=p.y, mode="markers", name="complete", legendgroup="complete",
-            showlegend=col == 1, marker={"color": COLORS["highway"], "size": 7, "opacity": 0.8},
+            showlegend=col == 1, marker={"color": COLORS[HIGHWAY], "size": 7, "opacity": 0.8},
             customdata=p.trials,
             hovertemplate=f"trial %{{customdata}}: {p.name} = %{{x}}<br>best CE %{{y:.4g}}"
                           "<extra></extra>",
@@ -210,7 +213,7 @@ def importances(data: Importances) -> go.Figure | None:
         return None
     fig = go.Figure(go.Bar(
         x=data.values[::-1], y=data.names[::-1], orientation="h",
-        marker={"color": COLORS["highway"]},
+        marker={"color": COLORS[HIGHWAY]},
         hovertemplate="%{y}: %{x:.3f}<extra></extra>",
     ))
     fig.update_xaxes(title_text="importance (sums to 1)", range=[0, 1])
@@ -226,7 +229,7 @@ def ecdf(data: Ecdf) -> go.Figure | None:
         return None
     fig = go.Figure(go.Scatter(
         x=[data.values[0], *data.values], y=[0.0, *data.fractions], mode="lines+markers",
-        line={"shape": "hv", "color": COLORS["plain"]}, marker={"size": 5},
+        line={"shape": "hv", "color": COLORS[PLAIN]}, marker={"size": 5},
         hovertemplate="%{y:.0%} of complete trials ended at CE ≤ %{x:.4g}<extra></extra>",
     ))
     fig.update_xaxes(type="log", title_text="final training cross-entropy")

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.records import STUDY_SPEC
-from hwsearch.training import DATASETS, MODELS
+from hwsearch.training import DATASETS, FAMILIES, MODELS, Family
 
 _DEPTH = re.compile(r"-d(\d+)$")
 
@@ -45,6 +45,21 @@ class StudyRecord(NamedTuple):
     def limit_train(self) -> int | None:
         value = self.spec.get("limit_train")
         return int(value) if value is not None else None
+
+    @property
+    def family(self) -> Family | None:
+        """The study's model family; None for a model this version does not know."""
+        return FAMILIES.get(self.model)
+
+    @property
+    def in_figure1(self) -> bool:
+        """Figure 1 and the claims compare it (a plain or highway study)."""
+        return self.family is not None and self.family.in_figure1
+
+    @property
+    def in_table1(self) -> bool:
+        """Table 1 sets it beside the papers (a conv study)."""
+        return self.family is not None and self.family.in_table1
 
     @property
     def label(self) -> str:

@@ -17,12 +17,11 @@ from typing import NamedTuple
 
 from hwsearch.models import PRESETS, parameter_count
 from hwsearch.storage.records import best_epoch
-from hwsearch.training import recipe_for
+from hwsearch.training import DATASETS
 
 from .studies import StudyRecord, ranked
 
 TOP = 5  # the papers' "best (mean ± std)" are over 5 runs where available
-TRAIN_SIZE = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
 
 
 class PaperResult(NamedTuple):
@@ -76,7 +75,7 @@ def table1_data(records: Sequence[StudyRecord], top: int = TOP) -> list[Table1Ro
     """One row per conv study (in the order given); FC studies are not in Table 1."""
     rows = []
     for r in records:
-        if r.model not in PRESETS:
+        if r.family is None or not r.in_table1:
             continue
         width = int(r.spec.get("width") or 0)
         runs = ranked(r.trials)[:top]
@@ -88,13 +87,13 @@ def table1_data(records: Sequence[StudyRecord], top: int = TOP) -> list[Table1Ro
         mean = sum(accs) / len(accs) if accs else None
         std = (math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1))
                if mean is not None and len(accs) > 1 else None)
-        recipe = recipe_for(r.model)
+        recipe = r.family.recipe
         epochs = r.spec.get("epochs")
-        n = r.limit_train or TRAIN_SIZE.get(r.dataset)
+        size = DATASETS[r.dataset].train if r.dataset in DATASETS else 0
+        n = r.limit_train or size
         batch = r.spec.get("batch_size") or recipe.batch_size
-        iterations = int(epochs) * (min(n, TRAIN_SIZE[r.dataset]) // int(batch)) if (
-            epochs and n) else None
-        whole = r.limit_train is None or r.limit_train >= TRAIN_SIZE.get(r.dataset, 0)
+        iterations = int(epochs) * (min(n, size) // int(batch)) if epochs and n else None
+        whole = r.limit_train is None or r.limit_train >= size
         comparable = bool(iterations and iterations >= recipe.iterations and whole)
         steps = f"{iterations:,}" if iterations else "?"
         protocol = (f"{epochs} epochs of batch {batch} = {steps} iterations on "
@@ -104,7 +103,7 @@ def table1_data(records: Sequence[StudyRecord], top: int = TOP) -> list[Table1Ro
             protocol += (f". SHORTER than the authors' {recipe.iterations:,} iterations on all "
                          "the data: not comparable with the paper's number")
         rows.append(Table1Row(
-            r.name, r.model, width or PRESETS[r.model].default_width,
+            r.name, r.model, width or r.family.default_width,
             parameter_count(r.model, width), epochs, iterations,
             str(r.spec.get("recipe", recipe.name)), len(accs), max(accs, default=None), mean,
             std, _paper_for(r.dataset, r.model, width), recipe.iterations, comparable, protocol,

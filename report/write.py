@@ -17,13 +17,12 @@ import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from hwsearch.models import DEFAULT_WIDTH
 from hwsearch.models.fc import FCNet
 from hwsearch.output import check_out_dir, write_atomic
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage.records import count_trials
 from hwsearch.storage.weights import load_trial_model
-from hwsearch.training import DataError
+from hwsearch.training import FAMILIES, HIGHWAY, PLAIN, DataError
 from hwsearch.training.data import load_dataset
 
 from . import figures
@@ -96,9 +95,10 @@ def _params_text(params: dict[str, object]) -> str:
 
 
 def _width(model: str, width: int | None) -> str:
-    if width:
-        return str(width)
-    return f"{DEFAULT_WIDTH[model]} (paper's)" if model in DEFAULT_WIDTH else "default"
+    known = FAMILIES.get(model)
+    if width or known is None:
+        return str(width) if width else "default"
+    return known.width_label(0)
 
 
 def _build(
@@ -147,7 +147,7 @@ def _build(
 
 def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | None, str]:
     """The study of Figure 2: best 50-layer highway study, else the deepest (and says so)."""
-    highway = [r for r in records if r.model == "highway" and best_trial(r.trials) is not None]
+    highway = [r for r in records if r.model == HIGHWAY and best_trial(r.trials) is not None]
     if not highway:
         return None, ("No highway study has a complete trial, so Figure 2 and the lesioning "
                       "lack data.")
@@ -183,7 +183,7 @@ def _load_net(
         except (LookupError, ArtifactNotFound, RuntimeError, ValueError, OSError) as e:
             skipped.append(f"trial {trial.number} ({e})")
             continue
-        if not isinstance(model, FCNet) or model.config.kind != "highway":
+        if not isinstance(model, FCNet) or not model.config.highway:
             skipped.append(f"trial {trial.number} (not a fully connected highway net)")
             continue
         note = ("Better trials without usable weights were skipped: " + "; ".join(skipped)
@@ -330,7 +330,7 @@ def _figure1(page: Page, records: list[StudyRecord]) -> None:
         for p in data.panels:
             parts = [f"{m} trial {c.trial} of {c.study} (best CE {c.best:.4g}; "
                      f"{_params_text(c.params)})"
-                     for m, c in (("plain", p.plain), ("highway", p.highway)) if c is not None]
+                     for m, c in ((PLAIN, p.plain), (HIGHWAY, p.highway)) if c is not None]
             if parts:
                 page.paragraph(f"{p.depth} layers: " + "; ".join(parts) + ".")
 

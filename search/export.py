@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.storage.weights import load_trial_model, weights_artifact_id
-from hwsearch.training.datasets import IMAGE_SHAPES
+from hwsearch.training import DATASETS
 
 
 class ExportError(ValueError):
@@ -65,12 +65,12 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
         raise ExportError(f"--out {out}: directory {out.parent} does not exist")
     trial = pick_trial(store, study, number)
     dataset = dict(store.optuna.get_study_user_attrs(store.study_id(study)).get(STUDY_SPEC, {}))
-    shape = IMAGE_SHAPES.get(str(dataset.get("dataset", "")))
-    if shape is None:
+    info = DATASETS.get(str(dataset.get("dataset", "")))
+    if info is None:
         raise ExportError(f"study {study!r} records no known dataset, so the input shape is "
                           "unknown")
     model = load_trial_model(store, trial)
-    program = export_model(model, shape)
+    program = export_model(model, info.shape)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
     try:

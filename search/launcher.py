@@ -78,9 +78,10 @@ def launch(settings: LaunchSettings, out: TextIO = sys.stderr) -> LaunchResult:
                           settings.train.download)  # (a cluster's workers have their own)
         store = open_storage(resolve_url(settings.storage, settings.storage_file))
         stack.callback(store.close)
+        existing = store.study_names()
         for config in settings.configs():  # a mismatched study stops everything, first
-            check_study(store.optuna, study_name(config, settings.study_prefix), config,
-                        settings.seed, settings.space, adopt=settings.adopt)
+            check_study(store.optuna, study_name(config, settings.study_prefix, existing),
+                        config, settings.seed, settings.space, adopt=settings.adopt)
         plans = open_plans(store, settings)
         progress = _progress(store, plans, out, settings.progress_every)
         pack_size = pick_pack_size(settings)
@@ -103,8 +104,9 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
     plans: dict[str, StudyPlan] = {}
     # Absolute: Tune runs each trial in a directory of its own.
     data_dir = os.path.abspath(settings.train.data_dir) if settings.train.data_dir else None
+    existing = store.study_names()
     for config in settings.configs():
-        name = study_name(config, settings.study_prefix)
+        name = study_name(config, settings.study_prefix, existing)
         study = open_study(store.optuna, name, config, settings.seed, settings.space,
                            adopt=settings.adopt)
         train = replace(config, data_dir=data_dir)

@@ -1,13 +1,10 @@
 """Will a pack fit? A lower bound on a pack's memory, checked against the device's before a
 launch starts anything.
 
-A typo (``--width 4096 --depths 1000 --pack 4096``) otherwise surfaces minutes later as packs
-failing one after another with out-of-memory errors on the workers. The estimate counts only
-what certainly lives at once, so a refusal is never wrong: per trial four copies of the
-parameters (weights, gradients, momentum, the best epoch's weights) and the activations
-autograd keeps for one minibatch; per pack the dataset, resident on the device. It leaves out
-the evaluation pass, the allocator's slack and CUDA's context, so a pack it lets through may
-still not fit. Fully connected nets only: conv presets train one trial at a time.
+A typo (a width of 4096 at depth 1000 in packs of 4096) otherwise surfaces minutes later as
+packs failing one after another with out-of-memory errors on the workers. The estimate is the
+family's (``Family.pack_bytes``): it counts only what certainly lives at once, so a refusal
+is never wrong. Fully connected nets only: conv presets train one trial at a time.
 
 Only a local Ray is checked: on a cluster the driver does not know the workers' memory.
 """
@@ -17,21 +14,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hwsearch.models.fc_config import DEFAULT_WIDTH
 from hwsearch.options import ConfigError
-from hwsearch.training import TrainConfig
+from hwsearch.training import TrainConfig, family
 
-# (train examples, test examples, features, classes): hwsearch.training.data's datasets.
-DATASET_SIZES = {
-    "mnist": (60_000, 10_000, 784, 10),
-    "fashion-mnist": (60_000, 10_000, 784, 10),
-    "cifar10": (50_000, 10_000, 3072, 10),
-    "cifar100": (50_000, 10_000, 3072, 100),
-}
-PARAMETER_COPIES = 4  # weights, gradients, momentum buffers, best weights
-# Tensors of a minibatch's width autograd keeps per layer, at least: a plain layer its input
-# and pre-activation; a highway layer its input, H, T and their pre-activations (C too).
-SAVED_PER_LAYER = {"plain": 2, "highway": 4}
 GIB = 1 << 30
 
 
@@ -42,24 +27,9 @@ class Device:
 
 
 def pack_bytes(config: TrainConfig, pack: int) -> int | None:
-    """A lower bound on the bytes a pack of ``pack`` trials of ``config`` holds at once;
-    None for conv presets (not estimated)."""
-    if config.is_conv:
-        return None
-    n_train, n_test, features, classes = DATASET_SIZES[config.dataset]
-    if config.limit_train:
-        n_train = min(n_train, config.limit_train)
-    item = 8 if config.dtype == "float64" else 4
-    w = config.width or DEFAULT_WIDTH[config.model]
-    gates = 2 + int(config.carry_gate) if config.model == "highway" else 1  # H, T (, C)
-    params = features * w + w + (config.depth - 1) * gates * (w * w + w) + w * classes + classes
-    batch = config.batch  # 0 means the recipe's batch
-    saved = batch * (
-        features + config.depth * w * (SAVED_PER_LAYER[config.model] + int(config.carry_gate))
-        + classes
-    )
-    data = (n_train + (n_test if config.eval_test else 0)) * features * item
-    return pack * item * (PARAMETER_COPIES * params + saved) + data
+    """A lower bound on the bytes a pack of ``pack`` trials of ``config`` holds at once (the
+    family's estimate); None for a family that is not estimated (the conv presets)."""
+    return family(config.model).pack_bytes(config, pack)
 
 
 def local_device(gpus_per_trial: float) -> Device | None:
@@ -88,7 +58,7 @@ def check_fits(configs: list[TrainConfig], pack: int, device: Device | None) -> 
     for config in configs:
         need = pack_bytes(config, pack)
         if need is not None and need > device.total:
-            width = config.width or DEFAULT_WIDTH[config.model]
+            width = config.width or family(config.model).default_width
             raise ConfigError(
                 f"a pack of {pack} {config.model} nets (depth {config.depth}, width {width}, "
                 f"batch {config.batch}) needs at least {need / GIB:.1f} GiB; "

@@ -21,7 +21,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import optuna
@@ -31,10 +31,12 @@ from optuna.exceptions import UpdateFinishedTrialError
 from hwsearch.storage import StudyStorage
 from hwsearch.storage import records as rec
 from hwsearch.storage.weights import upload_weights
+from hwsearch.training import Hyperparams
 
 from .messages import EpochReport, FinalReport, PackConfig
 
-_HYPERPARAMS = ("lr", "momentum", "lr_decay", "activation", "gate_bias", "weight_decay")
+# A trial's parameters that are hyperparameters (its seed is derived, not sampled).
+_HYPERPARAMS = frozenset(f.name for f in fields(Hyperparams)) - {"seed"}
 
 log = logging.getLogger(__name__)
 

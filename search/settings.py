@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hwsearch.models import KINDS
 from hwsearch.options import (
     ConfigError,
     coerce,
@@ -25,13 +24,13 @@ from hwsearch.options import (
     validate,
 )
 from hwsearch.storage.url import FILE_ENV_VAR
-from hwsearch.training import MODELS, TrainConfig
+from hwsearch.training import HIGHWAY, MODELS, PLAIN, TrainConfig, family
+from hwsearch.training.families import MAX_PACK
 
 from .space import SearchSpace
 
 PACK_AUTO = 0
 MAX_TRIALS = 100_000  # per study; the papers ran 40 (100 in the NeurIPS version)
-MAX_PACK = 4096
 PER_STUDY = ("model", "depth")  # TrainConfig fields that come from `models` and `depths`
 LIST_KEYS = {"models": str, "depths": int}
 LAUNCH_EPOCHS = 50  # our choice: the papers do not state their number of epochs
@@ -78,7 +77,7 @@ class LaunchSettings:
         "this launch's configuration in them",
     )
     models: tuple[str, ...] = option(
-        ("plain", "highway"), "comma-separated: plain,highway (or conv presets)", check=_models
+        (PLAIN, HIGHWAY), "comma-separated: plain,highway (or conv presets)", check=_models
     )
     depths: tuple[int, ...] = option(
         (10, 20, 50, 100), "comma-separated, e.g. 10,20,50,100", check=_depths
@@ -116,7 +115,7 @@ class LaunchSettings:
         its own depth)."""
         out = []
         for model in self.models:
-            for depth in self.depths if model in KINDS else (self.train.depth,):
+            for depth in family(model).depths(self.depths, self.train.depth):
                 out.append(replace(self.train, model=model, depth=depth))
         return out
 

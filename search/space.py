@@ -26,8 +26,9 @@ from optuna.distributions import (
     FloatDistribution,
 )
 
-from hwsearch.models import ACTIVATIONS, PRESETS, check_activation
+from hwsearch.models import ACTIVATIONS, check_activation
 from hwsearch.options import ConfigError
+from hwsearch.training import HIGHWAY, family
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,10 @@ class Range:
 _LIMITS = {"momentum": (0.0, 0.999999), "lr_decay": (1e-9, 1.0), "gate_bias": (-100.0, 100.0),
            "conv_momentum": (0.0, 0.999999), "conv_gate_bias": (-100.0, 100.0),
            "weight_decay": (0.0, 1.0)}
-_CONV_KEYS = ("conv_lr", "conv_momentum", "weight_decay", "conv_gate_bias")
-_RANGES = ("lr", "momentum", "lr_decay", "gate_bias", *_CONV_KEYS)
+_RANGES = ("lr", "momentum", "lr_decay", "gate_bias", "conv_lr", "conv_momentum", "weight_decay",
+           "conv_gate_bias")
+# Drawn uniformly whatever their ``log`` says: the papers' ranges for these are linear.
+_LINEAR = ("momentum", "gate_bias", "conv_momentum", "conv_gate_bias")
 
 
 @dataclass(frozen=True)
@@ -82,39 +85,26 @@ class SearchSpace:
                 raise ConfigError(f"space.activation: {e}") from None
 
     def distributions(self, model: str) -> dict[str, BaseDistribution]:
-        """The Optuna distributions for ``model``; the gate bias exists for highway nets only."""
-        if model in PRESETS:
-            return {
-                "lr": FloatDistribution(self.conv_lr.low, self.conv_lr.high, log=self.conv_lr.log),
-                "momentum": FloatDistribution(self.conv_momentum.low, self.conv_momentum.high),
-                "weight_decay": FloatDistribution(
-                    self.weight_decay.low, self.weight_decay.high, log=self.weight_decay.log
-                ),
-                "gate_bias": FloatDistribution(self.conv_gate_bias.low, self.conv_gate_bias.high),
-            }
-        dists: dict[str, BaseDistribution] = {
-            "lr": FloatDistribution(self.lr.low, self.lr.high, log=self.lr.log),
-            "momentum": FloatDistribution(self.momentum.low, self.momentum.high),
-            "lr_decay": FloatDistribution(
-                self.lr_decay.low, self.lr_decay.high, log=self.lr_decay.log
-            ),
-            "activation": CategoricalDistribution(list(self.activation)),
-        }
-        if model != "plain":
-            dists["gate_bias"] = FloatDistribution(self.gate_bias.low, self.gate_bias.high)
+        """The Optuna distributions of what ``model``'s family samples (the gate bias for
+        highway nets and conv presets only), each from its range here."""
+        dists: dict[str, BaseDistribution] = {}
+        for name, key in family(model).samples.items():
+            value = getattr(self, key)
+            if isinstance(value, Range):
+                dists[name] = FloatDistribution(value.low, value.high,
+                                                log=value.log and key not in _LINEAR)
+            else:
+                dists[name] = CategoricalDistribution(list(value))
         return dists
 
-    def to_dict(self, model: str = "highway") -> dict[str, object]:
+    def to_dict(self, model: str = HIGHWAY) -> dict[str, object]:
         """The part of the space ``model``'s studies sample from, as a study records it: an FC
         study the FC keys (as before conv studies existed, so its resume still matches), a conv
         study the conv keys; a change to one family's ranges never blocks the other's resume."""
-        conv = model in PRESETS
         out: dict[str, object] = {}
-        for f in fields(self):
-            if (f.name in _CONV_KEYS) != conv:
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = (
+        for key in family(model).space_keys:
+            v = getattr(self, key)
+            out[key] = (
                 list(v) if isinstance(v, tuple) else {"low": v.low, "high": v.high, "log": v.log}
             )
         return out

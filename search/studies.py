@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 import optuna
 
 from hwsearch.options import ConfigError
 from hwsearch.storage.records import PROTOCOL, STUDY_SEED, STUDY_SPACE, STUDY_SPEC
-from hwsearch.training import TrainConfig
+from hwsearch.training import TrainConfig, family
 
 from .sampler import SeededRandomSampler
 from .space import SearchSpace
@@ -23,11 +24,15 @@ def study_spec(config: TrainConfig) -> dict[str, Any]:
     return {**config.spec(), **PROTOCOL}
 
 
-def study_name(config: TrainConfig, prefix: str = "") -> str:
-    """``<prefix><dataset>-<model>-d<depth>``, e.g. ``mnist-highway-d50``; a conv preset at a
-    width other than its own says so: ``mnist-mnist-highway-10-w32-d10``."""
-    width = f"-w{config.width}" if config.is_conv and config.width else ""
-    return f"{prefix}{config.dataset}-{config.model}{width}-d{config.depth}"
+def study_name(config: TrainConfig, prefix: str = "", existing: Collection[str] = ()) -> str:
+    """The study of ``config``, as its family names it: ``mnist-highway-d50``,
+    ``mnist-highway-10``, ``mnist-highway-10-w32``. A study that hwsearch 0.1 named otherwise
+    (``mnist-mnist-highway-10-d10``) keeps its name when it is among ``existing`` and no study
+    has the current one, so a database written then still resumes."""
+    of = family(config.model)
+    args = (prefix, config.dataset, config.depth, config.width)
+    name, legacy = of.study_name(*args), of.legacy_study_name(*args)
+    return legacy if legacy in existing and name not in existing else name
 
 
 def check_study(

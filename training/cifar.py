@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .datasets import DATASETS
+
 PAD = 4  # pixels of zero padding for the random translations
 GCN_EPS = 1e-8
 
@@ -34,6 +36,7 @@ _FILES = {
     "cifar100": (["train"], ["test"], "meta"),
 }
 _LABELS = {"cifar10": b"labels", "cifar100": b"fine_labels"}
+_LABEL_NAMES = {"cifar10": b"label_names", "cifar100": b"fine_label_names"}  # in the meta file
 # What an ndarray's pickle needs, under numpy 1.x and 2.x names, and the str → bytes codec a
 # protocol-2 pickle written by Python 3 uses for raw bytes; nothing else is resolved.
 _ALLOWED = {
@@ -107,8 +110,8 @@ def read_cifar(name: str, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch
     x_train, y_train = _read(name, d, train_files)
     x_test, y_test = _read(name, d, test_files)
     meta = safe_load(d / meta_file)
-    names = meta.get(b"label_names" if name == "cifar10" else b"fine_label_names")
-    classes = 10 if name == "cifar10" else 100
+    names = meta.get(_LABEL_NAMES[name])
+    classes = DATASETS[name].classes
     if names is not None and len(names) != classes:
         raise CifarError(f"{d / meta_file}: {len(names)} label names; {name} has {classes}")
     for y in (y_train, y_test):

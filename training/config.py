@@ -7,23 +7,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from hwsearch.models import (
-    KINDS,
-    MAX_DEPTH,
-    MAX_WIDTH,
-    PRESETS,
-    ConvConfig,
-    FCConfig,
-    check_activation,
-    check_depth,
-    preset,
-)
+from hwsearch.models import MAX_DEPTH, MAX_WIDTH, check_activation, check_depth
 from hwsearch.options import ConfigError, number, option, validate
 
 from .datasets import DATASETS
-from .recipe import SGD, Recipe, recipe_for
+from .families import FAMILIES, HIGHWAY, MODELS, ModelConfig, family
+from .recipe import Recipe
 
-MODELS = (*KINDS, *PRESETS)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
 MAX_EPOCHS = 100_000
@@ -77,14 +67,7 @@ class Hyperparams:
         """A trial's hyperparameters: those ``given``, the rest from the model's recipe (for a
         conv preset: its solver's rate, momentum and decay, ReLU, its definition's gate
         bias; for the FC nets: the defaults above)."""
-        recipe = recipe_for(model)
-        if recipe is SGD:
-            return cls(**given)
-        defaults: dict[str, Any] = {
-            "lr": recipe.lr, "momentum": recipe.momentum, "weight_decay": recipe.weight_decay,
-            "activation": "relu", "gate_bias": PRESETS[model].gate_bias,
-        }
-        return cls(**{**defaults, **given})
+        return cls(**{**family(model).hyperparam_defaults(), **given})
 
     def to_dict(self) -> dict[str, float | str | int]:
         return asdict(self)
@@ -98,12 +81,12 @@ class TrainConfig:
     differ in one of them are different experiments. The others say where and how to run.
     """
 
-    dataset: str = option("mnist", "dataset", choices=DATASETS, in_spec=True)
+    dataset: str = option("mnist", "dataset", choices=tuple(DATASETS), in_spec=True)
     data_dir: str | None = option(
         None, "directory with the dataset files (MNIST: IDX files)", metavar="DIR"
     )
     download: bool = option(False, "fetch the dataset with torchvision (needs internet)")
-    model: str = option("highway", "highway, plain or a conv preset", choices=MODELS,
+    model: str = option(HIGHWAY, "highway, plain or a conv preset", choices=MODELS,
                         in_spec=True)
     depth: int = option(10, f"layers, 1..{MAX_DEPTH} (fully connected nets)", check=_depth,
                         in_spec=True)
@@ -129,20 +112,18 @@ class TrainConfig:
     dtype: str = option("float32", "float32 or float64", choices=DTYPES)
 
     def __post_init__(self) -> None:
-        if self.model in PRESETS:  # a preset fixes its own depth
+        if self.model in FAMILIES:  # an unknown one is refused by validate, naming the choices
             try:
-                object.__setattr__(self, "depth", preset(self.model, width=self.width).depth)
+                fixed = family(self.model).fixed_depth(self.width)
             except ValueError as e:
                 raise ConfigError(str(e)) from None
+            if fixed is not None:  # a conv preset fixes its own depth
+                object.__setattr__(self, "depth", fixed)
         validate(self)
 
     @property
-    def is_conv(self) -> bool:
-        return self.model in PRESETS
-
-    @property
     def recipe(self) -> Recipe:
-        return recipe_for(self.model)
+        return family(self.model).recipe
 
     @property
     def batch(self) -> int:
@@ -156,34 +137,14 @@ class TrainConfig:
             f.name: getattr(self, f.name) for f in fields(self) if f.metadata["option"].in_spec
         }
         spec["batch_size"] = self.batch
-        if self.is_conv:
+        if family(self.model).records_recipe:
             spec["recipe"] = self.recipe.name
         return spec
 
     def model_config(
         self, hp: Hyperparams, in_features: int, in_channels: int, num_classes: int
-    ) -> FCConfig | ConvConfig:
-        if self.is_conv:
-            expected = PRESETS[self.model].in_channels
-            if in_channels != expected:
-                raise ConfigError(f"model {self.model!r} takes {expected}-channel images; "
-                                  f"dataset {self.dataset!r} has {in_channels}")
-            try:
-                return preset(self.model, width=self.width, num_classes=num_classes,
-                              activation=hp.activation, gate_bias=hp.gate_bias,
-                              carry_gate=self.carry_gate)
-            except ValueError as e:
-                raise ConfigError(f"model {self.model!r} on {self.dataset!r}: {e}") from None
-        return FCConfig(
-            kind=self.model,
-            depth=self.depth,
-            width=self.width,
-            activation=hp.activation,
-            gate_bias=hp.gate_bias,
-            in_features=in_features,
-            num_classes=num_classes,
-            carry_gate=self.carry_gate,
-        )
+    ) -> ModelConfig:
+        return family(self.model).model_config(self, hp, in_features, in_channels, num_classes)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -78,7 +78,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     """Load ``name`` from ``data_dir``; with no directory, torchvision downloads into a cache."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    if name.startswith("cifar"):
+    if DATASETS[name].files == "cifar":
         return _load_cifar(name, data_dir, download)
     if data_dir is None:
         data_dir = _download_idx(name) if download else None
@@ -160,7 +160,7 @@ def _load_idx_dataset(name: str, root: Path) -> Dataset:
         labels(arrays["train_y"]),
         images(arrays["test_x"]),
         labels(arrays["test_y"]),
-        10,
+        DATASETS[name].classes,
     )
 
 

@@ -4,15 +4,33 @@ checks its data before it imports torch or opens a database (``data.py`` loads t
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
-IMAGE_SHAPES = {  # (C, H, W) of each dataset's images
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-    "cifar100": (3, 32, 32),
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, as its files hold it: every other place reads these numbers here."""
+
+    train: int  # training examples
+    test: int  # test examples
+    shape: tuple[int, int, int]  # (C, H, W) of an image
+    classes: int
+    files: str  # how it is stored: "idx" (MNIST's format) or "cifar" (the CIFAR python version)
+
+    @property
+    def features(self) -> int:
+        """Inputs of a fully connected net: C·H·W."""
+        return math.prod(self.shape)
+
+
+DATASETS = {
+    "mnist": DatasetInfo(60_000, 10_000, (1, 28, 28), 10, "idx"),
+    "fashion-mnist": DatasetInfo(60_000, 10_000, (1, 28, 28), 10, "idx"),
+    "cifar10": DatasetInfo(50_000, 10_000, (3, 32, 32), 10, "cifar"),
+    "cifar100": DatasetInfo(50_000, 10_000, (3, 32, 32), 100, "cifar"),
 }
 _IDX_FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -25,8 +43,6 @@ _RAW_SUBDIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 class DataError(ValueError):
     """A dataset is missing or unreadable; the message names the path and the files expected."""
-
-
 
 
 def no_data_dir(name: str) -> DataError:
@@ -66,7 +82,7 @@ def check_dataset(name: str, data_dir: str | Path | None, download: bool = False
         raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     if data_dir is None and download:
         return  # fetched by the loader on the workers
-    if name.startswith("cifar"):
+    if DATASETS[name].files == "cifar":
         if data_dir is None:
             raise DataError(f"no --data-dir for {name}; give a directory holding the CIFAR "
                             "python version, or --download")

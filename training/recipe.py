@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hwsearch.models import PRESETS
-
 if TYPE_CHECKING:
     from torch import nn
 
@@ -74,13 +72,6 @@ CAFFE_CIFAR = Recipe("caffe-cifar", nesterov=True, batch_size=100, lr=0.025, mom
                      weight_decay=0.001, milestones=(100_000, 150_000, 175_000),
                      iterations=200_000, bias_lr_mult=2.0, head_decay_mult=10.0)
 RECIPES = {r.name: r for r in (SGD, CAFFE_MNIST, CAFFE_CIFAR)}
-
-
-def recipe_for(model: str) -> Recipe:
-    """The recipe a model trains with: its definition's solver for a conv preset."""
-    if model not in PRESETS:
-        return SGD
-    return CAFFE_MNIST if model.startswith("mnist") else CAFFE_CIFAR
 
 
 def param_groups(model: nn.Module, recipe: Recipe, weight_decay: float) -> list[dict[str, Any]]:

@@ -11,17 +11,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hwsearch.models import ConvConfig, FCConfig
-from hwsearch.models.conv import ConvHighwayNet
-from hwsearch.models.fc import FCNet, count_parameters
-from hwsearch.models.packed import PackedFCNet
-from hwsearch.models.packed_conv import PackedConvNet
+from hwsearch.models.fc import count_parameters
 
 from .compiled import compile_engine
 from .config import ConfigError, Hyperparams, TrainConfig
-from .conv_engine import PackedConvEngine
 from .data import Dataset, load_dataset
 from .engines import Engine, PackedEngine, SingleEngine
+from .families import family
 from .loop import EpochCallback, TrialResult, fit, init_generator
 
 
@@ -41,12 +37,10 @@ def load_data(config: TrainConfig, device: torch.device | None = None) -> Datase
     return data.to(device or resolve_device(config.device), getattr(torch, config.dtype))
 
 
-def build_model(config: TrainConfig, hp: Hyperparams, data: Dataset) -> FCNet | ConvHighwayNet:
+def build_model(config: TrainConfig, hp: Hyperparams, data: Dataset) -> nn.Module:
+    """The reference net of one trial, its weights drawn from the trial's seed."""
     model_config = config.model_config(hp, data.in_features, data.in_channels, data.num_classes)
-    gen = init_generator(hp.seed)
-    if isinstance(model_config, FCConfig):
-        return FCNet(model_config, gen)
-    return ConvHighwayNet(model_config, gen)
+    return family(config.model).build(model_config, init_generator(hp.seed))
 
 
 def build_engine(
@@ -56,46 +50,15 @@ def build_engine(
     device, dtype = data.y_train.device, data.x_train.dtype
     nets = [build_model(config, hp, data) for hp in trials]
     params = count_parameters(nets[0])
-    if not packed:
-        if len(trials) != 1:
-            raise ValueError("the single engine trains one trial; use packed=True for more")
-        hp = trials[0]
-        engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
-                              recipe=config.recipe, weight_decay=hp.weight_decay)
-        return engine, params
-    if config.is_conv:
-        return _conv_pack(config, trials, nets, device, dtype), params
-    if any(hp.weight_decay for hp in trials):
-        raise ConfigError("packs of FC nets train plain SGD; weight decay must be 0")
-    fc_config = nets[0].config
-    assert isinstance(fc_config, FCConfig)
-    pack = PackedFCNet.from_state_dicts(fc_config, [n.state_dict() for n in nets],
-                                        [hp.activation for hp in trials])
-    engine = PackedEngine(
-        pack.to(device, dtype),
-        [hp.lr for hp in trials],
-        [hp.momentum for hp in trials],
-        [hp.lr_decay for hp in trials],
-    )
+    if packed:
+        return family(config.model).pack(config, trials, nets, device, dtype), params
+    if len(trials) != 1:
+        raise ValueError("the single engine trains one trial; use packed=True for more")
+    hp = trials[0]
+    engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
+                          recipe=config.recipe, weight_decay=hp.weight_decay,
+                          eval_chunk=family(config.model).eval_chunk)
     return engine, params
-
-
-def _conv_pack(
-    config: TrainConfig, trials: Sequence[Hyperparams], nets: Sequence[nn.Module],
-    device: torch.device, dtype: torch.dtype,
-) -> PackedConvEngine:
-    conv_config = nets[0].config
-    assert isinstance(conv_config, ConvConfig)
-    if len({hp.activation for hp in trials}) > 1:
-        raise ConfigError("a pack of conv trials shares one activation; got "
-                          f"{sorted({hp.activation for hp in trials})}")
-    # The gate bias is each trial's own, but lives in its initial weights only.
-    pack = PackedConvNet.from_state_dicts(conv_config, [n.state_dict() for n in nets])
-    return PackedConvEngine(
-        pack.to(device, dtype), config.recipe, [hp.lr for hp in trials],
-        [hp.momentum for hp in trials], [hp.weight_decay for hp in trials],
-        [hp.lr_decay for hp in trials],
-    )
 
 
 def train(

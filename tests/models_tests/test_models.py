@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from hwsearch.models import ACTIVATIONS, DEFAULT_WIDTH, MAX_DEPTH, FCConfig, get_activation
+from hwsearch.models import ACTIVATIONS, KINDS, MAX_DEPTH, FCConfig, get_activation
 from hwsearch.models.fc import FCNet, count_parameters
 from hwsearch.models.highway import HighwayConv2d, HighwayLinear
 
@@ -111,7 +111,7 @@ def test_gradcheck(kind: str, activation: str, carry_gate: bool) -> None:
 # -- sizes ------------------------------------------------------------------------------------
 
 def test_layer_parameter_counts() -> None:
-    assert DEFAULT_WIDTH == {"highway": 50, "plain": 71}
+    assert {name: kind.width for name, kind in KINDS.items()} == {"highway": 50, "plain": 71}
     assert count_parameters(HighwayLinear(50)) == 5_100
     plain = FCNet(FCConfig(kind="plain", depth=2))
     assert count_parameters(plain.layers[0]) == 5_112
@@ -121,7 +121,7 @@ def test_layer_parameter_counts() -> None:
 
 
 def _expected_total(kind: str, depth: int) -> int:
-    w = DEFAULT_WIDTH[kind]
+    w = KINDS[kind].width
     first = 784 * w + w
     per_layer = 2 * (w * w + w) if kind == "highway" else w * w + w
     classifier = w * 10 + 10

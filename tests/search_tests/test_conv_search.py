@@ -37,10 +37,23 @@ def test_conv_space_is_the_recipes() -> None:
 
 
 def test_conv_study_names_say_the_width() -> None:
-    assert study_name(TrainConfig(model="mnist-highway-10")) == "mnist-mnist-highway-10-d10"
+    assert study_name(TrainConfig(model="mnist-highway-10")) == "mnist-highway-10"
     assert study_name(TrainConfig(model="mnist-highway-10", width=32), "p-") == (
-        "p-mnist-mnist-highway-10-w32-d10")
+        "p-mnist-highway-10-w32")
+    assert study_name(TrainConfig(model="mnist-highway-10", dataset="fashion-mnist")) == (
+        "fashion-mnist-mnist-highway-10")
     assert study_name(TrainConfig(model="highway", depth=50)) == "mnist-highway-d50"
+
+
+def test_a_conv_study_named_by_version_0_1_keeps_its_name() -> None:
+    """hwsearch 0.1 named conv studies ``<dataset>-<preset>[-wW]-d<depth>``: a database it wrote
+    resumes under that name while no study has the current one."""
+    config = TrainConfig(model="mnist-highway-10", width=32)
+    old = "p-mnist-mnist-highway-10-w32-d10"
+    assert study_name(config, "p-", existing=[old]) == old
+    assert study_name(config, "p-", existing=[old, "p-mnist-highway-10-w32"]) == (
+        "p-mnist-highway-10-w32")
+    assert study_name(config, "p-", existing=["p-mnist-highway-d10"]) == "p-mnist-highway-10-w32"
 
 
 def test_conv_studies_pack() -> None:

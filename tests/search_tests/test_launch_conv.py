@@ -29,7 +29,7 @@ def test_conv_search_exact_counts_and_resume(mnist_dir: Path, tmp_path: Path, pr
     })
     first = run_hwsearch(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    name = f"{prefix}mnist-mnist-highway-10-w4-d10"
+    name = f"{prefix}mnist-highway-10-w4"
     study = optuna.load_study(study_name=name, storage=url)
     trials = study.get_trials()
     assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hwsearch.training import Hyperparams, TrainConfig, recipe_for
+from hwsearch.training import Hyperparams, TrainConfig, family
 from hwsearch.training.data import Dataset
 from hwsearch.training.engines import SingleEngine
 from hwsearch.training.loop import fit
@@ -28,9 +28,10 @@ def _images(n: int, seed: int = 0) -> Dataset:
 
 
 def test_which_recipe() -> None:
-    assert recipe_for("highway") is SGD and recipe_for("plain") is SGD
-    assert recipe_for("mnist-highway-10") is CAFFE_MNIST
-    assert recipe_for("cifar10-highway-19") is recipe_for("cifar100-highway-19") is CAFFE_CIFAR
+    assert family("highway").recipe is SGD and family("plain").recipe is SGD
+    assert family("mnist-highway-10").recipe is CAFFE_MNIST
+    assert family("cifar10-highway-19").recipe is family("cifar100-highway-19").recipe is (
+        CAFFE_CIFAR)
     # the solvers' figures
     assert (CAFFE_MNIST.lr, CAFFE_MNIST.momentum, CAFFE_MNIST.weight_decay) == (0.01, 0.9, 0.001)
     assert CAFFE_MNIST.milestones == (60_000, 120_000) and CAFFE_MNIST.iterations == 180_000
