@@ -87,3 +87,18 @@ def foreach_sgd_momentum_(
     torch._foreach_add_(bufs, grads)
     steps = torch._foreach_mul(bufs, lrs)
     torch._foreach_sub_(params, steps)
+
+
+def activation_grad(name: str) -> Any:
+    """``(grad, output, into) -> into``: ``grad`` times the derivative of activation ``name``
+    at the point where it output ``output``, written into ``into``: the kernels autograd runs
+    for ``torch.tanh``, ``torch.sigmoid`` and ``torch.relu``, which ``torch`` exposes only as
+    ``torch.ops.aten.*_backward`` (no public function computes them from the output)."""
+    import torch
+
+    aten = torch.ops.aten
+    if name == "relu":
+        return lambda grad, output, into: aten.threshold_backward.grad_input(
+            grad, output, 0, grad_input=into)
+    op = {"tanh": aten.tanh_backward, "sigmoid": aten.sigmoid_backward}[name]
+    return lambda grad, output, into: op.grad_input(grad, output, grad_input=into)

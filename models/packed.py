@@ -9,7 +9,7 @@ a trial trained in a pack is stored and analysed like any other.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -45,8 +45,9 @@ class PackedFCNet(nn.Module):
         self.wl, self.bl = zeros(n_hidden, k, w, out), zeros(n_hidden, k, 1, out)
         self.wc, self.bc = zeros(k, w, c.num_classes), zeros(k, 1, c.num_classes)
         # Contiguous runs of one activation: (function, number of trials).
-        self._runs = [(get_activation(name), len(list(group)))
-                      for name, group in itertools.groupby(activations)]
+        self._run_names = [(name, len(list(group)))
+                           for name, group in itertools.groupby(activations)]
+        self._runs = [(get_activation(name), n) for name, n in self._run_names]
 
     def _act(self, z: torch.Tensor) -> torch.Tensor:
         """Each trial's own activation of ``z`` (K, ...), one kernel per run of trials."""
@@ -69,6 +70,43 @@ class PackedFCNet(nn.Module):
             else:
                 h = act(z)
         return torch.baddbmm(self.bc, h, self.wc)  # (K, B, classes)
+
+    @torch.no_grad()
+    def shared_logits(
+        self, x: torch.Tensor, chunk: int
+    ) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Every trial's logits for inputs ``x`` (N, in) that all trials share, ``chunk``
+        examples at a time: (rows, logits (K, n, classes)) per chunk. Inference only.
+
+        The first layer is one matmul of a chunk with all K trials' weights side by side,
+        ``(K·w, in) @ (in, n)``, far faster than K small ones; the rest run feature-major,
+        ``(K, w, n)``, so that H and T are contiguous blocks per trial."""
+        k, w = self.k, self.config.width
+        first = self.w0.transpose(1, 2).reshape(k * w, -1)  # (K·w, in): a copy, made once
+        first_bias = self.b0.transpose(1, 2).reshape(k * w, 1)
+        for start in range(0, x.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            xb = x[rows]
+            h = torch.addmm(first_bias, first, xb.T).view(k, w, xb.shape[0])
+            self._act_(h)
+            for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True):
+                z = torch.baddbmm(bias.transpose(1, 2), weight.transpose(1, 2), h)
+                if self.config.highway:
+                    block, gate = z[:, :w], z[:, w:]
+                    self._act_(block)
+                    gate.sigmoid_()
+                    h = h.addcmul(gate, block.sub_(h))  # h + T·(H − h)
+                else:
+                    self._act_(z)
+                    h = z
+            yield rows, torch.baddbmm(self.bc, h.transpose(1, 2), self.wc)  # (K, n, classes)
+
+    def _act_(self, z: torch.Tensor) -> None:
+        """:meth:`_act` in place."""
+        start = 0
+        for name, n in self._run_names:
+            getattr(torch, f"{name}_")(z[start : start + n])
+            start += n
 
     # -- conversion to and from single nets -------------------------------------------------
 

@@ -5,13 +5,15 @@ hundred small kernels (a ``baddbmm`` and a few elementwise ops per layer, twice 
 the foreach update), each costing microseconds of host time whatever K is. The modes:
 
 ``cudagraph``
-    The engine's own eager step (forward, ``autograd.grad``, foreach update) captured once into a
-    CUDA graph over static input buffers, then replayed: a step costs two input copies, one
-    replay and two tiny output copies. Same kernels as eager, so the same numbers, but for
-    ``rate**exponent`` taken tensor to tensor (the learning rate's last bit at most).
+    The engine's own eager step (the hand-written forward, backward and update of
+    ``training/fc_step.py``) captured once into a CUDA graph over static input buffers, then
+    replayed: a step costs two input copies, one replay and two tiny output copies. Same
+    kernels as eager, so the same numbers, but for ``rate**exponent`` taken tensor to tensor
+    (the learning rate's last bit at most).
 ``inductor``
-    ``torch.compile`` of the engine's step (the backward goes through AOTAutograd), fusing the
-    elementwise work; compiles once per engine (seconds on a GPU for depth 10, longer for 100).
+    ``torch.compile`` of the engine's autograd step (forward, ``autograd.grad`` through
+    AOTAutograd, foreach update), fusing the elementwise work; compiles once per engine
+    (seconds on a GPU for depth 10, longer for 100).
 ``inductor-cudagraph``
     Both: the compiled step captured into a CUDA graph.
 ``eager`` / ``auto``
@@ -83,7 +85,7 @@ class CompiledPackedEngine:
         self._exponent = torch.zeros((), device=device, dtype=engine.lr0.dtype)
         self._fn = engine.step  # accepts a tensor exponent: lr0 * rate**exponent
         if self.mode.startswith("inductor"):
-            compiled = torch.compile(engine.step, backend=backend, dynamic=False)
+            compiled = torch.compile(engine.autograd_step, backend=backend, dynamic=False)
 
             def step_compiled(*args: Any) -> tuple[torch.Tensor, torch.Tensor]:
                 with recompile_limit(_RECOMPILE_LIMIT):  # compiles happen inside the call

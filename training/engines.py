@@ -18,6 +18,7 @@ from torch import nn
 from hwsearch.compat import foreach_sgd_momentum_
 from hwsearch.models.packed import PackedFCNet
 
+from .fc_step import PackedFCStep
 from .recipe import SGD, Recipe, param_groups
 
 
@@ -53,6 +54,8 @@ class Engine(Protocol):
 
 
 EVAL_CHUNK = 4096  # examples per evaluation batch: large, as no gradients are kept
+# A pack's evaluation batch: its (K, 2w, n) maps then stay in a core's cache.
+FC_EVAL_CHUNK = 512
 
 
 def _as_tensor(values: Sequence[float], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -67,9 +70,10 @@ class SingleEngine:
 
     def __init__(
         self, model: nn.Module, lr: float, momentum: float, lr_decay: float, *,
-        recipe: Recipe = SGD, weight_decay: float = 0.0,
+        recipe: Recipe = SGD, weight_decay: float = 0.0, eval_chunk: int = EVAL_CHUNK,
     ) -> None:
         self.model, self.lr0, self.decay, self.recipe = model, lr, lr_decay, recipe
+        self.eval_chunk = eval_chunk
         self.optimizer = torch.optim.SGD(
             param_groups(model, recipe, weight_decay), lr=lr, momentum=momentum,
             nesterov=recipe.nesterov and momentum > 0,
@@ -96,8 +100,9 @@ class SingleEngine:
 
     @torch.no_grad()
     def evaluate(
-        self, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK
+        self, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        chunk = chunk or self.eval_chunk
         self.model.eval()
         loss = torch.zeros((), device=y.device, dtype=torch.float64)
         correct = torch.zeros((), device=y.device, dtype=torch.float64)
@@ -142,6 +147,7 @@ class PackedEngine:
         # Where the trial axis sits in each parameter: 0, or 1 for layer-major stacks.
         self._trial_axis = [1 if p.dim() == 4 else 0 for p in self.params]
         self._momentum_views = [self._view(self.momentum, i) for i in range(len(self.params))]
+        self._step = PackedFCStep(pack, self.bufs, self.momentum)
 
     def _view(self, per_trial: torch.Tensor, i: int) -> torch.Tensor:
         shape = [1] * self.params[i].dim()
@@ -151,16 +157,19 @@ class PackedEngine:
     def lr(self, exponent: float) -> torch.Tensor:
         return self.lr0 * self.decay**exponent
 
-    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, xb: torch.Tensor, yb: torch.Tensor, exponent: float):
+        # Each trial's loss depends on its own slices only, so each gets exactly its own
+        # gradient; a NaN in one trial stays in that trial's slices.
+        with torch.no_grad():
+            return self._step(xb.flatten(2), yb, self.lr(exponent))
+
+    def autograd_step(self, xb: torch.Tensor, yb: torch.Tensor, exponent: float):
+        """:meth:`step` as autograd computes it, on the pack's own forward: what
+        ``torch.compile`` traces (the hand-written step writes into buffers it keeps, which
+        dynamo traces only in pieces)."""
         logits = self.pack(xb.flatten(2))  # (K, B, classes)
         losses = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)  # (K,)
         correct = (logits.detach().argmax(2) == yb).sum(1)
-        return losses, correct
-
-    def step(self, xb: torch.Tensor, yb: torch.Tensor, exponent: float):
-        losses, correct = self.loss(xb, yb)
-        # Each trial's loss depends on its own slice only, so one backward gives every trial
-        # exactly its own gradient; a NaN in one trial stays in that trial's slices.
         grads = torch.autograd.grad(losses.sum(), self.params)
         lr = self.lr(exponent)
         with torch.no_grad():
@@ -170,14 +179,12 @@ class PackedEngine:
 
     @torch.no_grad()
     def evaluate(
-        self, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK
+        self, x: torch.Tensor, y: torch.Tensor, chunk: int = FC_EVAL_CHUNK
     ) -> tuple[torch.Tensor, torch.Tensor]:
         loss = torch.zeros(self.k, device=y.device, dtype=torch.float64)
         correct = torch.zeros(self.k, device=y.device, dtype=torch.float64)
-        for i in range(0, len(y), chunk):
-            yb = y[i : i + chunk]
-            xb = x[i : i + chunk].flatten(1).expand(self.k, -1, -1)  # (K, n, in), no copy
-            logits = self.pack(xb)  # (K, n, classes)
+        for rows, logits in self.pack.shared_logits(x.flatten(1), chunk):  # (K, n, classes)
+            yb = y[rows]
             ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(self.k, -1), reduction="none")
             loss += ce.double().sum(1)
             correct += (logits.argmax(2) == yb).sum(1)

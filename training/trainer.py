@@ -56,7 +56,8 @@ def build_engine(
         raise ValueError("the single engine trains one trial; use packed=True for more")
     hp = trials[0]
     engine = SingleEngine(nets[0].to(device, dtype), hp.lr, hp.momentum, hp.lr_decay,
-                          recipe=config.recipe, weight_decay=hp.weight_decay)
+                          recipe=config.recipe, weight_decay=hp.weight_decay,
+                          eval_chunk=family(config.model).eval_chunk)
     return engine, params
 
 
