@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from hwsearch.search.launcher import LaunchResult
 from hwsearch.search.memory import check_fits, local_device
 from hwsearch.search.packing import pick_pack_size
 from hwsearch.search.settings import LaunchSettings, build_settings, load_toml
@@ -21,6 +20,9 @@ from .progress import Progress
 from .quiet import quiet_optuna
 from .signals import interruptible, take_back
 from .storage_url import resolve_storage
+
+if TYPE_CHECKING:
+    from hwsearch.search.launcher import LaunchResult
 
 
 def launch_settings(values: Mapping[str, Any], config: str | None = None) -> LaunchSettings:
@@ -44,7 +46,7 @@ def launch(
         train = settings.train
         check_dataset(train.dataset, train.data_dir, train.download)
     url = resolve_storage(settings.storage, settings.storage_file)
-    from hwsearch.search.launcher import launch_search  # Ray, torch: the input is good
+    from hwsearch.search.launcher import launch_search  # the search: the input is good
 
     quiet_optuna()
     with interruptible():

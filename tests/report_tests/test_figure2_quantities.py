@@ -12,7 +12,7 @@ import torch
 from hwsearch.models import FCConfig
 from hwsearch.models.fc import FCNet
 from hwsearch.report import figures
-from hwsearch.report.data import bias_change_data, inner_workings_data
+from hwsearch.report.nets import bias_change_data, inner_workings_data
 
 WIDTH, DEPTH, N, ONE = 6, 5, 30, 7  # 4 highway layers (the net's layers 2-5); example #7
 OPEN, SHUT = 0, 1  # the highway layers whose gates the bias forces
