@@ -86,7 +86,7 @@ def _model(launched: Launched, name: str, trial: FrozenTrial) -> torch.nn.Module
 
 
 def _examples(launched: Launched):  # noqa: ANN202
-    from hwsearch.report.data import training_examples
+    from hwsearch.report.nets import training_examples
     from hwsearch.training.data import load_dataset
 
     data = load_dataset("mnist", launched.data_dir)
@@ -127,7 +127,7 @@ def test_figure1_draws_the_best_trials_stored_curves(launched: Launched) -> None
 def test_figure2_and_the_lesioning_are_the_best_highway_nets(launched: Launched) -> None:
     """Figure 2's net is the highway study's best trial's stored net, its examples those the
     page names (seed 3, from the 300 the trials trained on); the lesioning the same net's."""
-    from hwsearch.report.data import lesion_data
+    from hwsearch.report.nets import lesion_data
 
     best = _best(launched.studies[HIGHWAY])
     model = _model(launched, HIGHWAY, best)
