@@ -177,7 +177,7 @@ def check(url: str, target: int) -> dict[str, Any]:
 
     store = open_storage(url)
     t = s.TRIALS
-    with store._engine.connect() as conn:  # noqa: SLF001 - a benchmark reads the tables
+    with store.optuna.engine.connect() as conn:  # a benchmark reads the tables
         states = dict(conn.execute(
             sa.select(t.c.state, sa.func.count())
             .where(t.c.study_id == store.study_id(STUDY)).group_by(t.c.state)).all())
