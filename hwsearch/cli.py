@@ -18,8 +18,9 @@ from hwsearch.usage import redact
 EXIT_USAGE = 2
 DESCRIPTION = ("``hwsearch``: a thin layer from flags to the services. Errors are one line, exit "
                "code 2.")
-# These only read the database, and import neither torch nor Ray (so they answer fast): the
-# parser they get leaves out the flags of train and launch, and the imports those take.
+# These only read the database: the parser they get leaves out the flags of train and launch,
+# and the imports those take, so they answer fast (status, best and trials import neither
+# torch nor Ray).
 LIGHT_COMMANDS = ("status", "best", "trials", "report", "export", "dashboard")
 ALTERNATIVES = (
     f"put the URL in a file and pass --storage-file FILE (or set {FILE_ENV_VAR}), set "

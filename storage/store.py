@@ -78,8 +78,8 @@ class StudyStorage:
                         url, self._retry, engine_kwargs=engine_kwargs(url, read_only=not create),
                         skip_table_creation=not create,
                     )
-                    engine = self._optuna.engine
-                    self._artifacts = SQLArtifactStore(engine, self._retry, create=create)
+                    db = Database(self._optuna.engine, self._retry)
+                    self._artifacts = SQLArtifactStore(db, create=create)
             finally:
                 bare.dispose()
             self._retry.enabled = True
@@ -89,8 +89,7 @@ class StudyStorage:
             raise StorageError(f"cannot open storage {self.display_url}: {reason(e)}") from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
             raise StorageError(f"cannot use storage {self.display_url}: {reason(e)}") from None
-        self._claim = claim_on(engine)
-        db = Database(engine, self._retry)
+        self._claim = claim_on(db.engine)
         self._queries = Queries(db, self._optuna)
         self._trials = Trials(db, self._optuna, self._queries)
 
