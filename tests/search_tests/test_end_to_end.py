@@ -10,6 +10,7 @@ piece passes its own unit tests.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -197,6 +198,9 @@ def test_the_export_is_the_best_trial_at_its_stored_objective(
 def test_read_commands_change_nothing_stored(launched: Launched, tmp_path: Path) -> None:
     """status, best, trials, report and export on the finished database: its directory holds
     the same files with the same bytes after as before (no write, no lock file, no journal)."""
+    # This process's own Optuna storages (``studies()`` above) hold the WAL files open until
+    # they are collected; collect them now, not at some moment during the commands below.
+    gc.collect()
     before = _fingerprint(launched.db.parent)
     for argv in (["status"], ["best", "--format", "json"],
                  ["trials", "--study", HIGHWAY, "--format", "csv"],
