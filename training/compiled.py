@@ -38,7 +38,6 @@ from hwsearch.compat import recompile_limit
 from .engines import PackedEngine
 
 MODES: Final = ("auto", "eager", "cudagraph", "inductor", "inductor-cudagraph")
-Steps = tuple[torch.Tensor, torch.Tensor]  # a step's per-trial losses and numbers correct
 _RECOMPILE_LIMIT = 64  # one compile per engine (each pack of a search); dynamo's default is 8
 
 
@@ -64,63 +63,11 @@ def compile_engine(
     return CompiledPackedEngine(engine, mode, **options)  # type: ignore[arg-type]
 
 
-class CudaGraphs:
-    """How the ``cudagraph`` modes warm up, capture and replay: CUDA's own graphs."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-
-    def warm(self, fn: Callable[[], Steps]) -> Steps:
-        """Run ``fn`` on a side stream, as capture wants its warm-up steps run."""
-        current = torch.cuda.current_stream(self.device)
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(current)
-        with torch.cuda.stream(side):
-            out = fn()
-        current.wait_stream(side)
-        return out
-
-    def capture(self, fn: Callable[[], Steps]) -> Captured:
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):  # records, runs nothing: the state is untouched
-            out = fn()
-        return Captured(graph.replay, out)
-
-
-class RecordedGraphs:
-    """The ``cudagraph`` modes' code path on any device, for tests on a CPU: capture records
-    the call without running it; a replay runs it and writes its results into the outputs
-    that capture handed out, as a CUDA graph's replay overwrites them."""
-
-    def warm(self, fn: Callable[[], Steps]) -> Steps:
-        return fn()
-
-    def capture(self, fn: Callable[[], Steps]) -> Captured:
-        outputs: list[torch.Tensor] = []
-
-        def replay() -> None:
-            fresh = fn()
-            if not outputs:
-                outputs.extend(torch.empty_like(t) for t in fresh)
-            for out, value in zip(outputs, fresh, strict=True):
-                out.copy_(value)
-
-        return Captured(replay, outputs)  # type: ignore[arg-type]
-
-
-class Captured:
-    """A captured step: ``replay()`` reruns it on the captured inputs into ``outputs``."""
-
-    def __init__(self, replay: Callable[[], None], outputs: Steps) -> None:
-        self.replay, self.outputs = replay, outputs
-
-
 class CompiledPackedEngine:
     """:class:`PackedEngine`'s interface over the engine's state, stepping as ``mode`` says.
 
     ``warmup`` eager steps (real ones, on a side stream as CUDA graph capture wants) come before
-    the capture. A batch whose shape differs from the captured one steps eagerly. ``graphs``
-    replaces CUDA's graphs (:class:`RecordedGraphs` runs the ``cudagraph`` path on a CPU).
+    the capture. A batch whose shape differs from the captured one steps eagerly.
     """
 
     def __init__(
@@ -130,13 +77,11 @@ class CompiledPackedEngine:
         *,
         warmup: int = 2,
         backend: str | Callable[..., Any] = "inductor",
-        graphs: CudaGraphs | RecordedGraphs | None = None,
     ) -> None:
         self.engine, self.k, self.pack = engine, engine.k, engine.pack
         device = engine.params[0].device
-        self.mode = resolve_mode(mode, device if graphs is None else torch.device("cuda"))
-        self._graphs = graphs if graphs is not None else CudaGraphs(device)
-        self._warmup, self._warm = warmup, 0
+        self.mode = resolve_mode(mode, device)
+        self._device, self._warmup, self._warm = device, warmup, 0
         self._exponent = torch.zeros((), device=device, dtype=engine.lr0.dtype)
         self._fn = engine.step  # accepts a tensor exponent: lr0 * rate**exponent
         if self.mode.startswith("inductor"):
@@ -147,8 +92,9 @@ class CompiledPackedEngine:
                     return compiled(*args)
 
             self._fn = step_compiled
-        self._graph: Captured | None = None
+        self._graph: torch.cuda.CUDAGraph | None = None
         self._static: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._out: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def step(
         self, xb: torch.Tensor, yb: torch.Tensor, exponent: float
@@ -161,19 +107,35 @@ class CompiledPackedEngine:
         if self._graph is None:
             if self._warm < self._warmup:
                 self._warm += 1
-                return self._graphs.warm(lambda: self._fn(xb, yb, self._exponent))  # type: ignore[arg-type]
-            self._static = (xb.clone(), yb.clone())
-            x, y = self._static
-            self._graph = self._graphs.capture(lambda: self._fn(x, y, self._exponent))  # type: ignore[arg-type]
-        assert self._static is not None
+                return self._side_stream_step(xb, yb)
+            self._capture(xb, yb)
+        assert self._static is not None and self._graph is not None and self._out is not None
         x, y = self._static
         if x.shape != xb.shape or y.shape != yb.shape:
             return self._fn(xb, yb, self._exponent)  # type: ignore[arg-type]
         x.copy_(xb)
         y.copy_(yb)
         self._graph.replay()
-        losses, correct = self._graph.outputs
+        losses, correct = self._out
         return losses.clone(), correct.clone()  # the graph's outputs are overwritten next step
+
+    def _side_stream_step(
+        self, xb: torch.Tensor, yb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        current = torch.cuda.current_stream(self._device)
+        side = torch.cuda.Stream(self._device)
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            out = self._fn(xb, yb, self._exponent)  # type: ignore[arg-type]
+        current.wait_stream(side)
+        return out
+
+    def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        self._static = (xb.clone(), yb.clone())
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):  # records, runs nothing: the state is untouched
+            self._out = self._fn(*self._static, self._exponent)  # type: ignore[arg-type]
+        self._graph = graph
 
     # -- the rest of the interface: the wrapped engine's, on the shared state ----------------
 

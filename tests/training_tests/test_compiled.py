@@ -17,7 +17,6 @@ import torch
 from hwsearch.training import Hyperparams, TrainConfig
 from hwsearch.training.compiled import (
     CompiledPackedEngine,
-    RecordedGraphs,
     compile_engine,
     resolve_mode,
 )
@@ -164,50 +163,6 @@ def test_inductor_matches_eager_on_cpu() -> None:
         torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
     for a, b in zip(state(ref), state(ours.engine), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
-
-
-# -- the CUDA graph path, run on the CPU -------------------------------------------------------
-
-
-def test_cuda_graph_path_on_the_cpu_matches_eager() -> None:
-    """The ``cudagraph`` mode's own code (warm-up steps, capture over static inputs, replays
-    into the captured outputs, freezing after capture, another shape stepped eagerly) with
-    :class:`RecordedGraphs` standing in for CUDA's graphs: the same kernels on the CPU."""
-    data = tiny_data()
-    ref = engine(data)
-    ours = CompiledPackedEngine(engine(data), "cudagraph", graphs=RecordedGraphs())
-    steps = batches(data, 8)
-    for i, (xb, yb, exponent) in enumerate(steps[:6]):  # 2 warm-up steps, capture, replays
-        l1, c1 = ref.step(xb, yb, exponent)
-        l2, c2 = ours.step(xb, yb, exponent)
-        torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-7)
-        assert torch.equal(c1, c2)
-        assert (ours._graph is not None) == (i >= 2)
-    ref.freeze(1)
-    ours.freeze(1)  # in place: the captured step must see it
-    for xb, yb, exponent in steps[6:]:
-        l1, _ = ref.step(xb, yb, exponent)
-        l2, _ = ours.step(xb, yb, exponent)
-        torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-7)
-    for a, b in zip(state(ref), state(ours.engine), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
-    assert all(
-        p.select(a, 1).abs().sum() == 0
-        for p, a in zip(ours.engine.params, ours.engine._trial_axis, strict=True)
-    )
-    odd = batches(data, 1, batch=5)[0]  # another shape: stepped eagerly, capture kept
-    torch.testing.assert_close(ours.step(*odd)[0], ref.step(*odd)[0], rtol=1e-6, atol=1e-7)
-
-
-def test_replayed_outputs_are_copies() -> None:
-    """A replay overwrites the captured outputs: what a step returned earlier must not change."""
-    data = tiny_data()
-    ours = CompiledPackedEngine(engine(data), "cudagraph", graphs=RecordedGraphs(), warmup=0)
-    first, second = batches(data, 2)
-    losses, _ = ours.step(*first)
-    kept = losses.clone()
-    ours.step(*second)
-    assert torch.equal(losses, kept)
 
 
 # -- CUDA only ---------------------------------------------------------------------------------
