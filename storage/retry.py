@@ -106,11 +106,14 @@ def is_transient(error: BaseException) -> bool:
 class Retry:
     """Calls a function, retrying transient database faults with backoff for ``budget``
     seconds. Nested calls (a retried method that calls another) retry only at the outermost
-    level, so one fault is waited out once."""
+    level, so one fault is waited out once. ``clock`` and ``sleep`` are the time it goes by;
+    tests give it a logical clock, so the backoff is checked step by step without waiting."""
 
     def __init__(self, display_url: str, budget: float | None = None) -> None:
         self.display_url = display_url
         self.budget = budget_from_env() if budget is None else budget
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], None] = time.sleep
         self.gave_up = False
         self.enabled = True  # off while a storage opens: a wrong host fails at once
         self._depth = threading.local()
@@ -138,7 +141,7 @@ class Retry:
                     ) from None
                 if not is_transient(e):
                     raise
-                now = time.monotonic()
+                now = self.clock()
                 deadline = deadline if deadline is not None else now + self.budget
                 if self.gave_up or now >= deadline:
                     self.gave_up = True
@@ -150,7 +153,7 @@ class Retry:
                 if attempts == 1:
                     log.warning("database %s: %s; retrying for up to %g s", self.display_url,
                                 reason(e), self.budget)
-                time.sleep(min(pause, max(0.0, deadline - now)))
+                self.sleep(min(pause, max(0.0, deadline - now)))
                 pause = min(pause * 2, MAX_PAUSE_S)
                 continue
             if attempts:

@@ -1,5 +1,7 @@
 """The suite's fixtures, in one place: real MNIST, one torch thread, and storages on SQLite
-and the real PostgreSQL. Helpers that are not fixtures live in the ``hwtest`` package."""
+and the real PostgreSQL. Helpers that are not fixtures live in the ``hwtest`` package.
+
+A missing real part skips its tests locally and fails them in CI (``hwtest.parts``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hwtest import PG_ADMIN, REPO, pg_admin_connect, pg_url
+from hwtest import PG_ADMIN, REPO, parts, pg_admin_connect, pg_scratch, pg_url
 
 if TYPE_CHECKING:
     from hwsearch.training.data import Dataset
@@ -42,8 +44,9 @@ def mnist_dir() -> Path:
     path = path.resolve()
     if not _has_idx_files(path):
         source = "$HWSEARCH_MNIST_DIR" if override else "the default location"
-        pytest.skip(f"real MNIST not found at {path} ({source}); expected {', '.join(_IDX_STEMS)} "
-                    "(optionally .gz) there or in its raw/; set HWSEARCH_MNIST_DIR")
+        parts.missing("MNIST", f"not found at {path} ({source}); expected "
+                      f"{', '.join(_IDX_STEMS)} (optionally .gz) there or in its raw/; set "
+                      "HWSEARCH_MNIST_DIR")
     return path
 
 
@@ -70,27 +73,24 @@ def torch_one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """A fresh database on the real server; fails (not skips) when the server is down in CI."""
+    """A fresh database on the real server, dropped at the end of the session."""
     try:
-        conn = pg_admin_connect()
+        pg_admin_connect().close()
     except Exception as e:  # noqa: BLE001
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_ADMIN} is required in CI: {e}")
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    name = f"hwsearch_test_{uuid.uuid4().hex[:8]}"
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with pg_admin_connect() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        parts.missing("PostgreSQL", f"no server at {PG_ADMIN}: {e}")
+    with pg_scratch(f"hwsearch_test_{uuid.uuid4().hex[:8]}") as name:
+        yield name
 
 
 @pytest.fixture
 def pg_server() -> Iterator[PGServer]:
     """A PostgreSQL server of the test's own, with a database ``hw``: for tests that stop or
     restart it (never the shared one)."""
-    from hwtest.pgserver import PGServer
+    from hwtest.pgserver import PGServer, server_binaries
 
+    why = server_binaries()
+    if why:
+        parts.missing("PostgreSQL server binaries", why)
     server = PGServer()
     try:
         server.start()
@@ -112,3 +112,31 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def prefix() -> str:
     return f"t{uuid.uuid4().hex[:6]}-"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    """Under ``$HWSEARCH_REQUIRE_REAL_PARTS=1`` (CI) a skip for a missing real part fails."""
+    report = yield
+    if report.skipped and parts.required():
+        longrepr = report.longrepr
+        text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if parts.PREFIX in text:
+            report.outcome = "failed"
+            report.longrepr = f"{text} (${parts.REQUIRE_ENV} is set: real parts are required)"
+    return report
+
+
+_POSTGRES_FIXTURES = {"pg_database", "pg_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``postgres`` every test that needs a PostgreSQL server (the shared one or its own),
+    so ``-m postgres`` runs that tier and ``-m "not postgres"`` runs without a server."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("storage_url") == "postgresql"
+        if names & _POSTGRES_FIXTURES or on_postgres:
+            item.add_marker(pytest.mark.postgres)

@@ -20,8 +20,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
-yaml = pytest.importorskip("yaml")
+from hwtest import parts
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -680,7 +681,7 @@ def test_local_secret_files_are_gitignored():
     ignores = (DOCKER / ".gitignore").read_text(encoding="utf-8").split()
     assert "/secrets/" in ignores and "/.env" in ignores
     if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+        parts.missing("a git checkout", f"{ROOT} is not one (or git is not installed)")
     for path in ("docker/secrets/postgres_password", "docker/secrets/ray_token", "docker/.env"):
         result = subprocess.run(
             ["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True, check=False
@@ -703,12 +704,12 @@ def test_local_secret_files_are_gitignored():
 
 def test_ray_cluster_config_is_valid_and_uses_gpu_workers():
     config = load_yaml(RAY_CLUSTER)
-    jsonschema = pytest.importorskip("jsonschema")
     import importlib.util
 
+    import jsonschema  # Ray's own dependency
+
     spec = importlib.util.find_spec("ray")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("ray is not installed")
+    assert spec is not None and spec.submodule_search_locations
     schema_path = Path(spec.submodule_search_locations[0]) / "autoscaler" / "ray-schema.json"
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     jsonschema.validate(config, schema)
@@ -874,12 +875,13 @@ def run_entrypoint(env: dict[str, str], *command: str) -> subprocess.CompletedPr
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,
         check=False,
     )
 
 
-needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None,
+                                reason=parts.reason("bash", "not on PATH"))
 
 
 @needs_bash
@@ -953,7 +955,8 @@ def test_entrypoint_never_gives_ray_start_the_storage_url(tmp_path):
 
 
 @needs_bash
-@pytest.mark.skipif(shutil.which("flock") is None, reason="needs flock (util-linux)")
+@pytest.mark.skipif(shutil.which("flock") is None,
+                    reason=parts.reason("flock (util-linux)", "not on PATH"))
 def test_entrypoint_claims_a_distinct_gpu_per_worker(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -80,7 +80,7 @@ def test_protocol_builds_the_launch_command() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         cwd=ROOT,
     )
     assert run.returncode == 0, run.stderr

@@ -1,15 +1,22 @@
 """Shared test helpers (the fixtures are in ``tests/conftest.py``): the test PostgreSQL's
-URLs and its password, and ``hwsearch`` run as users run it (a subprocess).
+URLs, its password and scratch databases, ``hwsearch`` run as users run it (a subprocess),
+the arguments of small launches, and a free port.
 
-``hwtest.fake_trials`` builds trials by hand; ``hwtest.search_builder`` runs small real
-searches stored exactly as the service stores them."""
+Beside it: ``hwtest.fake_trials`` builds trials by hand; ``hwtest.search_builder`` runs small
+real searches stored exactly as the service stores them; ``hwtest.launches`` watches a study
+while a launch runs; ``hwtest.report_page`` reads a written report; ``hwtest.parts`` skips (or,
+in CI, fails) a test whose real part is missing; ``hwtest.pgserver`` starts a PostgreSQL of
+a test's own."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PG_ADMIN = os.environ.get("HWSEARCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -26,6 +33,35 @@ def pg_admin_connect():
 
 def pg_url(database: str) -> str:
     return f"postgresql+psycopg://postgres:{PG_PASSWORD}@127.0.0.1:5432/{database}"
+
+
+@contextmanager
+def pg_scratch(name: str) -> Iterator[str]:
+    """A database ``name`` made on the shared server for the block, dropped after."""
+    with pg_admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with pg_admin_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's pick), for a server the test starts."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def foreign_study(url: str, name: str = "mnist-highway-d10", trials: int = 2) -> str:
+    """A study made by Optuna alone (no recorded configuration), as ``optuna create-study``
+    and the dashboard make them, with ``trials`` finished trials of one parameter ``x``."""
+    import optuna
+
+    study = optuna.create_study(study_name=name, storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=trials)
+    return url
 
 
 def hwsearch_env(**extra: str) -> dict[str, str]:
@@ -109,6 +145,22 @@ def tiny_launch_args(storage: str, data_dir: str, prefix: str, **overrides: str)
     }
     flags.update(overrides)
     return ["launch", *[x for kv in flags.items() for x in kv]]
+
+
+def slow_launch_args(storage: str, data_dir: str, prefix: str, **overrides: str) -> list[str]:
+    """One 10-layer highway study whose trials take seconds each and run one at a time, so a
+    test can break something while a trial trains."""
+    flags = {
+        "--models": "highway",
+        "--depths": "10",
+        "--limit-train": "2000",
+        "--epochs": "3",
+        "--trials": "3",
+        "--pack": "1",
+        "--max-concurrent": "1",
+        **overrides,
+    }
+    return tiny_launch_args(storage, data_dir, prefix, **flags)
 
 
 def descendants(pid: int) -> list[int]:

@@ -1,52 +1,9 @@
-"""Helpers of the chaos suite: waiting on a study, exact counts, the processes of a session."""
+"""Helpers of the chaos suite: the processes of a launcher's session, its log. Waiting on a
+study and exact counts are ``hwtest.launches``'."""
 
 from __future__ import annotations
 
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-
-import optuna
-import pytest
-from optuna.trial import FrozenTrial, TrialState
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def trials(url: str, name: str) -> list[FrozenTrial]:
-    try:
-        return optuna.load_study(study_name=name, storage=url).get_trials()
-    except KeyError:
-        return []
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             *procs: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for p in procs:
-            if p.poll() is not None:
-                pytest.fail(f"process {p.pid} exited ({p.returncode}) before {what}")
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def mid_trial(url: str, name: str) -> Callable[[], bool]:
-    """True once a RUNNING trial of the study has recorded an epoch."""
-    return lambda: any(t.state == TrialState.RUNNING and t.intermediate_values
-                       for t in trials(url, name))
-
-
-def assert_exact(url: str, name: str, target: int) -> list[FrozenTrial]:
-    """Exactly ``target`` finished trials, none RUNNING; every other one FAIL (lost, replaced)."""
-    got = trials(url, name)
-    finished = [t for t in got if t.state in FINISHED]
-    assert len(finished) == target, [(t.number, t.state.name) for t in got]
-    assert all(t.state == TrialState.FAIL for t in got if t.state not in FINISHED)
-    return got
 
 
 def session_processes(sid: int) -> list[int]:

@@ -9,10 +9,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from hwtest import free_port
 
 
 def _bin(name: str) -> str:
@@ -25,10 +26,15 @@ def _bin(name: str) -> str:
     return path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def server_binaries() -> str | None:
+    """None when initdb, pg_ctl and createdb are here; else what is missing."""
+    gone = []
+    for name in ("initdb", "pg_ctl", "createdb"):
+        try:
+            _bin(name)
+        except FileNotFoundError:
+            gone.append(name)
+    return f"{', '.join(gone)} not found (PostgreSQL server binaries)" if gone else None
 
 
 class PGServer:

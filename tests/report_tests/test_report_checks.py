@@ -22,8 +22,15 @@ from hwsearch.report.checks import (
 from hwsearch.report.data import BiasChange
 from hwtest.fake_trials import record, trial
 
-CLAIMS = ("plain harder", "highway not harder", "on par", "order of magnitude", "faster",
-          "biases")
+# Each claim by a phrase of its text that no other claim's holds.
+CLAIMS = {
+    "plain harder": "Plain networks get harder to optimize",
+    "highway not harder": "Highway networks do not get harder",
+    "on par": "optimizes about as well as",
+    "order of magnitude": "order of magnitude better",
+    "faster": "converge significantly faster",
+    "biases": "transform-gate biases decrease",
+}
 
 
 def run(value: float, losses: list[float] | None = None) -> BestRun:
@@ -58,8 +65,60 @@ def bias(decreased: int, total: int = 10) -> BiasChange:
     return BiasChange(-2.0, final, decreased, decreased / total, float((final + 2.0).mean()))
 
 
+def by_name(checks: list) -> dict:
+    """The checks by claim name (each name's phrase in exactly one claim's text)."""
+    out = {}
+    for name, phrase in CLAIMS.items():
+        (check,) = [c for c in checks if phrase in c.claim]
+        out[name] = check
+    assert len(checks) == len(CLAIMS)
+    return out
+
+
 def verdicts(best: dict, epochs: int | None = 8, b: BiasChange | None = None) -> dict:
-    return dict(zip(CLAIMS, (c.verdict for c in paper_checks(best, epochs, b)), strict=True))
+    return {name: c.verdict for name, c in by_name(paper_checks(best, epochs, b)).items()}
+
+
+def without(best: dict, *keys: tuple[str, int]) -> dict:
+    return {k: v for k, v in best.items() if k not in keys}
+
+
+# Per claim, data whose answer is known: (best runs, epochs, gate biases) for each verdict.
+KNOWN = {
+    ("plain harder", AGREES): (paper_like(), 8, None),  # 1e-3, 0.05, 0.3: up 300×
+    ("plain harder", DISAGREES): ({**paper_like(), ("plain", 100): run(1.2e-3)}, 8, None),
+    ("plain harder", NOT_MEASURED): (without(paper_like(), ("plain", 50), ("plain", 100)), 8,
+                                     None),
+    ("highway not harder", AGREES): (paper_like(), 8, None),
+    ("highway not harder", DISAGREES): ({**paper_like(), ("highway", 100): run(0.05)}, 8, None),
+    ("highway not harder", NOT_MEASURED): (
+        without(paper_like(), ("highway", 50), ("highway", 100)), 8, None),
+    ("on par", AGREES): (paper_like(), 8, None),  # 1.1e-3 against 1e-3
+    ("on par", DISAGREES): ({**paper_like(), ("plain", 10): run(1e-4)}, 8, None),  # 11×
+    ("on par", NOT_MEASURED): (without(paper_like(), ("plain", 10)), 8, None),
+    ("order of magnitude", AGREES): (paper_like(), 8, None),  # 1e-2 / 1.1e-3 = 9.1
+    ("order of magnitude", DISAGREES): ({**paper_like(), ("highway", 10): run(2e-3)}, 8, None),
+    ("order of magnitude", NOT_MEASURED): (without(paper_like(), ("highway", 10)), 8, None),
+    ("faster", AGREES): (paper_like(), 8, None),  # highway there at epoch 3, plain at 8
+    ("faster", DISAGREES): ({**paper_like(),
+                             ("highway", 10): run(1e-2, curve(2.0, 1e-2, reach_at=5))}, 8, None),
+    ("faster", NOT_MEASURED): (paper_like(), 3, None),  # 3 epochs cannot resolve 2×
+    ("biases", AGREES): (paper_like(), 8, bias(6)),
+    ("biases", DISAGREES): (paper_like(), 8, bias(5)),  # half is not most
+    ("biases", NOT_MEASURED): (paper_like(), 8, None),
+}
+
+
+@pytest.mark.parametrize(("claim", "verdict"), sorted(KNOWN), ids="-".join)
+def test_each_claims_verdict_on_data_with_a_known_answer(claim: str, verdict: str) -> None:
+    best, epochs, b = KNOWN[claim, verdict]
+    check = by_name(paper_checks(best, epochs, b, "the net"))[claim]
+    assert check.verdict == verdict, check
+    assert check.rule and check.paper  # every verdict shows its rule and source
+    if verdict == NOT_MEASURED:
+        assert check.value is None and check.note  # says what is missing
+    else:
+        assert check.value is not None and check.measured not in ("", "–")
 
 
 def test_numbers_like_the_papers_agree() -> None:

@@ -4,7 +4,6 @@ against PostgreSQL. Ray is kept on 127.0.0.1 (see hwsearch/compat.py)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hwtest import hwsearch_env, pg_url, run_hwsearch, stop_processes_naming, tiny_launch_args
+from hwtest import (
+    free_port,
+    hwsearch_env,
+    pg_url,
+    run_hwsearch,
+    stop_processes_naming,
+    tiny_launch_args,
+)
 
 pytestmark = pytest.mark.slow
 RAY_CLI = (
@@ -34,15 +40,9 @@ def _ray(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def cluster() -> Iterator[str]:
-    port = _free_port()  # not 6379: Redis holds it
+    port = free_port()  # not 6379: Redis holds it
     address = f"127.0.0.1:{port}"
     # A temp dir of its own: every process of this cluster names it on its command line, so
     # the teardown ends exactly these (never `ray stop`, which ends every Ray on the machine).

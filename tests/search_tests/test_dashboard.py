@@ -17,13 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hwtest import REPO, hwsearch_env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from hwtest import REPO, foreign_study, free_port, hwsearch_env
 
 
 def _port_free(port: int) -> bool:
@@ -60,7 +54,7 @@ def _start(url: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a hang guard: the server starts in seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"dashboard exited {proc.returncode}: {proc.stderr.read().decode()}")
@@ -70,7 +64,7 @@ def _start(url: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    pytest.fail("dashboard did not answer within 60 s")
+    pytest.fail("dashboard did not answer within 120 s")
 
 
 def _studies(port: int) -> list[str]:
@@ -81,10 +75,7 @@ def _studies(port: int) -> list[str]:
 
 @pytest.fixture
 def two_trials(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    study = optuna.create_study(study_name="mnist-highway-d10", storage=url)
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    return url
+    return foreign_study(f"sqlite:///{tmp_path / 'd.db'}", "mnist-highway-d10", trials=2)
 
 
 def _upload_weights(url: str) -> str:
@@ -107,7 +98,7 @@ def _upload_weights(url: str) -> str:
 
 def test_read_only_on_loopback_and_sigterm_frees_the_port(two_trials: str) -> None:
     artifact_id = _upload_weights(two_trials)
-    port = _free_port()
+    port = free_port()
     proc = _start(two_trials, port)
     try:
         assert _studies(port) == ["mnist-highway-d10"]
@@ -135,13 +126,13 @@ def test_read_only_on_loopback_and_sigterm_frees_the_port(two_trials: str) -> No
                                      storage=two_trials).trials) == 2
     finally:
         os.kill(proc.pid, signal.SIGTERM)
-        code = proc.wait(timeout=30)
+        code = proc.wait(timeout=120)
     assert code == 128 + signal.SIGTERM
     assert _port_free(port)
 
 
 def test_allow_writes_lets_a_delete_through(two_trials: str) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start(two_trials, port, "--allow-writes")
     try:
         status, _ = _request(port, "/api/studies/1", "DELETE")
@@ -149,7 +140,7 @@ def test_allow_writes_lets_a_delete_through(two_trials: str) -> None:
         assert _studies(port) == []
     finally:
         os.kill(proc.pid, signal.SIGINT)
-        code = proc.wait(timeout=30)
+        code = proc.wait(timeout=120)
     assert code == 130
     assert _port_free(port)
 
@@ -163,13 +154,13 @@ def test_loopback_hosts() -> None:
 
 
 def test_a_public_host_warns(two_trials: str) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start(two_trials, port, "--host", "0.0.0.0")
     try:
         assert _studies(port) == ["mnist-highway-d10"]
     finally:
         os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
     err = proc.stderr.read().decode()
     assert "warning" in err and "0.0.0.0" in err and "read-only" in err
 
@@ -178,7 +169,7 @@ def test_a_missing_database_is_an_error_and_stays_missing(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'typo.db'}"
     out = subprocess.run(
         [sys.executable, "-m", "hwsearch", "dashboard", "--storage", url, "--port", "1"],
-        cwd=REPO, env=hwsearch_env(), capture_output=True, text=True, timeout=60,
+        cwd=REPO, env=hwsearch_env(), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "typo.db" in out.stderr

@@ -8,60 +8,23 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import time
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
 from hwsearch.storage.records import diverged_epoch, outcome
-from hwtest import kill_descendants, pg_url, run_hwsearch, start_hwsearch, tiny_launch_args
+from hwtest import (
+    kill_descendants,
+    pg_url,
+    run_hwsearch,
+    slow_launch_args,
+    start_hwsearch,
+    tiny_launch_args,
+)
+from hwtest.launches import assert_exact, mid_trial, trials, wait_for
 
 pytestmark = pytest.mark.slow
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    try:
-        return optuna.load_study(study_name=name, storage=url).get_trials()
-    except KeyError:
-        return []
-
-
-def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"launcher exited ({proc.returncode}) before {what}")
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _assert_exact(url: str, name: str, target: int) -> list[optuna.trial.FrozenTrial]:
-    trials = _trials(url, name)
-    finished = [t for t in trials if t.state in FINISHED]
-    assert len(finished) == target, [(t.number, t.state.name) for t in trials]
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
-    return trials
-
-
-def _slow_args(url: str, data: str, prefix: str, **extra: str) -> list[str]:
-    """Trials of a few seconds each, so there is time to break something mid-trial."""
-    flags = {
-        "--models": "highway",
-        "--depths": "10",
-        "--limit-train": "3000",
-        "--epochs": "4",
-        "--trials": "3",
-        "--pack": "1",
-        "--max-concurrent": "1",
-    }
-    flags.update(extra)
-    return tiny_launch_args(url, data, prefix, **flags)
 
 
 def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_dir: Path) -> None:
@@ -70,22 +33,16 @@ def test_worker_killed_mid_pack_is_replaced(tmp_path: Path, prefix: str, mnist_d
     name = f"{prefix}mnist-highway-d10"
     one_activation = tmp_path / "tanh.toml"  # so the pack is not split by activation
     one_activation.write_text('[space]\nactivation = ["tanh"]\n')
-    args = _slow_args(url, str(mnist_dir), prefix, **{"--pack": "2", "--trials": "4"})
+    args = slow_launch_args(url, str(mnist_dir), prefix, **{"--pack": "2", "--trials": "4"})
     proc = start_hwsearch(
         *args, "--config", str(one_activation), log=tmp_path / "log", cwd=tmp_path
     )
-
-    def mid_trial() -> bool:
-        return any(
-            t.state == TrialState.RUNNING and t.intermediate_values for t in _trials(url, name)
-        )
-
-    _wait_for(mid_trial, 240, "a trial to report its first epoch", proc)
+    wait_for(mid_trial(url, name), 240, "a trial to report its first epoch", proc)
     killed = kill_descendants(proc.pid, "ray::ImplicitFunc", signal.SIGKILL)
     assert killed, "no Tune worker process of this launcher found to kill"
     assert proc.wait(timeout=400) == 0, (tmp_path / "log").read_text()[-3000:]
-    trials = _assert_exact(url, name, 4)
-    failed = [t for t in trials if t.state == TrialState.FAIL]
+    got = assert_exact(url, name, 4)
+    failed = [t for t in got if t.state == TrialState.FAIL]
     assert len(failed) >= 2 and all(t.user_attrs["pack_size"] == 2 for t in failed)
     assert all("infrastructure failure" in outcome(t) for t in failed)
 
@@ -95,26 +52,26 @@ def test_killed_launcher_resumes_without_duplicates(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
     name = f"{prefix}mnist-highway-d10"
-    args = _slow_args(url, str(mnist_dir), prefix, **{"--trials": "4"})
+    args = slow_launch_args(url, str(mnist_dir), prefix, **{"--trials": "4"})
     proc = start_hwsearch(*args, log=tmp_path / "log1", cwd=tmp_path)
 
     def one_done_one_running() -> bool:
-        states = [t.state for t in _trials(url, name)]
+        states = [t.state for t in trials(url, name)]
         return TrialState.COMPLETE in states and TrialState.RUNNING in states
 
-    _wait_for(one_done_one_running, 300, "one finished and one running trial", proc)
-    done_before = {t.number: t.value for t in _trials(url, name) if t.state == TrialState.COMPLETE}
+    wait_for(one_done_one_running, 300, "one finished and one running trial", proc)
+    done_before = {t.number: t.value for t in trials(url, name) if t.state == TrialState.COMPLETE}
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the local Ray it started
     proc.wait()
 
     again = run_hwsearch(*args, cwd=tmp_path, timeout=500)
     assert again.returncode == 0, again.stderr[-3000:]
-    trials = _assert_exact(url, name, 4)
+    got = assert_exact(url, name, 4)
     for number, value in done_before.items():  # nothing finished was lost or redone
-        assert trials[number].state == TrialState.COMPLETE and trials[number].value == value
-    stale = [t for t in trials if t.state == TrialState.FAIL]
+        assert got[number].state == TrialState.COMPLETE and got[number].value == value
+    stale = [t for t in got if t.state == TrialState.FAIL]
     assert stale and all("heartbeat" in outcome(t) for t in stale)
-    assert len(trials) == 4 + len(stale)
+    assert len(got) == 4 + len(stale)
 
 
 def test_absurd_learning_rates_diverge_and_the_search_goes_on(
@@ -131,10 +88,10 @@ def test_absurd_learning_rates_diverge_and_the_search_goes_on(
     )
     out = run_hwsearch(*args, "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    trials = _assert_exact(url, f"{prefix}mnist-highway-d2", 6)
-    diverged = [t for t in trials if t.state == TrialState.PRUNED]
-    completed = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert diverged and completed, [(t.params["lr"], t.state.name) for t in trials]
+    got = assert_exact(url, f"{prefix}mnist-highway-d2", 6)
+    diverged = [t for t in got if t.state == TrialState.PRUNED]
+    completed = [t for t in got if t.state == TrialState.COMPLETE]
+    assert diverged and completed, [(t.params["lr"], t.state.name) for t in got]
     for t in diverged:
         assert outcome(t) == "diverged" and diverged_epoch(t) == 1
         assert t.params["lr"] > 1.0
@@ -146,13 +103,13 @@ def test_two_launchers_share_one_postgres_study(
 ) -> None:
     url = pg_url(pg_database)
     name = f"{prefix}mnist-highway-d10"
-    args = _slow_args(url, str(mnist_dir), prefix, **{"--trials": "4"})  # long enough to overlap
+    args = slow_launch_args(url, str(mnist_dir), prefix, **{"--trials": "4"})  # they overlap
     procs = [start_hwsearch(*args, log=tmp_path / f"log{i}", cwd=tmp_path) for i in range(2)]
     for i, p in enumerate(procs):
         assert p.wait(timeout=500) == 0, (tmp_path / f"log{i}").read_text()[-3000:]
-    trials = _assert_exact(url, name, 4)
-    assert len(trials) == 4  # no duplicates, and neither failed the other's live trials
-    assert len({t.user_attrs["launcher"] for t in trials}) == 2  # the work was shared
+    got = assert_exact(url, name, 4)
+    assert len(got) == 4  # no duplicates, and neither failed the other's live trials
+    assert len({t.user_attrs["launcher"] for t in got}) == 2  # the work was shared
 
 
 def test_systematic_failures_stop_the_launch_with_the_reason(
@@ -171,6 +128,6 @@ def test_systematic_failures_stop_the_launch_with_the_reason(
     # 2 or more: packs already running when the second failed may fail too
     assert re.search(r"stopped after [2-9] packs failed in a row; last: ConfigError", last), last
     assert "no CUDA device" in last
-    trials = _trials(url, f"{prefix}mnist-highway-d2")
-    assert trials and all(t.state == TrialState.FAIL for t in trials)
-    assert "no CUDA device" in outcome(trials[0])
+    got = trials(url, f"{prefix}mnist-highway-d2")
+    assert got and all(t.state == TrialState.FAIL for t in got)
+    assert "no CUDA device" in outcome(got[0])

@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hwtest import hwsearch_env
+from hwtest import foreign_study, hwsearch_env
 
 SECRET = "pw-hostile-7q2"
 
@@ -113,8 +113,8 @@ def test_hostile_input_is_one_line_exit_2_nothing_created(row: Row, tmp_path: Pa
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     out = subprocess.run(
         [sys.executable, "-m", "hwsearch", *row.argv],
-        cwd=tmp_path, env=_env(row.env), capture_output=True, text=True, timeout=60,
-    )  # 60 s: the issue saw these hang past a minute; the refusal itself takes a second or two
+        cwd=tmp_path, env=_env(row.env), capture_output=True, text=True, timeout=120,
+    )  # a hang guard: the refusal itself takes a second or two
     assert out.returncode == 2, out.stderr
     lines = out.stderr.splitlines()
     assert len(lines) == 1, out.stderr
@@ -126,15 +126,8 @@ def test_hostile_input_is_one_line_exit_2_nothing_created(row: Row, tmp_path: Pa
     assert after == before  # no database, lock file, output directory or study
 
 
-def _foreign(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    study = optuna.create_study(study_name="mnist-highway-d2", storage=url)  # optuna's own
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    return url
-
-
 def test_a_foreign_study_stops_the_launch_before_any_study_is_made(tmp_path: Path) -> None:
-    url = _foreign(tmp_path)
+    url = foreign_study(f"sqlite:///{tmp_path / 'f.db'}", "mnist-highway-d2", trials=2)
     out = subprocess.run(
         [sys.executable, "-m", "hwsearch", "launch", "--storage", url, "--models",
          "plain,highway", "--depths", "2", "--trials", "1", "--download"],  # nothing fetched

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -21,16 +20,9 @@ from hwsearch.storage import open_storage
 from hwsearch.storage.records import history
 from hwsearch.storage.weights import load_trial_model
 from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, tiny_launch_args
+from hwtest.launches import studies as _studies
 
 pytestmark = pytest.mark.slow
-
-
-def _studies(url: str, prefix: str) -> dict[str, optuna.Study]:
-    return {
-        s.study_name: optuna.load_study(study_name=s.study_name, storage=url)
-        for s in optuna.get_all_study_summaries(url)
-        if s.study_name.startswith(prefix)
-    }
 
 
 def test_search_exact_counts_resume_and_records(

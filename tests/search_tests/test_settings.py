@@ -121,7 +121,7 @@ def test_bad_input_exits_2_in_one_line_and_keeps_studies(
             if k in ("malformed TOML", "different configuration", "cannot open storage")
         }
     for expected, argv in cases.items():
-        out = run_hwsearch(*argv, timeout=60)
+        out = run_hwsearch(*argv, timeout=120)
         assert out.returncode == 2, (expected, out.stderr)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (expected, out.stderr)

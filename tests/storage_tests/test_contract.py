@@ -7,7 +7,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 
 import optuna
@@ -17,6 +16,7 @@ from optuna.trial import TrialState
 
 from hwsearch.storage import StorageError, mask_url, open_storage
 from hwtest import PG_PASSWORD
+from hwtest.heartbeats import backdate_beat
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,8 +80,8 @@ def test_claim_excludes_other_processes(storage_url: str, prefix: str) -> None:
     store = open_storage(storage_url)
     with store.claim(f"{prefix}c"):
         assert probe_run("3", f"{prefix}c") == "blocked"
-        assert probe_run("30", f"{prefix}d") == "taken"  # other studies are not held up
-    assert probe_run("30", f"{prefix}c") == "taken"
+        assert probe_run("120", f"{prefix}d") == "taken"  # other studies are not held up
+    assert probe_run("120", f"{prefix}c") == "taken"
     store.close()
 
 
@@ -90,13 +90,10 @@ def test_stale_trials_fail_only_after_grace(storage_url: str, prefix: str) -> No
     study = optuna.create_study(study_name=f"{prefix}h", storage=store.optuna)
     live, dead = study.ask(), study.ask()
     live_id, dead_id = (store.trial_id(f"{prefix}h", t.number) for t in (live, dead))
-    store.record_heartbeat(live_id)
     store.record_heartbeat(dead_id)
-    deadline = time.monotonic() + 4.5  # grace period: 3 beats of 1 s
-    while time.monotonic() < deadline:
-        store.record_heartbeat(live_id)
-        store.fail_stale(f"{prefix}h", default_interval=1)
-        time.sleep(0.5)
+    backdate_beat(store.optuna.engine, dead_id, 40)  # grace period: 3 beats of 10 s
+    store.record_heartbeat(live_id)
+    assert store.fail_stale(f"{prefix}h", default_interval=10) == 1
     trials = {t.number: t for t in study.get_trials()}
     assert trials[live.number].state == TrialState.RUNNING
     assert trials[dead.number].state == TrialState.FAIL
@@ -151,19 +148,11 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path) -> None:
 def test_concurrent_first_opens_of_a_new_database(tmp_path, pg_database) -> None:
     """Launchers started together on an empty database must not trip over each other's
     CREATE TABLE (PostgreSQL rejects the second with a duplicate-key error)."""
-    import psycopg
+    from hwtest import pg_scratch, pg_url
 
-    from hwtest import PG_ADMIN, pg_url
-
-    name = f"{pg_database}_fresh"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with pg_scratch(f"{pg_database}_fresh") as name:
         code = f"from hwsearch.storage import open_storage; open_storage({pg_url(name)!r}).close()"
         procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
                                   text=True) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, errors
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 
 from hwsearch.storage import StorageError, open_storage
 from hwsearch.storage import records as rec
-from hwsearch.storage.retry import is_transient
-from hwtest import PG_PASSWORD, run_hwsearch
+from hwsearch.storage.retry import RETRY_ENV, budget_from_env, is_transient
+from hwtest import PG_PASSWORD, parts, run_hwsearch
 from hwtest.pgserver import PGServer
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -33,87 +33,143 @@ def _study_with_trials(store, name: str, n: int) -> None:
                                [{"epoch": 1, "train_loss": 1.0 + i}])
 
 
+class LogicalClock:
+    """Time for a :class:`Retry` that passes only when it sleeps: its pauses are recorded and
+    nobody waits for them."""
+
+    def __init__(self) -> None:
+        self.now, self.pauses = 0.0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
 def test_server_restart_is_retried(pg_server: PGServer) -> None:
-    """Calls made while the server is down wait for it and then succeed: a restart passes."""
+    """A call made while the server is down waits for it and then succeeds: a restart passes.
+    The server comes back only after the call has failed once against it (its first pause)."""
     store = open_storage(pg_server.url("hw", PG_PASSWORD), retry_for=60)
     _study_with_trials(store, "s", 2)
     trial_id = store.ask(optuna.load_study(study_name="s", storage=store.optuna),
                          {}, lambda n: {"launcher": "me"})[0]
+    events: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        if not events:
+            events.append("failed while down")
+            pg_server.start()
+            events.append("server back")
+        time.sleep(seconds)
+
+    store.retry.sleep = sleep
     pg_server.stop()  # every pooled connection is now dead
-    threading.Timer(3.0, pg_server.start).start()
-    start = time.monotonic()
     assert store.counts("s").finished == 2  # waited for the server
-    assert time.monotonic() - start >= 2.0
+    events.append("answered")
+    assert events == ["failed while down", "server back", "answered"]
     assert rec.mark_completed(store, trial_id, 0.5)  # writes go through too
     assert store.counts("s").complete == 3
     store.close()
 
 
-def test_outage_past_the_budget_is_one_line_and_fails_fast_after(pg_server: PGServer) -> None:
-    store = open_storage(pg_server.url("hw", PG_PASSWORD), retry_for=2)
+def test_backoff_doubles_to_two_seconds_for_the_budget(pg_server: PGServer) -> None:
+    """Transient faults are retried with pauses of 0.1 s doubling to at most 2 s, until the
+    budget is spent (on a logical clock: nobody waits); then one line, and later calls are
+    tried once, not waited out again."""
+    store = open_storage(pg_server.url("hw", PG_PASSWORD), retry_for=10)
     _study_with_trials(store, "s", 1)
+    time_ = LogicalClock()
+    store.retry.clock, store.retry.sleep = time_.clock, time_.sleep
     pg_server.stop()
-    start = time.monotonic()
     with pytest.raises(StorageError) as e:
         store.counts("s")
-    waited = time.monotonic() - start
-    assert 2 <= waited < 10
+    assert time_.pauses == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0, 0.9])
+    assert time_.now == pytest.approx(10.0)
     message = str(e.value)
     assert "\n" not in message and PG_PASSWORD not in message
-    assert "failed for 2 s" in message and "rerun" in message
-    start = time.monotonic()  # gave up: cleanup calls are tried once, not waited out again
-    with pytest.raises(StorageError):
+    assert "failed for 10 s" in message and "rerun" in message
+    with pytest.raises(StorageError):  # gave up: the cleanup's calls are tried once
         store.write_attrs(1, {"a": 1})
-    assert time.monotonic() - start < 1.5
+    assert len(time_.pauses) == 9 and store.retry.gave_up
     pg_server.start()
     assert store.counts("s").finished == 1  # and back when the server is
     assert not store.retry.gave_up
     store.close()
 
 
+def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RETRY_ENV, "4")
+    assert budget_from_env() == 4.0
+    for bad in ("-1", "soon", "inf"):
+        monkeypatch.setenv(RETRY_ENV, bad)
+        with pytest.raises(StorageError, match=f"{RETRY_ENV} must be a number of seconds"):
+            budget_from_env()
+    monkeypatch.delenv(RETRY_ENV)
+    assert budget_from_env() == 60.0
+
+
 def test_advisory_claim_times_out(pg_server: PGServer) -> None:
     url = pg_server.url("hw")
     holder, waiter = open_storage(url), open_storage(url, claim_timeout=1.5)
     with holder.claim("s"):
-        start = time.monotonic()
-        with pytest.raises(StorageError, match="another launcher holds it"):
+        with pytest.raises(StorageError, match=r"waited 1\.5 s .*another launcher holds it"):
             with waiter.claim("s"):
                 pass
-        assert 1.4 <= time.monotonic() - start < 5
     with waiter.claim("s"):  # released: taken at once
         pass
     holder.close()
     waiter.close()
 
 
+def _advisory_waiters(url: str) -> int:
+    """Sessions queued in pg_advisory_lock on the server (requested, not granted)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                        "'advisory' AND NOT granted")).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def test_an_advisory_claim_waits_its_turn_not_forever(pg_server: PGServer) -> None:
     """A launcher that releases the claim and asks again at once does not starve a waiter:
-    PostgreSQL queues the waiters (polling pg_try_advisory_lock lost round after round; under
-    16 launchers one waited out its 120 s timeout, benchmarks/load.py)."""
+    PostgreSQL queues the waiters, so the waiter queued during the hog's first round gets the
+    claim next (polling pg_try_advisory_lock lost round after round; under 16 launchers one
+    waited out its 120 s timeout, benchmarks/load.py)."""
     url = pg_server.url("hw")
     hog, waiter = open_storage(url), open_storage(url)
-    rounds: list[float] = []
+    order: list[str] = []
+    hog_has_it = threading.Event()
 
     def hog_loop() -> None:
-        for _ in range(8):
+        for i in range(8):
             with hog.claim("s"):
-                rounds.append(time.monotonic())
-                time.sleep(0.3)
+                order.append(f"hog {i}")
+                if i == 0:
+                    hog_has_it.set()
+                    deadline = time.monotonic() + 120  # a hang guard
+                    while _advisory_waiters(url) == 0 and time.monotonic() < deadline:
+                        time.sleep(0.05)  # until the waiter is queued behind this round
 
     thread = threading.Thread(target=hog_loop)
     thread.start()
-    while not rounds:
-        time.sleep(0.01)
+    assert hog_has_it.wait(120)
     with waiter.claim("s"):
-        hog_rounds_first = len(rounds)
-    thread.join(timeout=30)
-    assert len(rounds) == 8
-    assert hog_rounds_first <= 2  # granted at the first release (or the next), not the last
+        order.append("waiter")
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert order[:3] == ["hog 0", "waiter", "hog 1"], order  # its turn came at the first release
+    assert len(order) == 9
     hog.close()
     waiter.close()
 
 
 def test_sqlite_busy_is_transient_and_waited_out(tmp_path: Path) -> None:
+    """Another writer holds the database while an ask writes: the ask waits (it cannot finish
+    while the lock is held) and goes through once the lock is released."""
     db = tmp_path / "busy.db"
     store = open_storage(f"sqlite:///{db}")
     _study_with_trials(store, "s", 1)
@@ -124,10 +180,25 @@ def test_sqlite_busy_is_transient_and_waited_out(tmp_path: Path) -> None:
         with impatient.begin() as conn:
             conn.execute(sa.text("DELETE FROM studies"))
     assert "locked" in str(locked.value) and is_transient(locked.value)
-    threading.Timer(2.0, blocker.rollback).start()
-    trial_id = store.ask(optuna.load_study(study_name="s", storage=store.optuna), {},
-                         lambda n: {"launcher": "me"})[0]
-    assert store.optuna.get_trial(trial_id).state == TrialState.RUNNING
+
+    writing = threading.Event()
+
+    def on_execute(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            writing.set()
+
+    sa.event.listen(store.optuna.engine, "before_cursor_execute", on_execute)
+    asked: list[int] = []
+    study = optuna.load_study(study_name="s", storage=store.optuna)
+    thread = threading.Thread(target=lambda: asked.append(
+        store.ask(study, {}, lambda n: {"launcher": "me"})[0]))
+    thread.start()
+    assert writing.wait(120), "the ask never wrote"
+    thread.join(timeout=1.0)
+    assert thread.is_alive() and not asked  # held up by the lock
+    blocker.rollback()
+    thread.join(timeout=120)
+    assert asked and store.optuna.get_trial(asked[0]).state == TrialState.RUNNING
     blocker.close()
     impatient.dispose()
     store.close()
@@ -141,7 +212,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+        parts.missing("a tmpfs of the test's own (root)", made.stderr.strip())
     try:
         yield mount
     finally:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from hwsearch.storage import StorageError, open_storage
-from hwtest import PG_PASSWORD, pg_admin_connect, pg_url
+from hwtest import PG_PASSWORD, pg_scratch, pg_url
 
 
 def test_a_missing_sqlite_file_stays_missing(tmp_path: Path) -> None:
@@ -48,10 +48,7 @@ def test_reading_an_optuna_database_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_an_empty_postgresql_database_gets_no_tables(pg_database: str) -> None:
-    empty = f"{pg_database}_empty"
-    with pg_admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{empty}"')
-    try:
+    with pg_scratch(f"{pg_database}_empty") as empty:
         with pytest.raises(StorageError) as e:
             open_storage(pg_url(empty), create=False)
         assert "holds no Optuna studies" in str(e.value)
@@ -60,9 +57,6 @@ def test_an_empty_postgresql_database_gets_no_tables(pg_database: str) -> None:
         with engine.connect() as conn:
             assert sa.inspect(conn).get_table_names() == []
         engine.dispose()
-    finally:
-        with pg_admin_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
 
 
 def test_an_unreachable_server_names_no_password() -> None:

@@ -1,10 +1,8 @@
 """When a RUNNING trial counts as lost, on SQLite and PostgreSQL: the grace period is its
-owner's (recorded) heartbeat interval times GRACE_FACTOR, counted on the database's clock,
+owner's (recorded) heartbeat interval times GRACE_FACTOR (3), counted on the database's clock,
 from the trial's last beat, or from its ask when it never beat."""
 
 from __future__ import annotations
-
-import time
 
 import optuna
 import pytest
@@ -12,8 +10,12 @@ from optuna.trial import TrialState
 
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
+from hwtest.heartbeats import backdate_beat
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Grace periods here are 3 × 10 s or longer, so a trial just asked is inside its own whatever the
+# load; a trial is made older by backdating its beat (hwtest.heartbeats), never by sleeping.
 
 
 def _ask(store: StudyStorage, name: str, interval: float) -> int:
@@ -31,9 +33,11 @@ def test_each_trial_has_its_owners_grace(storage_url: str, prefix: str) -> None:
     name = f"{prefix}g"
     store = open_storage(storage_url)
     optuna.create_study(study_name=name, storage=store.optuna)
-    slow, quick = _ask(store, name, 20.0), _ask(store, name, 0.4)
-    time.sleep(2.5)  # past 3 x 0.4 s (SQLite's clock counts whole seconds), inside 3 x 20 s
-    assert store.fail_stale(name, default_interval=0.1) == 1
+    slow, quick = _ask(store, name, 60.0), _ask(store, name, 10.0)
+    assert store.fail_stale(name, default_interval=1.0) == 0  # both just beat
+    for trial_id in (slow, quick):
+        backdate_beat(store.optuna.engine, trial_id, 100)  # past 3 × 10 s, inside 3 × 60 s
+    assert store.fail_stale(name, default_interval=1.0) == 1
     assert _state(store, slow) == TrialState.RUNNING
     assert _state(store, quick) == TrialState.FAIL
     assert "heartbeat" in store.optuna.get_trial(quick).user_attrs[rec.OUTCOME]
@@ -48,10 +52,12 @@ def test_a_trial_that_never_beat_goes_stale_counted_from_its_ask(
     name = f"{prefix}n"
     store = open_storage(storage_url)
     optuna.create_study(study_name=name, storage=store.optuna)
-    trial_id = _ask(store, name, 0.4)
-    assert store.fail_stale(name, default_interval=0.4) == 0  # inside its grace period
-    time.sleep(2.5)
-    assert store.fail_stale(name, default_interval=0.4) == 1
+    trial_id = _ask(store, name, 10.0)
+    assert store.fail_stale(name, default_interval=10.0) == 0  # inside its grace period
+    backdate_beat(store.optuna.engine, trial_id, 29)
+    assert store.fail_stale(name, default_interval=10.0) == 0  # 29 s < 3 × 10 s
+    backdate_beat(store.optuna.engine, trial_id, 2)
+    assert store.fail_stale(name, default_interval=10.0) == 1  # 31 s
     assert _state(store, trial_id) == TrialState.FAIL
     store.close()
 
@@ -63,9 +69,9 @@ def test_an_outside_ask_goes_stale_after_the_default_grace(storage_url: str, pre
     store = open_storage(storage_url)
     study = optuna.create_study(study_name=name, storage=store.optuna)
     orphan = store.trial_id(name, study.ask().number)
-    assert store.fail_stale(name, default_interval=0.4) == 0  # first seen now
-    time.sleep(2.5)
-    assert store.fail_stale(name, default_interval=0.4) == 1
+    assert store.fail_stale(name, default_interval=10.0) == 0  # first seen now: a beat is written
+    backdate_beat(store.optuna.engine, orphan, 40)
+    assert store.fail_stale(name, default_interval=10.0) == 1
     assert _state(store, orphan) == TrialState.FAIL
     store.close()
 
@@ -76,9 +82,9 @@ def test_state_and_outcome_are_one_write(storage_url: str, prefix: str) -> None:
     name = f"{prefix}w"
     store = open_storage(storage_url)
     optuna.create_study(study_name=name, storage=store.optuna)
-    trial_id = _ask(store, name, 0.2)
-    time.sleep(1.8)
-    assert store.fail_stale(name, default_interval=0.2) == 1
+    trial_id = _ask(store, name, 10.0)
+    backdate_beat(store.optuna.engine, trial_id, 40)
+    assert store.fail_stale(name, default_interval=10.0) == 1
     assert not rec.mark_completed(store, trial_id, 0.5)  # the owner comes back too late
     trial = store.optuna.get_trial(trial_id)
     assert trial.state == TrialState.FAIL and trial.value is None

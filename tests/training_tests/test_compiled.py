@@ -1,4 +1,6 @@
 """training.compiled: the fast paths compute PackedEngine's numbers behind its interface.
+Each fast path against the eager reference nets of models/ (inductor, the CUDA-graph logic
+emulated on the CPU, conv packs) is in test_fast_paths.py; here, the modes and the exponent.
 
 A step with the exponent as a 0-d tensor (what CUDA graphs capture and torch.compile traces)
 computes ``rate**exponent`` with a tensor-tensor ``pow``: a last-bit difference in the learning
@@ -8,8 +10,6 @@ loss by 1e-3 or more within a few steps).
 """
 
 from __future__ import annotations
-
-import shutil
 
 import pytest
 import torch
@@ -22,7 +22,6 @@ from hwsearch.training.compiled import (
 )
 from hwsearch.training.data import Dataset
 from hwsearch.training.engines import PackedEngine
-from hwsearch.training.loop import fit
 from hwsearch.training.trainer import build_engine
 
 CUDA = torch.cuda.is_available()
@@ -83,18 +82,6 @@ def test_eager_mode_is_the_engine_itself() -> None:
     assert compile_engine(base) is base  # auto on the CPU
 
 
-def test_fit_gives_the_same_results_through_the_fast_path() -> None:
-    data = tiny_data()
-    seeds = [hp.seed for hp in TRIALS]
-    kw = dict(epochs=3, batch_size=16)
-    ours = fit(compile_engine(engine(data)), data, seeds, **kw)  # auto on the CPU: eager
-    theirs = fit(engine(data), data, seeds, **kw)
-    for a, b in zip(ours, theirs, strict=True):
-        assert [(e.train_loss, e.train_accuracy, e.test_accuracy, e.lr) for e in a.epochs] == [
-            (e.train_loss, e.train_accuracy, e.test_accuracy, e.lr) for e in b.epochs
-        ]
-
-
 # -- the exponent as a tensor: what graphs capture and compile traces -------------------------
 
 
@@ -145,24 +132,6 @@ def test_one_trace_serves_every_exponent() -> None:
         if i == 0:
             traced = counter.frame_count
     assert traced > 0 and counter.frame_count == traced  # new exponents: no recompiles
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("g++") is None and shutil.which("c++") is None,
-    reason="inductor on the CPU needs a C++ compiler",
-)
-def test_inductor_matches_eager_on_cpu() -> None:
-    torch.compiler.reset()
-    data = tiny_data()
-    ref, ours = engine(data, depth=3), compile_engine(engine(data, depth=3), "inductor")
-    assert isinstance(ours, CompiledPackedEngine)
-    for xb, yb, exponent in batches(data, 4):
-        l1, c1 = ref.step(xb, yb, exponent)
-        l2, c2 = ours.step(xb, yb, exponent)
-        torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
-    for a, b in zip(state(ref), state(ours.engine), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
 # -- CUDA only ---------------------------------------------------------------------------------

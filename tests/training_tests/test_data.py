@@ -13,6 +13,7 @@ import torch
 from hwsearch.training import DataError, TrainConfig
 from hwsearch.training.data import Dataset, load_dataset, read_idx
 from hwsearch.training.trainer import load_data
+from hwtest import parts
 
 STEMS = {
     "train_x": "train-images-idx3-ubyte",
@@ -108,7 +109,8 @@ def test_real_mnist_via_train_config(mnist_dir: Path) -> None:
     assert data.x_train.dtype == torch.float64 and data.y_train.dtype == torch.int64
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"Fashion-MNIST not found at {FASHION_DIR}")
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=parts.reason(
+    "Fashion-MNIST", f"not found at {FASHION_DIR} (scripts/setup installs it as root)"))
 def test_fashion_mnist() -> None:
     ds = load_dataset("fashion-mnist", FASHION_DIR)
     assert ds.name == "fashion-mnist" and ds.num_classes == 10
