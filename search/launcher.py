@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from hwsearch.storage import StorageError, StudyStorage, open_storage, resolve_url
 from hwsearch.storage.retry import find_cause
+from hwsearch.training import family
 from hwsearch.training.datasets import check_dataset
 
 from .errors import LaunchError
@@ -116,6 +117,7 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
             settings.space.distributions(config.model),
             train.to_dict(),
             settings.seed,
+            family(config.model).trial_flops(config),
         )
     return plans
 

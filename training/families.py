@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hwsearch.models import KINDS, PRESETS, ConvConfig, FCConfig, preset
+from hwsearch.models.presets import forward_flops
 from hwsearch.options import ConfigError
 
 from .datasets import DATASETS
@@ -105,6 +106,11 @@ class Family(abc.ABC):
         family is not estimated."""
         return None
 
+    @abc.abstractmethod
+    def trial_flops(self, config: TrainConfig) -> float:
+        """Matmul FLOPs of one example's forward pass through one trial's net: what a trial
+        of ``config`` costs beside another (a launch hands out the costliest packs first)."""
+
 
 def _fc_samples(gated: bool) -> dict[str, str]:
     names = ["lr", "momentum", "lr_decay", "activation"] + (["gate_bias"] if gated else [])
@@ -170,6 +176,12 @@ class FCFamily(Family):
 
     def width_label(self, width: int) -> str:
         return str(width) if width else f"{self.default_width} (paper's)"
+
+    def trial_flops(self, config: TrainConfig) -> float:
+        info = DATASETS[config.dataset]
+        w = config.width or self.default_width
+        maps = (2 + int(config.carry_gate)) if KINDS[self.name].highway else 1
+        return 2.0 * w * (info.features + (config.depth - 1) * maps * w + info.classes)
 
     def pack_bytes(self, config: TrainConfig, pack: int) -> int | None:
         """Per trial four copies of the parameters (weights, gradients, momentum, the best
@@ -269,6 +281,9 @@ class ConvFamily(Family):
     @property
     def default_width(self) -> int:
         return PRESETS[self.name].default_width
+
+    def trial_flops(self, config: TrainConfig) -> float:
+        return float(forward_flops(self.name, config.width))
 
     def width_label(self, width: int) -> str:
         return str(width) if width else "default"

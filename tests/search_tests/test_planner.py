@@ -228,6 +228,27 @@ def test_several_studies_neediest_first(store: SQLStudyStorage) -> None:
     assert planner.all_done()
 
 
+def test_costliest_studies_first_then_the_neediest(store: SQLStudyStorage) -> None:
+    """Largest packs first, so the last to run are the cheapest: the plain study is made the
+    costlier, and all its packs come before the highway study's."""
+    plans = make_plans(store, 4, studies=("highway", "plain"))
+    plans["mnist-plain-d2"].cost = 10.0
+    planner, _, _ = make_planner(store, plans, 2)
+    assert [p.study for p in drain(planner)] == ["mnist-plain-d2"] * 2 + ["mnist-highway-d2"] * 2
+
+
+def test_a_familys_trial_cost_grows_with_its_net() -> None:
+    from hwsearch.training import family
+
+    def cost(model: str, **kw: object) -> float:
+        return family(model).trial_flops(TrainConfig(model=model, **kw))  # type: ignore[arg-type]
+
+    assert cost("highway", depth=100) > cost("highway", depth=50) > cost("highway", depth=10)
+    assert cost("highway", depth=10) == 2 * 50 * (784 + 9 * 2 * 50 + 10)
+    assert cost("plain", depth=10) == 2 * 71 * (784 + 9 * 71 + 10)
+    assert cost("mnist-highway-10", width=32) > cost("mnist-highway-10") > 0
+
+
 def test_gives_up_after_failed_packs_in_a_row(store: SQLStudyStorage) -> None:
     plans = make_plans(store, target=10, activations=("tanh",))
     planner, _, _ = make_planner(store, plans, pack_size=1, max_failed_packs=3)
