@@ -20,8 +20,9 @@ It prints and writes (``--json``):
 * the arithmetic limit: the grid's matmul FLOPs (training as in ``benchmarks/arithmetic.py``,
   plus one forward pass over the training and test sets per trial and epoch) at the measured
   one-thread matmul peak times the cores, and the run's share of it (limit ÷ wall);
-* how busy the cores were: CPU seconds of the launch and every process it started (as far as
-  they were reaped) ÷ (wall × cores), and the packs' own seconds ÷ (wall × cores);
+* how busy the cores were: CPU seconds of the launch and every process it started (sampled
+  from /proc) ÷ (wall × cores), and the packs' own seconds ÷ (wall × cores); on a shared
+  machine the CPU seconds also say what the run cost, whatever the others took;
 * the load average before and after (the machine is shared: every figure needs it).
 
     python benchmarks/grid.py --json benchmarks/results/grid-cpu.json
@@ -39,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -151,6 +153,55 @@ def check_counts(rows: list[dict[str, object]], args: argparse.Namespace) -> lis
     return problems
 
 
+class TreeCPU:
+    """CPU seconds of a process and all its descendants (Ray's workers are the launch's
+    grandchildren, never reaped by it), sampled from /proc every ``every`` seconds: a process
+    that ends between samples loses at most that much."""
+
+    def __init__(self, root: int, every: float = 1.0) -> None:
+        self.root, self.every = root, every
+        self.seen: dict[int, float] = {}  # pid -> its CPU seconds when last seen
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> TreeCPU:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def sample(self) -> None:
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
+        for pid in cpu:
+            p, depth = pid, 0
+            while p > 1 and p != self.root and depth < 64:
+                p, depth = parents.get(p, 0), depth + 1
+            if p == self.root:
+                self.seen[pid] = cpu[pid]
+
+
 def measure_peak(gpu: bool) -> float:
     """FLOP/s: the GPU's float32 matmul peak, or one CPU thread's."""
     if not gpu:
@@ -189,17 +240,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
     assert proc.stderr is not None
-    for line in proc.stderr:  # passed on as it comes; the time line is also parsed
-        sys.stderr.write(line)
-        if line.startswith("[hwsearch] time:"):
-            timeline = parse_time_line(line)
-    try:
-        returncode = proc.wait(timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        returncode = -9
+    with TreeCPU(proc.pid) as tree:
+        for line in proc.stderr:  # passed on as it comes; the time line is also parsed
+            sys.stderr.write(line)
+            if line.startswith("[hwsearch] time:"):
+                timeline = parse_time_line(line)
+                tree.sample()  # before Ray's processes go
+        try:
+            returncode = proc.wait(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            returncode = -9
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = max(tree.seconds, usage.ru_utime + usage.ru_stime)
     load_after = loadavg()
     peak = max(peak_before, measure_peak(args.gpu))
     rows = counts(storage) if returncode == 0 else []
@@ -225,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "share_of_limit": round(limit / wall, 3),
         },
         "cores_busy": {
-            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-            "share": round((usage.ru_utime + usage.ru_stime) / (wall * cores), 3),
+            "cpu_seconds": round(cpu_seconds, 1),
+            "share": round(cpu_seconds / (wall * cores), 3),
             "packs_share": round(packs / (wall * cores), 3),
         },
         "loadavg": {"before": load_before, "after": load_after},
