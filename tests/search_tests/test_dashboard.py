@@ -38,7 +38,7 @@ def _port_free(port: int) -> bool:
 def _request(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=None)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=120) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
