@@ -18,6 +18,7 @@ matmuls in the benchmark's dtype (on this CPU, all cores). A trainable's share o
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -38,10 +39,31 @@ def flops_per_trial_step(
     return 2.0 * first + 3.0 * (hidden + head)
 
 
-def peak_flops(
-    device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5
+def eval_flops_per_example(
+    depth: int, width: int, inputs: int = 784, classes: int = 10, highway: bool = True
 ) -> float:
-    """Measured FLOP/s of the best of ``repeats`` ``size``-square matmuls on ``device``."""
+    """Matmul FLOPs of one forward pass of one trial over one example (the evaluation)."""
+    per_layer = (2 if highway else 1) * 2.0 * width * width
+    return 2.0 * inputs * width + (depth - 1) * per_layer + 2.0 * width * classes
+
+
+def one_thread_peak(dtype: torch.dtype = torch.float32) -> float:
+    """:func:`peak_flops` of one thread on the CPU, timed in this thread's CPU time: on a
+    shared machine the wall clock also counts the time other processes hold the core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return peak_flops(torch.device("cpu"), dtype, clock=time.thread_time)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def peak_flops(
+    device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Measured FLOP/s of the best of ``repeats`` ``size``-square matmuls on ``device``, timed
+    by ``clock``."""
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     torch.mm(a, b)  # warm up the kernel choice and the allocator
@@ -49,11 +71,11 @@ def peak_flops(
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        start = clock()
         torch.mm(a, b)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2.0 * size**3 / best
 
 

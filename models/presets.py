@@ -198,6 +198,21 @@ def parameter_count(name: str, width: int = 0) -> int:
     return total
 
 
+def forward_flops(name: str, width: int = 0) -> int:
+    """Multiply-add FLOPs of one image's forward pass (convolutions and the head), from the
+    layer list: what a trial of the preset costs beside another, for ordering work."""
+    total = 0
+    for layer, channels, size in walk(name, width):
+        if isinstance(layer, Conv):
+            out_size = size + 2 * layer.pad - layer.kernel + 1
+            total += 2 * layer.kernel**2 * channels * layer.out * out_size**2
+        elif isinstance(layer, Highway):
+            total += 2 * 2 * layer.kernel**2 * channels**2 * size**2
+        elif isinstance(layer, Head):
+            total += 2 * channels * size * size * layer.out
+    return total
+
+
 def preset(name: str, **overrides: object) -> ConvConfig:
     _info(name)
     return ConvConfig(preset=name, **overrides)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from hwsearch.storage import StorageError, StudyStorage, open_storage
 from hwsearch.storage.retry import find_cause
+from hwsearch.training import family
 
 from .errors import LaunchError
 from .events import LaunchEvents
@@ -110,6 +111,7 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
             settings.space.distributions(config.model),
             train.to_dict(),
             settings.seed,
+            family(config.model).trial_flops(config),
         )
     return plans
 

@@ -57,6 +57,7 @@ class StudyPlan:
     distributions: dict[str, BaseDistribution]
     train: dict[str, Any]  # TrainConfig fields, sent to workers
     seed: int
+    cost: float = 1.0  # of one trial beside another study's (its family's trial_flops)
 
     @property
     def name(self) -> str:
@@ -113,12 +114,15 @@ class PackPlanner:
         return self.failed_packs_in_a_row >= self.max_failed_packs
 
     def next_pack(self) -> Pack | None:
-        """A full pack from the buffers, else ask the neediest studies; None when nothing
-        can be handed out now (everything asked for is running)."""
+        """A full pack from the buffers, else ask the costliest studies first, the neediest
+        among equals; None when nothing can be handed out now (everything asked for is
+        running). Largest first: the last packs to run are then the cheapest, so no core
+        waits long at the end for another's one big pack."""
         pack = self._pop_buffer()
         if pack is not None:
             return pack
-        for name in sorted(self.plans, key=lambda n: self._done.get(n, 0) - self.plans[n].target):
+        for name in sorted(self.plans, key=lambda n: (-self.plans[n].cost,
+                                                      self._done.get(n, 0) - self.plans[n].target)):
             exhausted = self._ask_into_buffers(name)
             pack = self._pop_buffer(flush_study=name if exhausted else None)
             if pack is not None:

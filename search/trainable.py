@@ -11,16 +11,13 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
-import torch
 from ray import tune
 
 from hwsearch.storage.weights import serialize_weights
 from hwsearch.training import Hyperparams, TrainConfig
-from hwsearch.training.loop import TrialResult
-from hwsearch.training.trainer import load_data, train
 
 from .messages import (
     EpochReport,
@@ -32,6 +29,9 @@ from .messages import (
     TrialFinal,
     to_result,
 )
+
+if TYPE_CHECKING:
+    from hwsearch.training.loop import TrialResult
 
 
 @ray.remote(num_cpus=0)
@@ -86,6 +86,12 @@ def train_pack(config: dict[str, Any], sink: Any = None) -> None:
 
 
 def _train_pack(pack: PackConfig, sink: Any) -> None:
+    # Imported here, in the worker: the launcher, which only hands out packs, never pays for
+    # importing torch (seconds, before Ray could start).
+    import torch
+
+    from hwsearch.training.trainer import load_data, train
+
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
     train_config = TrainConfig(**pack.train)

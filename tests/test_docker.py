@@ -970,7 +970,7 @@ def test_entrypoint_claims_a_distinct_gpu_per_worker(tmp_path):
     try:
         for expected in ("0", "1"):
             holder = subprocess.Popen(
-                ["bash", str(ENTRYPOINT), "sh", "-c", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 60'],
+                ["bash", str(ENTRYPOINT), "sh", "-c", 'echo "$CUDA_VISIBLE_DEVICES"; sleep 3600'],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

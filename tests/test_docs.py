@@ -46,3 +46,23 @@ def _user_made(path: str) -> bool:
 def test_the_check_sees_a_missing_path() -> None:
     assert named_paths("see `search/no_such_module.py` and [x](docs/nothing.md)") == {
         "search/no_such_module.py", "docs/nothing.md"}
+
+
+TEST_NODE = re.compile(r"(tests/[A-Za-z0-9_/]+\.py)::(test_\w+)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
+def test_tests_named_in_docs_exist(doc) -> None:
+    """``tests/x.py::test_y`` in a doc (docs/testing.md maps each promise to its tests) names a
+    test function that exists: a renamed test must take its doc with it."""
+    missing = []
+    for path, name in sorted(set(TEST_NODE.findall(doc.read_text()))):
+        source = REPO / path
+        if not source.is_file() or not re.search(rf"^def {name}\b", source.read_text(), re.M):
+            missing.append(f"{path}::{name}")
+    assert not missing, f"{doc.relative_to(REPO)} names tests that do not exist: {missing}"
+
+
+def test_the_test_check_sees_a_missing_test() -> None:
+    assert TEST_NODE.findall("`tests/test_docs.py::test_nothing_here`") == [
+        ("tests/test_docs.py", "test_nothing_here")]

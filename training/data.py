@@ -138,9 +138,29 @@ def _decode_idx(path: Path) -> np.ndarray:
         raise DataError(f"corrupt IDX file {path}: {e}") from None
 
 
+# The last IDX dataset this process loaded, by its files' paths, sizes and modification times:
+# a search worker trains pack after pack of the same data, and each would otherwise decode and
+# scale it again (about a second of a core per pack here).
+_loaded: dict[tuple[object, ...], Dataset] = {}
+
+
 def _load_idx_dataset(name: str, root: Path) -> Dataset:
     d = _find_idx_dir(name, root)
-    arrays = {k: read_idx(_idx_path(d, stem)) for k, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
+    paths = {k: _idx_path(d, stem) for k, stem in _IDX_FILES.items()}
+    key = (name, *((str(p), *_signature(p)) for p in paths.values()))  # type: ignore[arg-type]
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = _decode_idx_dataset(name, d, paths)  # type: ignore[arg-type]
+    return _loaded[key]
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _decode_idx_dataset(name: str, d: Path, paths: dict[str, Path]) -> Dataset:
+    arrays = {k: read_idx(path) for k, path in paths.items()}
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
@@ -149,7 +169,9 @@ def _load_idx_dataset(name: str, root: Path) -> Dataset:
             )
 
     def images(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
+        scaled = a.astype(np.float32)
+        scaled /= 255.0  # in place: one float copy of the data, not two
+        return torch.from_numpy(scaled).unsqueeze(1)
 
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hwsearch.models import KINDS, PRESETS, ConvConfig, FCConfig, preset
+from hwsearch.models.presets import forward_flops
 from hwsearch.options import ConfigError
 
 from .datasets import DATASETS
@@ -142,6 +143,11 @@ class Family(abc.ABC):
         family is not estimated."""
         return None
 
+    @abc.abstractmethod
+    def trial_flops(self, config: Run) -> float:
+        """Matmul FLOPs of one example's forward pass through one trial's net: what a trial
+        of ``config`` costs beside another (a launch hands out the costliest packs first)."""
+
 
 def _fc_samples(gated: bool) -> dict[str, str]:
     names = ["lr", "momentum", "lr_decay", "activation"] + (["gate_bias"] if gated else [])
@@ -207,6 +213,12 @@ class FCFamily(Family):
 
     def width_label(self, width: int) -> str:
         return str(width) if width else f"{self.default_width} (paper's)"
+
+    def trial_flops(self, config: Run) -> float:
+        info = DATASETS[config.dataset]
+        w = config.width or self.default_width
+        maps = (2 + int(config.carry_gate)) if KINDS[self.name].highway else 1
+        return 2.0 * w * (info.features + (config.depth - 1) * maps * w + info.classes)
 
     def pack_bytes(self, config: Run, pack: int) -> int | None:
         """Per trial four copies of the parameters (weights, gradients, momentum, the best
@@ -306,6 +318,9 @@ class ConvFamily(Family):
     @property
     def default_width(self) -> int:
         return PRESETS[self.name].default_width
+
+    def trial_flops(self, config: Run) -> float:
+        return float(forward_flops(self.name, config.width))
 
     def width_label(self, width: int) -> str:
         return str(width) if width else "default"

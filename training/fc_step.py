@@ -4,7 +4,7 @@ Autograd records every op of a step, allocates every intermediate anew and sums 
 gradient after the whole backward pass; on a CPU core, where a pack's matmuls are small, that
 bookkeeping costs as much as the arithmetic. This step computes the same numbers with the
 reference's own functions (``torch.tanh``, ``torch.sigmoid``, ``x + t·(h − x)``, torch's SGD
-update) in a fixed sequence of ops on buffers allocated once per batch shape:
+update) as a fixed sequence of ops on buffers, and views of them, made once per batch shape:
 
 * **Layout.** Activations are kept feature-major, ``(K, width, B)``: a highway layer's fused
   ``[H | T]`` matmul then yields H and T as two contiguous blocks per trial, which the
@@ -13,9 +13,10 @@ update) in a fixed sequence of ops on buffers allocated once per batch shape:
   transposed, which BLAS does for free.
 * **Backward by hand.** Per highway layer: ``dH = g·T`` through the activation's derivative,
   ``dT = g·(H − h)`` through the sigmoid's, ``dh = g − g·T + W·dz``.
-* **Update as soon as a layer's gradient is known**, while it is in cache: ``buf = μ·buf + g;
-  p −= lr·buf`` per trial, the weight gradient accumulated into the momentum buffer by the
-  matmul itself. A layer's input gradient is taken before its weights change.
+* **Updates** ``buf = μ·buf + g; p −= lr·buf`` per trial: a layer's weights as soon as their
+  gradient is known, while it is in cache (the matmul accumulates the gradient into the
+  momentum buffer; the layer's input gradient is taken first); the hidden layers' biases all
+  at once after the backward pass, three ops where one per layer would be three per layer.
 
 Only summation orders differ from the reference (the tests hold the two to float64 rounding).
 """
@@ -23,13 +24,16 @@ Only summation orders differ from the reference (the tests hold the two to float
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from hwsearch.compat import activation_grad
 from hwsearch.models.packed import PackedFCNet
+
+InPlace = Callable[[torch.Tensor], torch.Tensor]
+Grad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def activation_runs(names: Sequence[str]) -> list[tuple[str, slice]]:
@@ -44,19 +48,23 @@ def activation_runs(names: Sequence[str]) -> list[tuple[str, slice]]:
 
 
 @dataclass
-class _Buffers:
-    """Everything a step writes, for one (K, B) batch shape."""
+class _Layer:
+    """One hidden layer's tensors for a step: parameters, buffers and their views."""
 
-    z0: torch.Tensor  # (K, w, B): the first layer's output
-    z: list[torch.Tensor]  # per hidden layer: (K, 2w, B) [H | T] for highway, (K, w, B) plain
-    diff: list[torch.Tensor]  # highway: H − h per layer
-    out: list[torch.Tensor]  # highway: each layer's output h + T·(H − h)
-    logits: torch.Tensor  # (K, classes, B)
-    dz: torch.Tensor  # a hidden layer's pre-activation gradient
-    gate_grad: torch.Tensor  # g·T
-    grads: tuple[torch.Tensor, torch.Tensor]  # the activation gradient, alternately
-    bias_grad: torch.Tensor  # (K, out)
-    dz0: torch.Tensor
+    weight: torch.Tensor  # (K, w, out)
+    weight_t: torch.Tensor  # (K, out, w), a view
+    bias_t: torch.Tensor  # (K, out, 1), a view
+    momentum: torch.Tensor  # the weight's momentum buffer
+    inputs: torch.Tensor  # (K, w, B): the layer's input
+    z: torch.Tensor  # (K, out, B): [H | T] (highway) or the activation (plain), in place
+    act: list[tuple[InPlace, torch.Tensor]]  # each run's activation and its part of H (or z)
+    gate: torch.Tensor  # (K, w, B) view of z: T (highway)
+    diff: torch.Tensor  # H − h (highway)
+    out: torch.Tensor  # the layer's output
+    act_grad: list[tuple[Grad, torch.Tensor, torch.Tensor, torch.Tensor]]  # per run
+    grad: torch.Tensor  # the gradient of the layer's output (read)
+    input_grad: torch.Tensor  # the gradient of its input (written)
+    bias_grad: torch.Tensor  # (K, out): its row of the step's bias gradients
 
 
 class PackedFCStep:
@@ -68,7 +76,7 @@ class PackedFCStep:
     def __init__(
         self, pack: PackedFCNet, bufs: list[torch.Tensor], momentum: torch.Tensor
     ) -> None:
-        self.pack, self.k = pack, pack.k
+        self.pack, self.k, self.bufs = pack, pack.k, bufs
         self.highway = pack.config.highway
         self.width = pack.config.width
         runs = activation_runs(pack.activations)
@@ -76,139 +84,133 @@ class PackedFCStep:
         self._act_grads = [(activation_grad(name), trials) for name, trials in runs]
         self._sigmoid_grad = activation_grad("sigmoid")
         self.mu = momentum.view(-1, 1, 1)
-        p = pack
-        n = p.wl.shape[0]
-        # Views made once: the parameters and buffers are updated in place, so they stay valid.
-        self._hidden = [(p.wl[i], p.bl[i], p.wl[i].transpose(1, 2), p.bl[i].transpose(1, 2),
-                         bufs[2][i], bufs[3][i]) for i in range(n)]
-        self._first = (p.w0, p.b0, p.w0.transpose(1, 2), p.b0.transpose(1, 2), bufs[0], bufs[1])
-        self._head = (p.wc, p.bc, p.wc.transpose(1, 2), p.bc.transpose(1, 2), bufs[4], bufs[5])
-        self._buffers: dict[int, _Buffers] = {}  # by batch size
-
-    def _alloc(self, batch: int, like: torch.Tensor) -> _Buffers:
-        k, w, n = self.k, self.width, self.pack.wl.shape[0]
-        classes = self.pack.wc.shape[2]
-
-        def new(*shape: int) -> torch.Tensor:
-            return torch.empty(*shape, device=like.device, dtype=like.dtype)
-
-        rows = 2 * w if self.highway else w
-        highway = self.highway
-        return _Buffers(
-            z0=new(k, w, batch),
-            z=[new(k, rows, batch) for _ in range(n)],
-            diff=[new(k, w, batch) for _ in range(n)] if highway else [],
-            out=[new(k, w, batch) for _ in range(n)] if highway else [],
-            logits=new(k, classes, batch),
-            dz=new(k, rows, batch),
-            gate_grad=new(k, w, batch) if highway else new(0),
-            grads=(new(k, w, batch), new(k, w, batch)),
-            bias_grad=new(k, rows),
-            dz0=new(k, w, batch),
-        )
+        self._plans: dict[int, _Plan] = {}  # by batch size
 
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` (K, B, in), ``y`` (K, B), ``lr`` (K,): each trial's mean loss and number
         correct, (K,) each, before the update."""
-        k, batch = y.shape
-        b = self._buffers.get(batch)
-        if b is None:
-            b = self._buffers[batch] = self._alloc(batch, x)
-        lr3 = lr.view(-1, 1, 1)
+        batch = y.shape[1]
+        plan = self._plans.get(batch)
+        if plan is None:
+            plan = self._plans[batch] = _Plan(self, batch, x)
+        return plan.step(x, y, lr.view(-1, 1, 1))
+
+
+class _Plan:
+    """The step at one batch size: every buffer and view it uses, made once."""
+
+    def __init__(self, s: PackedFCStep, batch: int, like: torch.Tensor) -> None:
+        p, k, w, highway = s.pack, s.k, s.width, s.highway
+        n, rows = p.wl.shape[0], (2 * w if s.highway else w)
+        self.s, self.batch = s, batch
+
+        def new(*shape: int) -> torch.Tensor:
+            return torch.empty(*shape, device=like.device, dtype=like.dtype)
+
+        def acts(z: torch.Tensor) -> list[tuple[InPlace, torch.Tensor]]:
+            return [(f, z[trials]) for f, trials in s._acts]
+
+        def grads(g: torch.Tensor, y: torch.Tensor, into: torch.Tensor) -> list[
+                tuple[Grad, torch.Tensor, torch.Tensor, torch.Tensor]]:
+            return [(f, g[trials], y[trials], into[trials]) for f, trials in s._act_grads]
+
+        self.z0 = new(k, w, batch)
+        self.first_acts = acts(self.z0)
+        self.dz0 = new(k, w, batch)
+        self.logits = new(k, p.wc.shape[2], batch)
+        self.dz = new(k, rows, batch)
+        self.dz_t = self.dz.transpose(1, 2)
+        self.gate_grad = new(k, w, batch)
+        gradients = (new(k, w, batch), new(k, w, batch))  # of the activations, alternately
+        self.head_grad = gradients[n % 2]
+        self.bias_grads = new(n, k, rows)
+        bl_t = p.bl.transpose(2, 3)
+        self.layers: list[_Layer] = []
+        h = self.z0
+        for i in range(n):
+            z = new(k, rows, batch)
+            block = z[:, :w]
+            out = new(k, w, batch) if highway else z
+            grad, input_grad = gradients[(i + 1) % 2], gradients[i % 2]
+            self.layers.append(_Layer(
+                weight=p.wl[i], weight_t=p.wl[i].transpose(1, 2), bias_t=bl_t[i],
+                momentum=s.bufs[2][i], inputs=h, z=z, act=acts(block), gate=z[:, w:],
+                diff=new(k, w, batch) if highway else z, out=out,
+                act_grad=(grads(self.gate_grad, block, self.dz[:, :w]) if highway
+                          else grads(grad, z, self.dz)),
+                grad=grad, input_grad=input_grad, bias_grad=self.bias_grads[i],
+            ))
+            h = out
+        self.top = h  # the classifier's input
+        self.first_grads = grads(gradients[0], self.z0, self.dz0)
+        self.first_grad = gradients[0]
+
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor, lr3: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        s, p = self.s, self.s.pack
         xt = x.transpose(1, 2)  # (K, in, B)
-        inputs = self._forward(b, xt)
-        h = inputs[-1]
-        _, _, wct, bct, _, _ = self._head
-        torch.baddbmm(bct, wct, h, out=b.logits)  # (K, classes, B)
-        logp = torch.log_softmax(b.logits, 1)
+        torch.baddbmm(p.b0.transpose(1, 2), p.w0.transpose(1, 2), xt, out=self.z0)
+        for f, part in self.first_acts:
+            f(part)
+        if s.highway:
+            for layer in self.layers:
+                torch.baddbmm(layer.bias_t, layer.weight_t, layer.inputs, out=layer.z)
+                for f, part in layer.act:
+                    f(part)
+                torch.sigmoid(layer.gate, out=layer.gate)
+                torch.sub(layer.z[:, : s.width], layer.inputs, out=layer.diff)
+                torch.addcmul(layer.inputs, layer.gate, layer.diff, out=layer.out)  # h+T·(H−h)
+        else:
+            for layer in self.layers:
+                torch.baddbmm(layer.bias_t, layer.weight_t, layer.inputs, out=layer.z)
+                for f, part in layer.act:
+                    f(part)
+        torch.baddbmm(p.bc.transpose(1, 2), p.wc.transpose(1, 2), self.top, out=self.logits)
+        logp = torch.log_softmax(self.logits, 1)  # (K, classes, B)
         target = y.unsqueeze(1)
         losses = logp.gather(1, target).squeeze(1).mean(1).neg_()
-        correct = (b.logits.argmax(1) == y).sum(1)
+        correct = (self.logits.argmax(1) == y).sum(1)
         # d(mean loss)/d(logits) = (softmax − onehot) / B, for each trial's own loss.
         dlogits = logp.exp_()
         dlogits.scatter_add_(1, target, torch.full_like(target, -1, dtype=logp.dtype))
-        dlogits.mul_(1.0 / batch)
-        self._backward(b, inputs, xt, dlogits, lr3)
+        dlogits.mul_(1.0 / self.batch)
+        self._backward(xt, dlogits, lr3)
         return losses, correct
 
-    def _forward(self, b: _Buffers, xt: torch.Tensor) -> list[torch.Tensor]:
-        """Each hidden layer's input, and last the classifier's: (K, w, B) each."""
-        _, _, w0t, b0t, _, _ = self._first
-        torch.baddbmm(b0t, w0t, xt, out=b.z0)
-        self._activate(b.z0)
-        h, inputs, w = b.z0, [b.z0], self.width
-        for i, (_, _, wt, bt, _, _) in enumerate(self._hidden):
-            z = torch.baddbmm(bt, wt, h, out=b.z[i])
-            if self.highway:
-                block, gate = z[:, :w], z[:, w:]
-                self._activate(block)
-                torch.sigmoid(gate, out=gate)
-                diff = torch.sub(block, h, out=b.diff[i])
-                h = torch.addcmul(h, gate, diff, out=b.out[i])  # h + T·(H − h)
+    def _backward(self, xt: torch.Tensor, dlogits: torch.Tensor, lr3: torch.Tensor) -> None:
+        s, p, bufs, mu = self.s, self.s.pack, self.s.bufs, self.s.mu
+        torch.bmm(p.wc, dlogits, out=self.head_grad)  # (K, w, B), before wc changes
+        bufs[4].mul_(mu).baddbmm_(self.top, dlogits.transpose(1, 2))
+        p.wc.addcmul_(bufs[4], lr3, value=-1)
+        bufs[5].mul_(mu).add_(dlogits.sum(2).unsqueeze(1))
+        p.bc.addcmul_(bufs[5], lr3, value=-1)
+        dz, dz_t = self.dz, self.dz_t
+        for layer in reversed(self.layers):
+            g, new_g = layer.grad, layer.input_grad
+            if s.highway:
+                torch.mul(g, layer.gate, out=self.gate_grad)
+                for f, grad, out, into in layer.act_grad:
+                    f(grad, out, into)
+                dgate = torch.mul(g, layer.diff, out=dz[:, s.width :])
+                s._sigmoid_grad(dgate, layer.gate, dgate)
+                torch.sub(g, self.gate_grad, out=new_g)  # the carry's share: g·(1 − T)
+                new_g.baddbmm_(layer.weight, dz)
             else:
-                self._activate(z)
-                h = z
-            inputs.append(h)
-        return inputs
-
-    def _backward(
-        self, b: _Buffers, inputs: list[torch.Tensor], xt: torch.Tensor,
-        dlogits: torch.Tensor, lr3: torch.Tensor,
-    ) -> None:
-        w = self.width
-        wc, bc, _, _, buf_w, buf_b = self._head
-        g = torch.bmm(wc, dlogits, out=b.grads[0])  # (K, w, B), before wc changes
-        self._update(wc, buf_w, inputs[-1], dlogits, lr3)
-        self._update_bias(bc, buf_b, dlogits.sum(2), lr3)
-        flip = 1
-        for i in reversed(range(len(self._hidden))):
-            weight, bias, _, _, buf_w, buf_b = self._hidden[i]
-            h, dz = inputs[i], b.dz
-            new_g = b.grads[flip]
-            flip ^= 1
-            if self.highway:
-                z = b.z[i]
-                block, gate = z[:, :w], z[:, w:]
-                gate_grad = torch.mul(g, gate, out=b.gate_grad)
-                self._activation_grad(gate_grad, block, dz[:, :w])
-                dgate = torch.mul(g, b.diff[i], out=dz[:, w:])
-                self._sigmoid_grad(dgate, gate, dgate)
-                torch.sub(g, gate_grad, out=new_g)  # the carry's share: g·(1 − T)
-                new_g.baddbmm_(weight, dz)
-            else:
-                self._activation_grad(g, inputs[i + 1], dz)
-                torch.bmm(weight, dz, out=new_g)
-            self._update(weight, buf_w, h, dz, lr3)
-            self._update_bias(bias, buf_b, torch.sum(dz, 2, out=b.bias_grad), lr3)
-            g = new_g
-        w0, b0, _, _, buf_w, buf_b = self._first
-        self._activation_grad(g, b.z0, b.dz0)
-        self._update(w0, buf_w, xt, b.dz0, lr3)
-        self._update_bias(b0, buf_b, torch.sum(b.dz0, 2, out=b.bias_grad[:, :w]), lr3)
-
-    def _activate(self, z: torch.Tensor) -> None:
-        """Each trial's activation of ``z`` (K, ...), in place."""
-        for f, trials in self._acts:
-            f(z[trials])
-
-    def _activation_grad(self, grad: torch.Tensor, out: torch.Tensor, into: torch.Tensor) -> None:
-        for f, trials in self._act_grads:
-            f(grad[trials], out[trials], into[trials])
-
-    def _update(
-        self, weight: torch.Tensor, buf: torch.Tensor, inputs: torch.Tensor, dz: torch.Tensor,
-        lr3: torch.Tensor,
-    ) -> None:
-        """``buf = μ·buf + inputs·dzᵀ; weight −= lr·buf`` for a (K, in, out) weight."""
-        buf.mul_(self.mu).baddbmm_(inputs, dz.transpose(1, 2))
-        weight.addcmul_(buf, lr3, value=-1)
-
-    def _update_bias(
-        self, bias: torch.Tensor, buf: torch.Tensor, grad: torch.Tensor, lr3: torch.Tensor
-    ) -> None:
-        """The same for a (K, 1, out) bias, its gradient ``grad`` (K, out)."""
-        buf.mul_(self.mu).add_(grad.unsqueeze(1))
-        bias.addcmul_(buf, lr3, value=-1)
-
+                for f, grad, out, into in layer.act_grad:
+                    f(grad, out, into)
+                torch.bmm(layer.weight, dz, out=new_g)
+            layer.momentum.mul_(mu).baddbmm_(layer.inputs, dz_t)
+            layer.weight.addcmul_(layer.momentum, lr3, value=-1)
+            torch.sum(dz, 2, out=layer.bias_grad)
+        if self.layers:  # every hidden layer's bias: (L, K, 1, out)
+            bufs[3].mul_(mu).add_(self.bias_grads.unsqueeze(2))
+            p.bl.addcmul_(bufs[3], lr3, value=-1)
+        for f, grad, out, into in self.first_grads:
+            f(grad, out, into)
+        bufs[0].mul_(mu).baddbmm_(xt, self.dz0.transpose(1, 2))
+        p.w0.addcmul_(bufs[0], lr3, value=-1)
+        bufs[1].mul_(mu).add_(self.dz0.sum(2).unsqueeze(1))
+        p.b0.addcmul_(bufs[1], lr3, value=-1)

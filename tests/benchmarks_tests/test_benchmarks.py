@@ -143,3 +143,40 @@ def test_scale_times_every_step_on_a_small_study(tmp_path: Path) -> None:
     assert set(row) == {"write", "ask round", "status query", "best query", "trials query",
                         "status", "status cpu", "best", "best cpu", "trials", "trials cpu"}
     assert all(v > 0 for v in row.values())
+
+
+@pytest.mark.slow
+def test_grid_runs_a_small_grid_and_checks_its_counts(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "grid.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "grid.py"), "--data-dir", str(mnist_dir),
+         "--models", "plain,highway", "--depths", "2", "--trials", "2", "--limit-train", "256",
+         "--batch-size", "64", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["counts_ok"] and result["count_problems"] == []
+    assert sorted(r["study"] for r in result["studies"]) == ["mnist-highway-d2", "mnist-plain-d2"]
+    assert all(r["finished"] == 2 and r["running"] == 0 for r in result["studies"])
+    timeline = result["timeline_seconds"]
+    assert {"ray_ready_at", "first_epoch_at", "train", "evaluate"} <= set(timeline)
+    assert 0 < result["arithmetic"]["share_of_limit"] < 1
+    assert all(result["arithmetic"]["gflop"][k] > 0 for k in ("train", "evaluate"))
+    assert len(result["loadavg"]["before"]) == 3
+    assert "counts exact" in run.stdout
+
+
+def test_grid_counts_the_grids_matmuls() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grid", ROOT / "benchmarks" / "grid.py")
+    assert spec is not None and spec.loader is not None
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    args, _ = grid.parse_args(["--models", "highway", "--depths", "10", "--trials", "3"])
+    flops = grid.grid_flops(args)
+    # 3 trials × 468 steps × 55.0 MFLOP; 3 × 70,000 examples × 2·(784·50 + 9·2·50² + 50·10)
+    assert flops["train"] == pytest.approx(3 * 468 * 55.04e6, rel=1e-3)
+    assert flops["evaluate"] == pytest.approx(3 * 70000 * 2 * (39200 + 45000 + 500), rel=1e-9)
+    assert grid.parse_args(["--fraction", "0.25"])[0].trials == 10

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 def pg_admin_connect():
     import psycopg
 
-    return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=60)
 
 
 def pg_url(database: str) -> str:

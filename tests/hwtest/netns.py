@@ -21,7 +21,7 @@ from typing import Any
 
 def _ip(*args: str, ns: str | None = None, check: bool = True) -> None:
     cmd = ["ip", *(["netns", "exec", ns, "ip"] if ns else []), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if check and out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
 
@@ -33,7 +33,7 @@ def _forward_rule(action: str, bridge: str) -> None:
     if subprocess.run(["which", "iptables"], capture_output=True).returncode != 0:
         return
     subprocess.run(["iptables", action, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"],
-                   capture_output=True, timeout=30)
+                   capture_output=True, timeout=120)
 
 
 def available() -> str | None:
@@ -109,7 +109,7 @@ class Lan:
                 except ProcessLookupError:
                     pass
         for h in self.hosts:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 120
             while h.pids() and time.monotonic() < deadline:
                 time.sleep(0.1)
             subprocess.run(["ip", "netns", "del", h.ns], capture_output=True)

@@ -98,6 +98,23 @@ def test_lesioning_a_net_with_open_gates_changes_the_loss() -> None:
     assert data.unlesioned == pytest.approx(cross_entropy(model, x, y))
 
 
+def test_each_layer_is_lesioned_in_turn() -> None:
+    """Only layer 4's gates are open (the others shut by their bias): lesioning it changes the
+    loss, lesioning any other changes nothing, and each point is its own layer's."""
+    model = net(gate_bias=-1e3)
+    with torch.no_grad():
+        model.layers[2].t.bias.fill_(1e3)  # the net's layer 4
+    x, y = inputs()
+    data = lesion_data(model, x, y)
+    assert data.layers == [2, 3, 4, 5, 6]
+    for layer, loss in zip(data.layers, data.losses, strict=True):
+        assert loss == pytest.approx(cross_entropy(model, x, y, lesion={layer - 2}), rel=1e-12)
+        if layer == 4:
+            assert abs(loss - data.unlesioned) > 1e-3
+        else:
+            assert loss == pytest.approx(data.unlesioned, rel=1e-9, abs=1e-12)
+
+
 def test_lesion_data_refuses_plain_nets() -> None:
     plain = FCNet(FCConfig(kind="plain", depth=3, width=8))
     with pytest.raises(ValueError, match="highway"):

@@ -38,7 +38,7 @@ def _port_free(port: int) -> bool:
 def _request(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=None)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=120) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -174,3 +174,25 @@ def test_a_missing_database_is_an_error_and_stays_missing(tmp_path: Path) -> Non
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "typo.db" in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_server_database_gets_optunas_tables(pg_database: str) -> None:
+    """The compose stack starts the dashboard before any launch: on an empty PostgreSQL
+    database it makes Optuna's tables (and answers), where a missing SQLite file is refused."""
+    import sqlalchemy as sa
+
+    from hwtest import pg_scratch
+
+    with pg_scratch(f"{pg_database}_dash") as name:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"  # trust auth: no password
+        port = free_port()
+        proc = _start(url, port)
+        try:
+            assert _studies(port) == []
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=120)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            assert {"studies", "trials", "version_info"} <= set(sa.inspect(conn).get_table_names())
+        engine.dispose()

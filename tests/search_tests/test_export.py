@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -34,8 +35,13 @@ LOAD = textwrap.dedent("""
 def stored(mnist: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('export') / 'e.db'}"
     store = open_storage(url)
-    name = run_study(store, mnist, Config("highway", 4, 2), epochs=1, limit_train=500, seed=1)
+    good = tuple({"lr": lr, "momentum": 0.5, "lr_decay": 0.5, "activation": "tanh",
+                  "gate_bias": -2.0} for lr in (0.1, 0.02, 0.004))  # three that train
+    name = run_study(store, mnist, Config("highway", 4, 3, good), epochs=1, limit_train=500,
+                     seed=1)
+    values = [t.value for t in optuna.load_study(study_name=name, storage=store.optuna).trials]
     store.close()
+    assert len(set(values)) == 3 and None not in values  # a best, a worst and one between
     return url, name
 
 
@@ -54,8 +60,6 @@ def test_round_trip_without_the_project(stored: tuple[str, str], mnist: Dataset,
     assert ran.returncode == 0, ran.stderr[-2000:]
     logits = torch.load(tmp_path / "logits.pt")
     store = open_storage(url)
-    import optuna
-
     best = optuna.load_study(study_name=name, storage=store.optuna).best_trial
     with torch.no_grad():
         expected = load_trial_model(store, best)(images)

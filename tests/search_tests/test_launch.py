@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +24,33 @@ from hwsearch.storage.records import history
 from hwsearch.storage.weights import load_trial_model
 from hwtest import PG_PASSWORD, hwsearch_env, run_hwsearch, tiny_launch_args
 from hwtest.launches import studies as _studies
+from hwtest.secrets import SecretWatch
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A TMPDIR of the test's own (short: Ray's socket paths), for Ray's session and Tune's
+    experiment directory; removed after."""
+    path = Path(tempfile.mkdtemp(prefix="hl-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_search_exact_counts_resume_and_records(
-    storage_url: str, prefix: str, mnist_dir: Path, tmp_path: Path
+    storage_url: str, prefix: str, mnist_dir: Path, tmp_path: Path, short_tmp: Path
 ) -> None:
     relative = os.path.relpath(mnist_dir, tmp_path)  # resolved by the launcher, not the workers
     args = tiny_launch_args(storage_url, relative, prefix, **{"--pack": "2"})
-    first = run_hwsearch(*args, cwd=tmp_path)
+    env = hwsearch_env(TMPDIR=str(short_tmp))
+    with SecretWatch(short_tmp, PG_PASSWORD) as watch:  # Ray's logs, Tune's directory
+        first = run_hwsearch(*args, cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert watch.hits == set()
+    seen = {p.relative_to(short_tmp).parts[0] for p in watch.seen}
+    assert any(part.startswith("hwsearch-tune-") for part in seen), seen  # it was looked at
+    assert any(p.suffix in (".log", ".out", ".err") for p in watch.seen)
     assert "trials done" in first.stderr and "ETA" in first.stderr  # progress is shown
     studies = _studies(storage_url, prefix)
     assert sorted(studies) == [f"{prefix}mnist-highway-d2", f"{prefix}mnist-plain-d2"]
@@ -75,11 +94,10 @@ def test_search_exact_counts_resume_and_records(
 
     for out in (first, again):
         assert PG_PASSWORD not in out.stdout + out.stderr
-    # Nor anywhere in what the local Ray of that launch wrote.
-    ray_logs = Path("/tmp/ray/session_latest/logs")
-    for path in ray_logs.rglob("*") if ray_logs.is_dir() else []:
-        if path.is_file():
-            assert PG_PASSWORD.encode() not in path.read_bytes(), path
+    # Nor in any file the launches left in their working directory.
+    left = SecretWatch(tmp_path, PG_PASSWORD)
+    left.scan()
+    assert left.hits == set()
 
 
 def test_external_clients_agree_with_hwsearch_best(

@@ -228,6 +228,27 @@ def test_several_studies_neediest_first(store: StudyStorage) -> None:
     assert planner.all_done()
 
 
+def test_costliest_studies_first_then_the_neediest(store: StudyStorage) -> None:
+    """Largest packs first, so the last to run are the cheapest: the plain study is made the
+    costlier, and all its packs come before the highway study's."""
+    plans = make_plans(store, 4, studies=("highway", "plain"))
+    plans["mnist-plain-d2"].cost = 10.0
+    planner, _, _ = make_planner(store, plans, 2)
+    assert [p.study for p in drain(planner)] == ["mnist-plain-d2"] * 2 + ["mnist-highway-d2"] * 2
+
+
+def test_a_familys_trial_cost_grows_with_its_net() -> None:
+    from hwsearch.training import family
+
+    def cost(model: str, **kw: object) -> float:
+        return family(model).trial_flops(TrainConfig(model=model, **kw))  # type: ignore[arg-type]
+
+    assert cost("highway", depth=100) > cost("highway", depth=50) > cost("highway", depth=10)
+    assert cost("highway", depth=10) == 2 * 50 * (784 + 9 * 2 * 50 + 10)
+    assert cost("plain", depth=10) == 2 * 71 * (784 + 9 * 71 + 10)
+    assert cost("mnist-highway-10", width=32) > cost("mnist-highway-10") > 0
+
+
 def test_gives_up_after_failed_packs_in_a_row(store: StudyStorage) -> None:
     plans = make_plans(store, target=10, activations=("tanh",))
     planner, _, _ = make_planner(store, plans, pack_size=1, max_failed_packs=3)
@@ -307,3 +328,41 @@ def test_release_hands_back_every_trial_of_this_launcher(store: StudyStorage) ->
     assert got[mid_ask].state == TrialState.FAIL and rec.outcome(got[mid_ask]) == "stopped"
     assert got[live.trials[0].trial_id].state == TrialState.FAIL
     assert got[other].state == TrialState.RUNNING
+
+
+@pytest.mark.parametrize("model", ["highway", "mnist-highway-10"])
+def test_each_trial_starts_with_its_sampled_gate_bias(store: StudyStorage, model: str
+                                                      ) -> None:
+    """The worker's path from a planned pack to its nets: every highway layer's transform-gate
+    bias starts at the value sampled for that trial (and stored with it), not a default."""
+    import torch
+
+    from hwsearch.training import Hyperparams
+    from hwsearch.training.data import Dataset
+    from hwsearch.training.trainer import build_engine
+
+    space = SearchSpace(activation=("relu",))
+    config = TrainConfig(model=model, depth=3 if model == "highway" else 10, width=4, epochs=1)
+    study = open_study(store.optuna, "s", config, 0, space)
+    plans = {"s": StudyPlan(study, 3, space.distributions(model), config.to_dict(), 0)}
+    planner, _, _ = make_planner(store, plans, pack_size=3)
+    (pack,) = drain(planner)
+    sent = planner.pack_config(pack)
+    stored = {t.number: t.params["gate_bias"]
+              for t in store.optuna.get_all_trials(store.study_id("s"))}
+    # as the worker does (search/trainable.py): the config and each trial's hyperparameters
+    train_config = TrainConfig(**sent.train)
+    hps = [Hyperparams.for_model(train_config.model, **p) for p in sent.params]
+    g = torch.Generator().manual_seed(0)
+    shape = (1, 28, 28)
+    data = Dataset("mnist", torch.rand(8, *shape, generator=g), torch.randint(0, 10, (8,)),
+                   torch.rand(4, *shape, generator=g), torch.randint(0, 10, (4,)), 10)
+    engine, _ = build_engine(train_config, hps, data, packed=True)
+    assert len(set(stored.values())) == 3  # three different draws
+    for i, number in enumerate(sent.numbers):
+        weights = engine.trial_state_dict(i)
+        gate_biases = [v for k, v in weights.items() if k.endswith(".t.bias")]
+        assert gate_biases
+        for bias in gate_biases:
+            torch.testing.assert_close(bias, torch.full_like(bias, stored[number]), rtol=0,
+                                       atol=1e-6)

@@ -127,3 +127,25 @@ def test_the_url_from_a_file(small_db: str, tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         assert "mnist-highway-d10" in out.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["url"]  # no default database made
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["best"], ["trials", "--study", "s"], ["report", "--out", "r"],
+    ["export", "--study", "s", "--out", "m.pt2"]], ids=lambda a: a[0])
+def test_an_older_schema_is_reported_not_migrated(argv: list, tmp_path: Path) -> None:
+    """A database whose schema an older Optuna made (its alembic revision set back): each read
+    command says so in one line, exit 2, and leaves every byte of it as it was."""
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    foreign_study(f"sqlite:///{db}", "s", trials=1)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'v3.0.0.a'")
+    before = db.read_bytes()
+    out = subprocess.run([sys.executable, "-m", "hwsearch", *argv, "--storage", f"sqlite:///{db}"],
+                         cwd=tmp_path, env=hwsearch_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "optuna storage upgrade" in out.stderr
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]  # no output, no lock file

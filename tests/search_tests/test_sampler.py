@@ -40,3 +40,25 @@ def test_values_cover_the_space() -> None:
     assert min(lrs) < 1e-4 and max(lrs) > 1e-2  # log-uniform over a wide range
     assert {p["activation"] for p in params} == {"relu", "tanh"}
     assert all(-10 <= p["gate_bias"] <= -1 for p in params)
+
+
+def test_trials_asked_together_draw_by_number_whatever_samples_first() -> None:
+    """Concurrent launchers ask trials before sampling them: trial 0 sampled after trial 1
+    still gets trial 0's values (the draw depends on its number, not on what the study holds)."""
+    alone = _params(5, n=2)
+    study = optuna.create_study(study_name="s", sampler=SeededRandomSampler(5))
+    dists = SearchSpace().distributions("highway")
+    first, second = study.ask(), study.ask()
+    late, early = _sample(second, dists), _sample(first, dists)
+    assert (early, late) == (alone[0], alone[1])
+
+
+def _sample(trial: optuna.Trial, dists: dict) -> dict:
+    """Each parameter drawn through the trial's public suggest calls."""
+    out = {}
+    for name, dist in dists.items():
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            out[name] = trial.suggest_categorical(name, dist.choices)
+        else:
+            out[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return out

@@ -183,9 +183,13 @@ def test_auto_packs_give_each_local_core_a_one_thread_pack() -> None:
     cores = os.cpu_count() or 1
     few = build_settings({"models": "highway", "depths": "10", "trials": 8})
     assert cpus_per_pack(few) == 1.0
-    assert pick_pack_size(few) == min(8, -(-8 // cores))
-    many = build_settings({"trials": 40})  # 8 studies: packs of 8 fill every core
-    assert pick_pack_size(many) == min(8, -(-320 // cores))
+    assert pick_pack_size(few) == -(-8 // max(cores, 1))
+    many = build_settings({"trials": 40})  # a study in one pack per core, at most 20 each
+    packs = max(cores, 2)
+    assert pick_pack_size(many) == -(-40 // packs)
+    if cores == 2:
+        assert pick_pack_size(many) == 20 and pick_pack_size(few) == 4
+        assert pick_pack_size(build_settings({"trials": 50})) == 17  # 17, 17, 16
     cluster = build_settings({"trials": 40, "ray_address": "10.0.0.1:6379"})
     assert pick_pack_size(cluster) == 8  # a cluster's cores are not this machine's
     gpu = build_settings({"trials": 40, "gpus_per_trial": 1})

@@ -74,7 +74,7 @@ def test_server_restart_is_retried(pg_server: PGServer) -> None:
     store.close()
 
 
-def test_backoff_doubles_to_two_seconds_for_the_budget(pg_server: PGServer) -> None:
+def test_outage_past_the_budget_is_one_line_and_fails_fast_after(pg_server: PGServer) -> None:
     """Transient faults are retried with pauses of 0.1 s doubling to at most 2 s, until the
     budget is spent (on a logical clock: nobody waits); then one line, and later calls are
     tried once, not waited out again."""
@@ -97,6 +97,15 @@ def test_backoff_doubles_to_two_seconds_for_the_budget(pg_server: PGServer) -> N
     assert store.counts("s").finished == 1  # and back when the server is
     assert not store.retry.gave_up
     store.close()
+
+
+def test_opening_a_storage_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong host is an error at once: no pause of the retry's is ever taken while opening."""
+    pauses: list[float] = []
+    monkeypatch.setattr(time, "sleep", pauses.append)  # what a Retry made now would sleep with
+    with pytest.raises(StorageError, match="cannot open storage"):
+        open_storage(f"postgresql+psycopg://u:{PG_PASSWORD}@127.0.0.1:1/db?connect_timeout=5")
+    assert pauses == []
 
 
 def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,6 +150,24 @@ def test_pixel_scaling(tmp_path: Path) -> None:
     torch.testing.assert_close(ds.x_train[2], torch.full((1, 28, 28), 0.2))
 
 
+def test_a_process_loads_the_same_files_once(tmp_path: Path) -> None:
+    """A search worker trains pack after pack of one dataset: the second load is the first's
+    tensors; a changed file is read again."""
+    import os
+
+    arrays = synthetic_arrays()
+    directory = write_idx_dir(tmp_path, arrays, gz=False)
+    first = load_dataset("mnist", directory)
+    assert load_dataset("mnist", directory) is first
+    changed = synthetic_arrays(seed=1)
+    path = directory / STEMS["train_x"]
+    path.write_bytes(idx_bytes(changed["train_x"]))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    again = load_dataset("mnist", directory)
+    assert again is not first
+    check_matches(again, {**arrays, "train_x": changed["train_x"]})
+
+
 def test_read_idx(tmp_path: Path) -> None:
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a").write_bytes(idx_bytes(a))

@@ -165,6 +165,48 @@ def test_the_objective_is_the_best_epochs_full_training_set_loss(data: Dataset) 
 
 # -- divergence -------------------------------------------------------------------------------
 
+def test_the_divergence_rule_is_nan_inf_or_100_times_chance() -> None:
+    """A loss is diverged when it is not finite or past 100 × chance level (ln classes)."""
+    from hwsearch.training.loop import diverged
+
+    chance = math.log(10)
+    assert not diverged(100 * chance * (1 - 1e-9), 10) and not diverged(2.3, 10)
+    assert diverged(100 * chance * (1 + 1e-9), 10)
+    assert diverged(math.nan, 10) and diverged(math.inf, 10)
+    assert diverged(100 * math.log(100) * (1 + 1e-9), 100)
+    assert not diverged(100 * math.log(100) * (1 - 1e-9), 100)  # chance is the data's own
+
+
+def test_a_finite_explosion_past_100_times_chance_diverges(data: Dataset) -> None:
+    """Weights scaled so the loss is finite but far past 100 × ln 10: the run is diverged at
+    that epoch, with the epochs before kept."""
+    config = TrainConfig(depth=3, epochs=3, batch_size=32, device="cpu")
+    hp = Hyperparams(lr=0.01, momentum=0.0, lr_decay=1.0, activation="relu", seed=2)
+    engine, _ = build_engine(config, [hp], data, packed=False)
+    assert isinstance(engine, SingleEngine)
+
+    def blow_up(epoch: int, _: object) -> None:
+        if epoch == 1:
+            with torch.no_grad():
+                engine.model.classifier.weight.mul_(1e6)  # confidently wrong: CE ~ 1e5, finite
+
+    (result,) = fit(engine, data, [hp.seed], epochs=3, batch_size=32, on_epoch=blow_up)
+    assert result.diverged_epoch == 2 and [e.epoch for e in result.epochs] == [1]
+    assert math.isfinite(result.best_train_loss)
+
+
+def test_the_default_hyperparameters_and_batch_are_the_documented_ones() -> None:
+    """tanh, lr 0.1, momentum 0.9, lr decay 0.7 over the run, gate bias −3; batch 128 for the
+    FC nets and 100 (the recipe's) for the conv nets."""
+    hp = Hyperparams()
+    assert (hp.activation, hp.lr, hp.momentum, hp.lr_decay, hp.gate_bias) == (
+        "tanh", 0.1, 0.9, 0.7, -3.0)
+    assert TrainConfig(model="highway").batch == 128
+    assert TrainConfig(model="plain").batch == 128
+    assert TrainConfig(model="mnist-highway-10").batch == 100
+    assert TrainConfig(model="highway", batch_size=64).batch == 64
+
+
 def test_absurd_lr_diverges_without_crashing(data: Dataset) -> None:
     config = TrainConfig(depth=4, epochs=4, batch_size=32, device="cpu")
     seen: list[int] = []
