@@ -34,7 +34,7 @@ from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
-from hwsearch.options import ConfigError
+from hwsearch.options import ConfigError, setting
 
 from . import schema as s
 from .artifacts import ARTIFACT_DIR, ARTIFACTS, ArtifactStore
@@ -54,7 +54,7 @@ class KeepPolicy:
     top: int | None
 
     @classmethod
-    def parse(cls, text: str, name: str = "keep-weights") -> KeepPolicy:
+    def parse(cls, text: str, name: str = "keep_weights") -> KeepPolicy:
         """``top:N`` (N >= 1), ``all`` or ``none``; anything else is a one-line error naming
         the setting ``name``."""
         value = str(text).strip().lower()
@@ -65,7 +65,7 @@ class KeepPolicy:
         head, _, count = value.partition(":")
         if head == "top" and count.isdigit() and int(count) >= 1:
             return cls(int(count))
-        raise ConfigError(f"bad {name} {text!r}; allowed: top:N (N >= 1), all, none")
+        raise ConfigError(f"bad {setting(name)} {text!r}; allowed: top:N (N >= 1), all, none")
 
     def __str__(self) -> str:
         return "all" if self.top is None else "none" if self.top == 0 else f"top:{self.top}"
@@ -74,7 +74,7 @@ class KeepPolicy:
 def check_keep(name: str, value: object) -> str | None:
     """The setting's check: None when ``value`` is a policy, else the one-line error."""
     try:
-        KeepPolicy.parse(str(value), name)
+        KeepPolicy.parse(str(value), name.replace("-", "_"))
     except ConfigError as e:
         return str(e)
     return None

@@ -83,7 +83,7 @@ def test_policy_is_top_n_all_or_none_and_anything_else_one_line() -> None:
     for bad in ("top:0", "top:", "top:-1", "best:3", "5", ""):
         with pytest.raises(ConfigError) as e:
             KeepPolicy.parse(bad, name="keep")
-        assert str(e.value) == f"bad keep {bad!r}; allowed: top:N (N >= 1), all, none"
+        assert str(e.value) == f"bad `keep` {bad!r}; allowed: top:N (N >= 1), all, none"
 
 
 def test_only_the_n_best_keep_weights_in_optunas_own_format(store: StudyStorage) -> None:
