@@ -78,7 +78,7 @@ def launch_search(
     installs signal handlers of its own)."""
     quiet_ray()
     with ExitStack() as stack:
-        store = open_storage(url)
+        store = open_storage(url, allow_other_tables=settings.allow_other_tables)
         stack.callback(store.close)
         existing = store.study_names()
         for config in settings.configs():  # a mismatched study stops everything, first

@@ -77,6 +77,10 @@ class LaunchSettings:
         False, "use studies made outside hwsearch (no recorded configuration), recording "
         "this launch's configuration in them",
     )
+    allow_other_tables: bool = option(
+        False, "add the study tables to a database that holds other tables and no studies "
+        "(refused otherwise: it looks like another application's database)",
+    )
     models: tuple[str, ...] = option(
         (PLAIN, HIGHWAY), "comma-separated: plain,highway (or conv presets)", check=_models
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -25,13 +24,13 @@ from .artifacts import Artifacts, SQLArtifactStore
 from .claims import CLAIM_TIMEOUT_S, SCHEMA_LOCK, AdvisoryClaim, Claim, FileClaim
 from .database import Database, engine_kwargs
 from .errors import StorageError
-from .existing import check_existing
+from .existing import check_existing, check_ours
 from .queries import Numbers, Queries
 from .rdb import RetryingRDBStorage
 from .records import Counts
 from .retry import Retry, reason
 from .trials import Trials
-from .url import mask_url, parse_url
+from .url import mask_url, parse_url, sqlite_file
 
 
 class StudyStorage:
@@ -42,9 +41,12 @@ class StudyStorage:
         retry_for: float | None = None,
         *,
         create: bool = True,
+        allow_other_tables: bool = False,
     ) -> None:
         """``create=False``: the database must exist (see ``existing.py``); nothing is written
-        on opening it, and no lock file is made."""
+        on opening it, and no lock file is made. ``create=True`` makes Optuna's tables in an
+        empty database; one holding other tables and no studies is refused unless
+        ``allow_other_tables``."""
         parsed = parse_url(url)
         self.display_url = mask_url(parsed)  # the URL with its password masked: safe to show
         # Transient faults are retried once the storage is open; opening is not (a wrong host
@@ -52,11 +54,11 @@ class StudyStorage:
         self._retry = Retry(self.display_url, retry_for)
         self._retry.enabled = False
         sqlite = parsed.get_backend_name() == "sqlite"
-        database = parsed.database if sqlite else None
-        sqlite_path = database if database and database != ":memory:" else None
-        if sqlite_path and not Path(sqlite_path).expanduser().resolve().parent.is_dir():
-            parent = Path(sqlite_path).expanduser().resolve().parent
-            raise StorageError(f"directory {parent} for {self.display_url} does not exist")
+        file = sqlite_file(parsed) if sqlite else None
+        sqlite_path = str(file) if file is not None else None
+        if file is not None and not file.resolve().parent.is_dir():
+            raise StorageError(f"directory {file.resolve().parent} for {self.display_url} "
+                               "does not exist")
 
         def claim_on(engine: sa.Engine) -> Claim:
             if sqlite:
@@ -66,6 +68,8 @@ class StudyStorage:
         try:
             if not create:
                 check_existing(url, parsed, self.display_url)
+            else:
+                check_ours(url, parsed, self.display_url, allow_other_tables)
             if sqlite_path and create:
                 _use_wal(url)
             # Two launchers opening a new database at once would both create the tables, and
