@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from .artifacts import SQLArtifactStore
+from .artifacts import Artifacts, SQLArtifactStore
 from .claims import CLAIM_TIMEOUT_S, SCHEMA_LOCK, AdvisoryClaim, Claim, FileClaim
 from .database import Database, engine_kwargs
 from .errors import StorageError
@@ -83,7 +83,7 @@ class StudyStorage:
                         skip_table_creation=not create,
                     )
                     db = Database(self._optuna.engine, self._retry)
-                    self._artifacts = SQLArtifactStore(db, create=create)
+                    self._artifacts = Artifacts(SQLArtifactStore(db, create=create), db)
             finally:
                 bare.dispose()
             self._retry.enabled = True
@@ -93,6 +93,7 @@ class StudyStorage:
             raise StorageError(f"cannot open storage {self.display_url}: {reason(e)}") from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
             raise StorageError(f"cannot use storage {self.display_url}: {reason(e)}") from None
+        self._db = db
         self._claim = claim_on(db.engine)
         self._queries = Queries(db, self._optuna)
         self._trials = Trials(db, self._optuna, self._queries)
@@ -112,9 +113,14 @@ class StudyStorage:
         return self._optuna
 
     @property
-    def artifacts(self) -> SQLArtifactStore:
-        """Where trial weights go: the same database, so nothing else must be shared."""
+    def artifacts(self) -> Artifacts:
+        """Trial weights, wherever they are: the database, or a study's artifact directory."""
         return self._artifacts
+
+    @property
+    def database(self) -> Database:
+        """The engine and its retry, for this package's own queries (``keep.py``)."""
+        return self._db
 
     def claim(self, study_name: str) -> AbstractContextManager[None]:
         """Exclusive across processes and machines for ``study_name`` while held."""
@@ -161,8 +167,9 @@ class StudyStorage:
         return self._trials.write_attrs(trial_id, attrs)
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
-                     attrs: Mapping[str, Any]) -> bool:
-        return self._trials.finish_trial(trial_id, state, value, attrs)
+                     attrs: Mapping[str, Any],
+                     then: Callable[[sa.Connection], None] | None = None) -> bool:
+        return self._trials.finish_trial(trial_id, state, value, attrs, then)
 
     def fail_stale(self, study_name: str, default_interval: float) -> int:
         return self._trials.fail_stale(study_name, default_interval)
