@@ -134,3 +134,24 @@ def test_reading_a_postgresql_study_never_shows_its_password(
     assert out / "index.html" in written
     assert [p for p in written if PG_PASSWORD.encode() in p.read_bytes()] == []
     assert "postgres:***@127.0.0.1" in (out / "index.html").read_text()
+
+
+def test_the_documented_numbers_are_the_code_s() -> None:
+    """Numbers the docs state as behaviour: Figure 2 averages over 10,000 random training
+    examples and the importances rest on at most 1,000 complete trials (reproduction.md); a
+    launch beats every 10 s, stops after 5 failed packs in a row and waits 120 s for a claim,
+    and a trial is stale after 3 of its owner's intervals (reliability.md)."""
+    import torch
+
+    from hwsearch.report.data import IMPORTANCE_SAMPLE
+    from hwsearch.report.nets import training_examples
+    from hwsearch.search.settings import LaunchSettings
+    from hwsearch.storage.records import GRACE_FACTOR
+    from hwsearch.storage.store import CLAIM_TIMEOUT_S
+
+    examples = training_examples(torch.zeros(12_000, 1), torch.arange(12_000), None, seed=0)
+    assert len(examples.y) == 10_000 and len(set(examples.y.tolist())) == 10_000
+    assert IMPORTANCE_SAMPLE == 1_000
+    launch = LaunchSettings()
+    assert (launch.heartbeat, launch.max_failed_packs) == (10, 5)
+    assert (CLAIM_TIMEOUT_S, GRACE_FACTOR) == (120, 3)
