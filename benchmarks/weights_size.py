@@ -103,11 +103,19 @@ def build(path: Path, policy: str, trials: int, pack: int = 8) -> dict[str, floa
         planner.finish(p, final, {t.number: blobs[p.study] for t in p.trials})
     kept_bytes = sum(len(blobs[n]) * min(trials, KeepPolicy.parse(policy).top or trials)
                      for n in plans)
+    loads = 0
+    if KeepPolicy.parse(policy).top != 0:  # every study's best trial still loads
+        from hwsearch.storage.weights import load_trial_model
+
+        for name in plans:
+            best = store.optuna.get_trial(store.trial_id(name, store.best_number(name)))
+            loads += load_trial_model(store, best) is not None
     with store.optuna.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return {"policy": policy, "bytes": path.stat().st_size, "weights_bytes": kept_bytes,
-            "weights_per_trial": {n: len(b) for n, b in blobs.items()}}
+            "weights_per_trial": {n: len(b) for n, b in blobs.items()},
+            "best_trials_that_load": loads}
 
 
 def main() -> None:
@@ -125,7 +133,8 @@ def main() -> None:
             r["seconds"] = round(time.perf_counter() - start, 1)
             out.append(r)
             print(f"{policy}: {r['bytes'] / 1e6:.1f} MB ({args.trials} trials x 8 studies; "
-                  f"weights {r['weights_bytes'] / 1e6:.1f} MB), {r['seconds']} s")
+                  f"weights {r['weights_bytes'] / 1e6:.1f} MB), {r['seconds']} s; best trial "
+                  f"loads in {r['best_trials_that_load']} of 8 studies")
     if len(out) == 2:
         print(f"{out[1]['policy']} / {out[0]['policy']}: {out[1]['bytes'] / out[0]['bytes']:.3f}")
     print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
