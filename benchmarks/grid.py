@@ -127,9 +127,10 @@ def counts(storage: str) -> list[dict[str, object]]:
     """Each study's trials per state, read back from the database."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from hwsearch.storage import open_storage, resolve_url
+    from hwsearch.app.storage_url import resolve_storage
+    from hwsearch.storage import open_storage
 
-    store = open_storage(resolve_url(storage, None))
+    store = open_storage(resolve_storage(storage, None))
     try:
         rows = []
         for name in store.study_names():

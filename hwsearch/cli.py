@@ -26,7 +26,7 @@ DESCRIPTION = ("Random searches of the Highway Networks papers, stored in Optuna
 # These only read the database: the parser they get leaves out the flags of train and launch,
 # and the imports those take, so they answer fast (status, best and trials import neither
 # torch nor Ray).
-LIGHT_COMMANDS = ("status", "best", "trials", "report", "export", "dashboard")
+LIGHT_COMMANDS = ("status", "best", "trials", "report", "export", "dashboard", "prune-weights")
 ALTERNATIVES = (
     f"put the URL in a file and pass --storage-file FILE (or set {FILE_ENV_VAR}), set "
     f"{ENV_VAR}, or give a URL without a password and let libpq read ~/.pgpass or PGPASSWORD"
@@ -253,13 +253,51 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_prune(sub: Any, light: bool) -> None:
+    p = sub.add_parser("prune-weights", help="drop the weights of all but each study's best "
+                       "trials from an existing database (then compact a SQLite file)")
+    _add_storage(p)
+    p.add_argument("--keep", required=True, metavar="top:N|all|none",
+                   help="whose weights stay: the N best trials of each study by objective "
+                   "(required; no default)")
+    p.add_argument("--study", help="only this study (default: every study)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="change nothing; say what would be freed (trials, bytes) (default off)")
+    _add_quiet(p)
+    p.set_defaults(func=_prune)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from hwsearch.app.prune import prune_weights
+
+    try:
+        result = prune_weights(args.keep, dry_run=args.dry_run, study=args.study,
+                               **_storage(args))
+    except LookupError as e:
+        _fail(str(e))
+    verb = "would drop" if result.dry_run else "dropped"
+    for p in result.studies:
+        print(f"{p.study}: keeps {p.kept}, {verb} {p.dropped} ({_mb(p.bytes)})")
+    line = f"{verb} the weights of {result.dropped} trials, {_mb(result.bytes)}"
+    if result.file_bytes is not None and not result.dry_run:
+        before, after = result.file_bytes
+        line += f"; database file {_mb(before)} -> {_mb(after)} (compacted)"
+    print(line)
+    return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def build_parser(light: bool = False) -> argparse.ArgumentParser:
     """Every command; ``light`` leaves out train's and launch's flags (and their imports)."""
     parser = _Parser(prog="hwsearch", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"hwsearch {version()}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_train, _add_launch, _add_queries, _add_dashboard, _add_report, _add_export):
+    for add in (_add_train, _add_launch, _add_queries, _add_dashboard, _add_report, _add_export,
+                _add_prune):
         add(sub, light)
     return parser
 

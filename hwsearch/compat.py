@@ -102,3 +102,12 @@ def activation_grad(name: str) -> Any:
             grad, output, 0, grad_input=into)
     op = {"tanh": aten.tanh_backward, "sigmoid": aten.sigmoid_backward}[name]
     return lambda grad, output, into: op.grad_input(grad, output, grad_input=into)
+
+
+# -- Optuna -----------------------------------------------------------------------------------
+
+
+def trial_id_of(trial: Any) -> int:
+    """The storage id of a ``FrozenTrial``: Optuna keeps it only as the private ``_trial_id``
+    (its own ``upload_artifact`` reads it so); the public ``number`` counts within a study."""
+    return int(trial._trial_id)

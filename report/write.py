@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial
 from hwsearch.models.fc import FCNet
 from hwsearch.output import write_atomic
 from hwsearch.storage import StudyStorage, open_storage
+from hwsearch.storage.keep import kept_numbers
 from hwsearch.storage.weights import load_trial_model
 from hwsearch.training import HIGHWAY, DataError
 from hwsearch.training.data import load_dataset
@@ -153,19 +154,20 @@ def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | No
                   f"deepest highway net instead ({deepest} layers, study {pick.name}).")
 
 
-NET_TRIES = 20  # best trials tried for Figure 2's net; every completed trial stores weights
+NET_TRIES = 20  # best trials with weights tried for Figure 2's net
 
 
 def _load_net(
     store: StudyStorage, record: StudyRecord | None
 ) -> tuple[FCNet | None, FrozenTrial | None, str]:
-    """The best trial's net that has stored weights; notes when a better trial had none.
-    Only the :data:`NET_TRIES` best are tried: each is read whole, and a study without
-    weights (imported, or older) would otherwise be read whole, trial by trial."""
+    """The best kept trial's net (a launch keeps the weights of a study's best trials only);
+    notes when a better kept trial's weights were unusable. Only the :data:`NET_TRIES` best
+    are tried: each is read whole."""
     if record is None:
         return None, None, ""
     skipped = []
-    candidates = ranked(record.trials)
+    kept = set(kept_numbers(store, record.name))
+    candidates = [t for t in ranked(record.trials) if t.number in kept]
     for trial in candidates[:NET_TRIES]:
         try:
             model = load_trial_model(store, record.fetch(trial))
@@ -178,7 +180,10 @@ def _load_net(
         note = ("Better trials without usable weights were skipped: " + "; ".join(skipped)
                 if skipped else "")
         return model, trial, note
-    which = f"None of the {NET_TRIES} best trials" if len(candidates) > NET_TRIES else "No trial"
+    if not candidates:
+        return None, None, f"No complete trial of {record.name} has stored weights."
+    which = (f"None of the {NET_TRIES} best kept trials" if len(candidates) > NET_TRIES
+             else "No kept trial")
     return None, None, (f"{which} of {record.name} has usable stored weights: "
                         + "; ".join(skipped))
 

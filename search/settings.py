@@ -24,6 +24,7 @@ from hwsearch.options import (
     options_of,
     validate,
 )
+from hwsearch.storage.keep import DEFAULT_KEEP, check_keep
 from hwsearch.storage.url import FILE_ENV_VAR
 from hwsearch.training import HIGHWAY, MODELS, PLAIN, TrainConfig, family
 from hwsearch.training.families import MAX_PACK
@@ -79,6 +80,10 @@ class LaunchSettings:
         False, "use studies made outside hwsearch (no recorded configuration), recording "
         "this launch's configuration in them",
     )
+    allow_other_tables: bool = option(
+        False, "add the study tables to a database that holds other tables and no studies "
+        "(refused otherwise: it looks like another application's database)",
+    )
     models: tuple[str, ...] = option(
         (PLAIN, HIGHWAY), "comma-separated: plain,highway (or conv presets)", check=_models
     )
@@ -101,6 +106,16 @@ class LaunchSettings:
                        check=number(0, MAX_PACK), metavar="K|auto")
     max_failed_packs: int = option(5, "give up after this many failed packs in a row",
                                    check=number(1, 10_000))
+    keep_weights: str = option(
+        DEFAULT_KEEP, "whose trained weights are stored: top:N (the N best trials of each "
+        f"study by objective; default {DEFAULT_KEEP}), all, or none", check=check_keep,
+        metavar="top:N|all|none",
+    )
+    artifacts: str | None = option(
+        None, "existing directory for the weights files (Optuna's file-system artifact "
+        "store; e.g. a volume every launcher mounts), recorded in each study; default: in "
+        "the database", metavar="DIR",
+    )
     heartbeat: int = option(10, "seconds between trial heartbeats (default 10)",
                             check=number(1, 3600))
     progress_every: float = option(5.0, "seconds between progress reports",

@@ -101,11 +101,13 @@ class Trials:
         return self.db.write("in write_attrs", write)
 
     def finish_trial(
-        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any],
+        then: Callable[[sa.Connection], None] | None = None,
     ) -> bool:
-        """Finish a RUNNING trial: state, value and user attributes in one transaction. False,
-        and nothing written, when it had already finished (say another launcher took it
-        over): whoever finishes a trial first wins, and says why in the same write."""
+        """Finish a RUNNING trial: state, value and user attributes in one transaction, and
+        ``then`` in it when this call wins (its weights: ``keep.py``). False, and nothing
+        written, when it had already finished (say another launcher took it over): whoever
+        finishes a trial first wins, and says why in the same write."""
         if not state.is_finished():
             raise ValueError(f"{state.name} is not a finished state")
         if value is not None and not math.isfinite(value):
@@ -125,6 +127,8 @@ class Trials:
                 conn.execute(v.insert().values(trial_id=trial_id, objective=0,
                                                value=float(value), value_type=s.FINITE))
             _set_attrs(conn, trial_id, attrs)
+            if then is not None:
+                then(conn)
             return True
 
         return self.db.write("in finish_trial", write)

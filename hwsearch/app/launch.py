@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hwsearch.search.memory import check_fits, local_device
 from hwsearch.search.packing import pick_pack_size
 from hwsearch.search.settings import LaunchSettings, build_settings, load_toml
+from hwsearch.storage.keep import check_artifact_dir
 from hwsearch.training.datasets import check_dataset
 
 from .progress import Progress
@@ -40,6 +42,8 @@ def launch(
     """Run (or resume) the search of ``settings`` (else of ``values`` over the TOML file
     ``config``); returns each study's finished trials against its target."""
     settings = settings if settings is not None else launch_settings(values, config)
+    if settings.artifacts:  # absolute: every process and the studies' record name one place
+        settings = replace(settings, artifacts=check_artifact_dir(settings.artifacts))
     if not settings.ray_address:  # a cluster's workers are not this machine
         pack = min(pick_pack_size(settings), settings.trials)  # no pack exceeds a study
         check_fits(settings.configs(), pack, local_device(settings.gpus_per_trial))

@@ -1,0 +1,108 @@
+"""The weights' commands and flags through the command line: ``prune-weights`` (a dry run says
+what it frees and changes nothing; the real one frees it and compacts a SQLite file), an export
+of a trial without weights refused in one line naming the trials with weights, and the
+launch's ``--keep-weights`` and ``--artifacts`` refused in one line before anything starts."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hwsearch.cli import main
+from hwsearch.storage import open_storage
+from hwsearch.storage import records as rec
+from hwsearch.storage.keep import KeepPolicy, WeightKeeper, kept_numbers
+
+MB = 1_000_000
+
+
+def full_db(url: str, name: str = "s1") -> None:
+    """A study whose six trials all kept 1 MB of weights (``keep_weights all``)."""
+    store = open_storage(url)
+    optuna.create_study(study_name=name, storage=store.optuna)
+    keeper = WeightKeeper(store, KeepPolicy(None))
+    for v in (0.5, 0.1, 0.4, 0.2, 0.3, 0.6):
+        trial_id = store.optuna.create_new_trial(store.study_id(name))
+        keeper.finish(name, trial_id, v, bytes([trial_id % 256]) * MB,
+                      lambda then, t=trial_id, v=v: rec.mark_completed(store, t, v, then))
+    store.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_prune_dry_run_then_prune_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture
+                                            ) -> None:
+    db = tmp_path / "grid.db"
+    url = f"sqlite:///{db}"
+    full_db(url)
+    before = digest(db)
+    assert main(["prune-weights", "--keep", "top:2", "--dry-run", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "s1: keeps 2, would drop 4 (4.0 MB)" in out
+    assert digest(db) == before  # a dry run reads only
+    size = db.stat().st_size
+    assert main(["prune-weights", "--keep", "top:2", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "s1: keeps 2, dropped 4 (4.0 MB)" in out and "(compacted)" in out
+    assert db.stat().st_size < size - 3.5 * MB  # VACUUM gave the pages back
+    store = open_storage(url, create=False)
+    assert kept_numbers(store, "s1") == [1, 3]
+    assert len(store.optuna.get_all_trials(store.study_id("s1"))) == 6  # trials all stay
+    store.close()
+
+
+def test_export_of_a_trial_without_weights_names_those_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    full_db(url)
+    assert main(["prune-weights", "--keep", "top:2", "--storage", url]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--study", "s1", "--trial", "0", "--out", str(tmp_path / "m.pt2"),
+              "--storage", url])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hwsearch: error: trial 0 of 's1' is COMPLETE without stored weights; "
+                   "trials with weights: 1, 3"]
+    assert not (tmp_path / "m.pt2").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["prune-weights", "--keep", "top:0"],
+     "bad --keep 'top:0'; allowed: top:N (N >= 1), all, none"),
+    (["prune-weights", "--keep", "top:2", "--study", "nope"], "no study 'nope'"),
+    (["launch", "--keep-weights", "best"],
+     "bad --keep-weights 'best'; allowed: top:N (N >= 1), all, none"),
+    (["launch", "--artifacts", "NOWHERE"], "--artifacts NOWHERE is not an existing directory"),
+])
+def test_bad_values_are_one_line_and_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture, argv: list, message: str
+) -> None:
+    db = tmp_path / "db.db"
+    url = f"sqlite:///{db}"
+    full_db(url)
+    before = digest(db)
+    argv = [a.replace("NOWHERE", str(tmp_path / "nowhere")) for a in argv]
+    message = message.replace("NOWHERE", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--storage", url])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert digest(db) == before
+
+
+def test_prune_refuses_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture
+                                          ) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["prune-weights", "--keep", "top:1", "--storage",
+              f"sqlite:///{tmp_path / 'typo.db'}"])
+    assert e.value.code == 2
+    assert "prune-weights changes only an existing one" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
