@@ -17,6 +17,7 @@ from typing import Any
 from hwsearch.options import (
     ConfigError,
     coerce,
+    did_you_mean,
     normalise_keys,
     number,
     option,
@@ -41,7 +42,9 @@ def _models(name: str, value: Any) -> str | None:
     if not value:
         return "no models given; allowed: " + ", ".join(MODELS)
     bad = [m for m in value if m not in MODELS]
-    return f"unknown model {bad[0]!r}; allowed: {', '.join(MODELS)}" if bad else None
+    if not bad:
+        return None
+    return f"unknown model {bad[0]!r}{did_you_mean(bad[0], MODELS)}; allowed: {', '.join(MODELS)}"
 
 
 def _depths(name: str, value: Any) -> str | None:
