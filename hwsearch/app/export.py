@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hwsearch.options import did_you_mean
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.keep import kept_numbers
 from hwsearch.storage.records import STUDY_SPEC
@@ -29,7 +30,8 @@ def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTri
     """Trial ``number`` of ``study``, else its best complete trial with stored weights."""
     if study not in store.study_names():
         known = ", ".join(store.study_names()) or "none"
-        raise ExportError(f"no study {study!r} in {store.display_url}; studies: {known}")
+        near = did_you_mean(study, store.study_names())
+        raise ExportError(f"no study {study!r} in {store.display_url}{near}; studies: {known}")
     trials = store.optuna.get_all_trials(store.study_id(study), deepcopy=False)
     if number is not None:
         found = [t for t in trials if t.number == number]

@@ -8,6 +8,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from hwsearch.options import did_you_mean
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
 
@@ -75,7 +76,7 @@ def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
 def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
     """Per study: its best trial, found by an indexed query and read alone."""
     rows = []
-    for name in _names(store, study_name):
+    for name in names_of(store, study_name):
         number = store.best_number(name)
         if number is None:
             rows.append({"study": name, "number": None, "value": None, "params": {}})
@@ -88,7 +89,7 @@ def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[s
 
 def trial_rows(store: StudyStorage, study_name: str) -> Iterator[dict[str, Any]]:
     """Every trial of one study, a page at a time (memory and first-row latency stay flat)."""
-    (name,) = _names(store, study_name)
+    (name,) = names_of(store, study_name)
     count = store.counts(name)
     total = count.complete + count.pruned + count.running + count.failed
     for low in range(0, max(total, 1), PAGE):
@@ -112,11 +113,15 @@ def _trial_row(t: FrozenTrial, epochs: int, last: dict[str, Any]) -> dict[str, A
     }
 
 
-def _names(store: StudyStorage, study_name: str | None) -> list[str]:
+def names_of(store: StudyStorage, study_name: str | None) -> list[str]:
+    """Every study's name, or ``[study_name]`` when it exists (else a LookupError that
+    suggests the nearest name)."""
     names = store.study_names()
     if study_name is None:
         return names
     if study_name not in names:
         known = ", ".join(names) or "none"
-        raise LookupError(f"no study {study_name!r} in {store.display_url}; studies: {known}")
+        raise LookupError(f"no study {study_name!r} in {store.display_url}"
+                          f"{did_you_mean(study_name, names)}; studies: {known}")
     return [study_name]
+
