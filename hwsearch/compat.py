@@ -53,6 +53,15 @@ def init_local_ray(**kwargs: Any) -> None:
         ray.init(address="local", _node_ip_address=LOOPBACK, **kwargs)
 
 
+def ray_auto_address() -> str:
+    """The GCS address ``ray.init(address="auto")`` would join: ``RAY_ADDRESS``, else the
+    cluster ``ray start`` last recorded on this machine, else a GCS process found running.
+    Ray resolves it only in ``ray._private.services``; ConnectionError when there is none."""
+    import ray._private.services as services
+
+    return str(services.get_ray_address_from_environment("auto", None))
+
+
 # -- torch ------------------------------------------------------------------------------------
 
 

@@ -173,11 +173,15 @@ class PackPlanner:
             self._done[name] = c.finished
             need = plan.target - c.finished - c.running
             while need > 0:
-                trial_id, number, params = self.store.ask(
+                asked = self.store.ask(
                     plan.study, plan.distributions,
                     lambda n: rec.ask_attrs(plan.seed, n, self.launcher_id,
                                             self.heartbeat_interval),
+                    target=plan.target,  # counted again under the study's row lock
                 )
+                if asked is None:  # another launcher asked meanwhile (a claim lost, say)
+                    return True
+                trial_id, number, params = asked
                 self.holder.add(trial_id)
                 buffer = self.buffers[name]
                 buffer.append(PlannedTrial(number, trial_id, params))

@@ -95,6 +95,10 @@ class LaunchSettings:
     seed: int = option(0, "the studies' sampling seed", check=number(0, 2**31 - 1))
     study_prefix: str = option("", "prefix of the study names")
     ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
+    ray_timeout: float = option(
+        30.0, "seconds the cluster at ray-address has to answer before the launch gives up "
+        "(default 30)", check=number(above=0, high=3600),
+    )
     cpus_per_trial: float = option(
         0.0, "CPUs (torch threads) per pack; 0 (auto): 1, with a local launch's trials "
         "split so that every core gets a pack", check=_cpus,

@@ -11,7 +11,8 @@ Trial layout
     * params: ``lr``, ``momentum``, ``lr_decay``, ``activation``, and ``gate_bias`` (highway);
     * user attributes written at the ask: ``seed`` (:func:`trial_seed`), ``launcher``,
       ``heartbeat_interval`` (the owner's, in seconds: the grace period before another launcher
-      may take the trial for lost is :data:`GRACE_FACTOR` times this), ``pack_size``;
+      may take the trial for lost is :data:`GRACE_FACTOR` times this), ``ask_token`` (unique
+      per ask: a retried ask finds the trial its lost first answer made), ``pack_size``;
       then the Ray node it trained on: ``ray_node_id``, ``ray_node_ip``, ``hostname``;
     * per epoch, appended (never rewritten, so an E-epoch run writes O(E) bytes): the
       objective as the intermediate value at step = epoch (1-based), and the epoch's whole
@@ -69,6 +70,7 @@ LEGACY_PROTOCOL = {
 SEED = "seed"
 LAUNCHER = "launcher"
 HEARTBEAT_INTERVAL = "heartbeat_interval"
+ASK_TOKEN = "ask_token"
 PACK_SIZE = "pack_size"
 RAY_NODE_ID = "ray_node_id"
 RAY_NODE_IP = "ray_node_ip"

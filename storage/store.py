@@ -160,8 +160,9 @@ class StudyStorage:
     # -- the write side (trials.py) -----------------------------------------------------------
 
     def ask(self, study: optuna.Study, distributions: Mapping[str, BaseDistribution],
-            attrs: Callable[[int], Mapping[str, Any]]) -> tuple[int, int, dict[str, Any]]:
-        return self._trials.ask(study, distributions, attrs)
+            attrs: Callable[[int], Mapping[str, Any]],
+            target: int | None = None) -> tuple[int, int, dict[str, Any]] | None:
+        return self._trials.ask(study, distributions, attrs, target)
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         return self._trials.write_attrs(trial_id, attrs)

@@ -108,6 +108,11 @@ def test_pyproject_bounds_the_tested_minor_versions(name: str) -> None:
     assert installed < bound <= (installed[0], installed[1] + 1), (spec, installed)
 
 
+def test_ray_auto_address_reads_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "10.9.8.7:6380")
+    assert compat.ray_auto_address() == "10.9.8.7:6380"
+
+
 def test_a_frozen_trials_storage_id_is_read() -> None:
     import optuna
 

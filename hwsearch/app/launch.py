@@ -1,7 +1,8 @@
 """The launch: run (or resume) the random search until every study has its target of finished
 trials. Checked at the boundary first, in this order, before anything is created: the settings,
 the memory a pack needs (a local launch), the data (a local launch: a cluster's workers have
-their own), the database URL. Then the search runs under Ctrl-C and SIGTERM handling, its
+their own), the database URL, and that the cluster at ``ray_address`` answers (within
+``ray_timeout``). Then the search runs under Ctrl-C and SIGTERM handling, its
 progress shown on ``out``.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from hwsearch.search.memory import check_fits, local_device
 from hwsearch.search.packing import pick_pack_size
+from hwsearch.search.reach import check_cluster
 from hwsearch.search.settings import LaunchSettings, build_settings, load_toml
 from hwsearch.storage.keep import check_artifact_dir
 from hwsearch.training.datasets import check_dataset
@@ -50,6 +52,7 @@ def launch(
         train = settings.train
         check_dataset(train.dataset, train.data_dir, train.download)
     url = resolve_storage(settings.storage, settings.storage_file)
+    check_cluster(settings.ray_address, settings.ray_timeout)
     from hwsearch.search.launcher import launch_search  # the search: the input is good
 
     quiet_optuna()

@@ -106,3 +106,41 @@ def test_prune_refuses_a_missing_database(tmp_path: Path, capsys: pytest.Capture
     assert e.value.code == 2
     assert "prune-weights changes only an existing one" in capsys.readouterr().err
     assert not (tmp_path / "typo.db").exists()
+
+
+@pytest.mark.slow
+def test_a_launch_keeps_its_best_weights_in_an_artifact_directory(
+    storage_url: str, prefix: str, mnist_dir: Path, tmp_path: Path
+) -> None:
+    """A real launch with ``--artifacts`` and ``--keep-weights top:1`` (SQLite and
+    PostgreSQL): one file per study, in the directory the study records; a read-only open
+    rebuilds each study's best net from it, with no flag."""
+    import shutil
+    import tempfile
+
+    from hwsearch.storage.artifacts import ARTIFACT_DIR
+    from hwsearch.storage.weights import load_trial_model
+    from hwtest import hwsearch_env, run_hwsearch, tiny_launch_args
+    from hwtest.launches import studies
+
+    where = tmp_path / "volume"
+    where.mkdir()
+    short = Path(tempfile.mkdtemp(prefix="hk-", dir="/tmp"))  # Ray's socket paths are short
+    try:
+        args = tiny_launch_args(storage_url, str(mnist_dir), prefix, **{
+            "--artifacts": str(where), "--keep-weights": "top:1", "--pack": "3"})
+        run = run_hwsearch(*args, cwd=tmp_path, env=hwsearch_env(TMPDIR=str(short)))
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = studies(storage_url, prefix)
+    assert len(found) == 2 and len(list(where.iterdir())) == 2
+    store = open_storage(storage_url, create=False)
+    try:
+        for name, study in found.items():
+            assert study.user_attrs[ARTIFACT_DIR] == str(where.resolve())
+            assert kept_numbers(store, name) == [study.best_trial.number]
+            assert load_trial_model(store, study.best_trial) is not None
+            assert len(study.trials) == 3  # the others stay, without weights
+    finally:
+        store.close()
