@@ -13,6 +13,7 @@ import numpy as np
 
 from hwsearch.training import HIGHWAY, PLAIN
 
+from .checks import epochs_text
 from .data import Ecdf, Figure1Data, Importances, SliceData
 
 if TYPE_CHECKING:
@@ -50,8 +51,9 @@ def _hover_params(params: dict[str, Any]) -> str:
     )
 
 
-def figure1(data: Figure1Data) -> go.Figure | None:
-    """Best training curves per depth, plain against highway, log y, one panel per depth."""
+def figure1(data: Figure1Data, epochs: int | None = None) -> go.Figure | None:
+    """Best training curves per depth, plain against highway, log y, one panel per depth;
+    titled with the runs' ``epochs``, so a short run's figure says what it is."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -100,7 +102,12 @@ def figure1(data: Figure1Data) -> go.Figure | None:
     fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(last / 10)))
     fig.update_yaxes(type="log", row=1, col=1, title_text="training cross-entropy")
     fig.update_yaxes(type="log")
-    return _layout(fig, 380, legend={"orientation": "h", "x": 0, "y": -0.2})
+    title = f"Figure 1 after {epochs_text(epochs)}" + (" (first steps only)" if epochs == 1
+                                                        else "")
+    _layout(fig, 410, legend={"orientation": "h", "x": 0, "y": -0.2})
+    fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
+                      margin={"l": 60, "r": 30, "t": 80, "b": 50})
+    return fig
 
 
 def _heatmap_panels(data: InnerWorkings) -> list[tuple[str, np.ndarray | None, dict[str, Any]]]:

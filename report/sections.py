@@ -12,7 +12,16 @@ from hwsearch.storage.records import count_trials
 from hwsearch.training import FAMILIES, HIGHWAY, PLAIN
 
 from . import figures
-from .checks import AGREES, DISAGREES, NOT_MEASURED, by_protocol, claims, describe, summary_data
+from .checks import (
+    AGREES,
+    DISAGREES,
+    NOT_MEASURED,
+    by_protocol,
+    claims,
+    describe,
+    epochs_text,
+    summary_data,
+)
 from .data import TOP_RUNS, ecdf_data, figure1_data, importance_data, slice_data
 from .page import Page
 from .protocol import FIXED_BY_THE_PAPERS, OUR_CHOICES
@@ -70,8 +79,8 @@ def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
         page.missing(f"The studies ran under {len(tables)} different protocols; each is checked "
                      "on its own and never pooled.")
     for table in tables:
-        page.paragraph(f"Protocol: {table.protocol}. Studies: "
-                       f"{', '.join(table.studies) or 'none'}.", "meta")
+        page.paragraph(f"Runs of {epochs_text(table.epochs)} each. Protocol: {table.protocol}. "
+                       f"Studies: {', '.join(table.studies) or 'none'}.", "meta")
         page.table(
             ["Claim", "Paper", "Rule", "This run", "Verdict", "Note"],
             [[c.claim, c.paper, c.rule, c.measured,
@@ -140,6 +149,8 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
         if len(groups) > 1:
             page.heading(f"Protocol: {describe(protocol)}")
         data = figure1_data(group)
+        epochs = dict(protocol).get("epochs")
+        epochs = epochs if isinstance(epochs, int) else None
         tops = [t for p in data.panels for t in (p.plain_top, p.highway_top) if t is not None]
         top_text = (f" Dotted, with a band: the mean and the spread (lowest to highest) of the "
                     f"top {TOP_RUNS} runs of each configuration that has at least {TOP_RUNS} "
@@ -149,11 +160,12 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
                     f" No configuration has {TOP_RUNS} complete trials, so the NeurIPS "
                     "version's mean of the top 10 runs is not drawn.")
         page.figure(
-            figures.figure1(data), "figure1" if i == 0 else f"figure1-{i}",
-            "Training cross-entropy over the whole training set in use, per epoch (log "
-            "scale), of the best trial at each depth: plain (blue) against highway (green), "
-            "one panel per depth, sharing the y axis. Curves are the stored per-epoch "
-            "evaluations; nothing is retrained. Cf. arXiv:1505.00387, Fig. 1." + top_text,
+            figures.figure1(data, epochs), "figure1" if i == 0 else f"figure1-{i}",
+            f"After {epochs_text(epochs)} of training: training cross-entropy over the whole "
+            "training set in use, per epoch (log scale), of the best trial at each depth: "
+            "plain (blue) against highway (green), one panel per depth, sharing the y axis. "
+            "Curves are the stored per-epoch evaluations; nothing is retrained. Cf. "
+            "arXiv:1505.00387, Fig. 1." + top_text + _short_run(epochs),
             f"Figure 1 lacks data: no plain or highway study has a complete trial "
             f"({len(data.panels)} depths found).")
         for p in data.panels:
@@ -162,6 +174,14 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
                      for m, c in ((PLAIN, p.plain), (HIGHWAY, p.highway)) if c is not None]
             if parts:
                 page.paragraph(f"{p.depth} layers: " + "; ".join(parts) + ".")
+
+
+def _short_run(epochs: int | None) -> str:
+    if epochs != 1:
+        return ""
+    return (" These runs had one epoch: each curve is one point, the first steps of training "
+            "only, not the converged nets of the paper's figure; whether highway nets converge "
+            "faster is not measured.")
 
 
 def _notes(page: Page, *notes: str) -> None:

@@ -9,14 +9,17 @@ database, not two.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
 from .retry import Retry
-from .url import parse_url
+from .url import parse_url, sqlite_file
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -25,13 +28,40 @@ SQLITE_BUSY_TIMEOUT_S = 60
 def engine_kwargs(url: str, *, read_only: bool = False) -> dict[str, object]:
     """Per-backend options: a busy timeout for SQLite (WAL is set on the file), pre-ping for
     servers so a connection dropped by the server is replaced instead of failing a write.
-    ``read_only`` (the read commands): PostgreSQL refuses any write in their sessions."""
-    if parse_url(url).get_backend_name() == "sqlite":
+    ``read_only`` (the read commands): PostgreSQL refuses any write in their sessions, and a
+    SQLite file is opened read-only (:func:`sqlite_reader`)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
+        if read_only and path is not None:
+            return {"creator": sqlite_reader(path)}
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     if read_only:
         return {"pool_pre_ping": True,
                 "connect_args": {"options": "-c default_transaction_read_only=on"}}
     return {"pool_pre_ping": True}
+
+
+def sqlite_reader(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Connections that only read ``path`` and never create it (``mode=ro``). Where SQLite
+    cannot share the file's write-ahead log (a read-only mount, a file or directory this
+    user may not write: the ``-shm`` index cannot be made or mapped), the file is opened
+    ``immutable=1``: read as it is, without the log's locks. Nothing can write it meanwhile
+    from here, and a writer elsewhere needs the same directory, so the reader sees what a
+    finished launch left (docs/reliability.md)."""
+    uri = f"file:{quote(str(path.expanduser().absolute()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        return sqlite3.connect(f"{uri}&immutable=1", uri=True, check_same_thread=False)
+
+    return connect
 
 
 def utcnow() -> dt.datetime:

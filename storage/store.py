@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -21,17 +20,17 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from .artifacts import SQLArtifactStore
+from .artifacts import Artifacts, SQLArtifactStore
 from .claims import CLAIM_TIMEOUT_S, SCHEMA_LOCK, AdvisoryClaim, Claim, FileClaim
 from .database import Database, engine_kwargs
 from .errors import StorageError
-from .existing import check_existing
-from .queries import Numbers, Queries
+from .existing import check_existing, check_ours
+from .queries import Beat, Numbers, Queries
 from .rdb import RetryingRDBStorage
-from .records import Counts
+from .records import DEFAULT_HEARTBEAT_S, Counts
 from .retry import Retry, reason
 from .trials import Trials
-from .url import mask_url, parse_url
+from .url import ENV_VAR, FILE_ENV_VAR, mask_url, parse_url, sqlite_file
 
 
 class StudyStorage:
@@ -42,9 +41,12 @@ class StudyStorage:
         retry_for: float | None = None,
         *,
         create: bool = True,
+        allow_other_tables: bool = False,
     ) -> None:
         """``create=False``: the database must exist (see ``existing.py``); nothing is written
-        on opening it, and no lock file is made."""
+        on opening it, and no lock file is made. ``create=True`` makes Optuna's tables in an
+        empty database; one holding other tables and no studies is refused unless
+        ``allow_other_tables``."""
         parsed = parse_url(url)
         self.display_url = mask_url(parsed)  # the URL with its password masked: safe to show
         # Transient faults are retried once the storage is open; opening is not (a wrong host
@@ -52,11 +54,11 @@ class StudyStorage:
         self._retry = Retry(self.display_url, retry_for)
         self._retry.enabled = False
         sqlite = parsed.get_backend_name() == "sqlite"
-        database = parsed.database if sqlite else None
-        sqlite_path = database if database and database != ":memory:" else None
-        if sqlite_path and not Path(sqlite_path).expanduser().resolve().parent.is_dir():
-            parent = Path(sqlite_path).expanduser().resolve().parent
-            raise StorageError(f"directory {parent} for {self.display_url} does not exist")
+        file = sqlite_file(parsed) if sqlite else None
+        sqlite_path = str(file) if file is not None else None
+        if file is not None and not file.resolve().parent.is_dir():
+            raise StorageError(f"directory {file.resolve().parent} for {self.display_url} "
+                               "does not exist")
 
         def claim_on(engine: sa.Engine) -> Claim:
             if sqlite:
@@ -66,6 +68,8 @@ class StudyStorage:
         try:
             if not create:
                 check_existing(url, parsed, self.display_url)
+            else:
+                check_ours(url, parsed, self.display_url, allow_other_tables)
             if sqlite_path and create:
                 _use_wal(url)
             # Two launchers opening a new database at once would both create the tables, and
@@ -79,7 +83,7 @@ class StudyStorage:
                         skip_table_creation=not create,
                     )
                     db = Database(self._optuna.engine, self._retry)
-                    self._artifacts = SQLArtifactStore(db, create=create)
+                    self._artifacts = Artifacts(SQLArtifactStore(db, create=create), db)
             finally:
                 bare.dispose()
             self._retry.enabled = True
@@ -89,13 +93,19 @@ class StudyStorage:
             raise StorageError(f"cannot open storage {self.display_url}: {reason(e)}") from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
             raise StorageError(f"cannot use storage {self.display_url}: {reason(e)}") from None
+        self._db = db
         self._claim = claim_on(db.engine)
         self._queries = Queries(db, self._optuna)
         self._trials = Trials(db, self._optuna, self._queries)
 
-    # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
+    # It holds claims, locks and a launcher's state, which mean nothing in another process.
     def __getstate__(self) -> None:
-        raise TypeError("a StudyStorage holds a database URL and must not be pickled")
+        raise TypeError(
+            "a StudyStorage holds this process's claims and connections and must not be "
+            "pickled; pass its .optuna storage (pickled without the password, which the "
+            f"other side reads from {ENV_VAR}, {FILE_ENV_VAR} or libpq's PGPASSWORD or "
+            "~/.pgpass) or the URL without a password"
+        )
 
     @property
     def retry(self) -> Retry:
@@ -108,9 +118,14 @@ class StudyStorage:
         return self._optuna
 
     @property
-    def artifacts(self) -> SQLArtifactStore:
-        """Where trial weights go: the same database, so nothing else must be shared."""
+    def artifacts(self) -> Artifacts:
+        """Trial weights, wherever they are: the database, or a study's artifact directory."""
         return self._artifacts
+
+    @property
+    def database(self) -> Database:
+        """The engine and its retry, for this package's own queries (``keep.py``)."""
+        return self._db
 
     def claim(self, study_name: str) -> AbstractContextManager[None]:
         """Exclusive across processes and machines for ``study_name`` while held."""
@@ -138,6 +153,10 @@ class StudyStorage:
     def counts(self, study_name: str) -> Counts:
         return self._queries.counts(study_name)
 
+    def beats(self, study_name: str,
+              default_interval: float = DEFAULT_HEARTBEAT_S) -> list[Beat]:
+        return self._queries.beats(study_name, default_interval)
+
     def best_number(self, study_name: str) -> int | None:
         return self._queries.best_number(study_name)
 
@@ -150,15 +169,17 @@ class StudyStorage:
     # -- the write side (trials.py) -----------------------------------------------------------
 
     def ask(self, study: optuna.Study, distributions: Mapping[str, BaseDistribution],
-            attrs: Callable[[int], Mapping[str, Any]]) -> tuple[int, int, dict[str, Any]]:
-        return self._trials.ask(study, distributions, attrs)
+            attrs: Callable[[int], Mapping[str, Any]],
+            target: int | None = None) -> tuple[int, int, dict[str, Any]] | None:
+        return self._trials.ask(study, distributions, attrs, target)
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         return self._trials.write_attrs(trial_id, attrs)
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
-                     attrs: Mapping[str, Any]) -> bool:
-        return self._trials.finish_trial(trial_id, state, value, attrs)
+                     attrs: Mapping[str, Any],
+                     then: Callable[[sa.Connection], None] | None = None) -> bool:
+        return self._trials.finish_trial(trial_id, state, value, attrs, then)
 
     def fail_stale(self, study_name: str, default_interval: float) -> int:
         return self._trials.fail_stale(study_name, default_interval)

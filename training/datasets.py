@@ -10,6 +10,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsearch.options import did_you_mean
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -100,7 +102,8 @@ def check_dataset(name: str, data_dir: str | Path | None, download: bool = False
     """What :func:`load_dataset` would refuse, found cheaply: the files are there and their
     headers are IDX. For the launcher, which must fail fast but does not train."""
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; allowed: "
+                        f"{', '.join(DATASETS)}")
     if data_dir is None and download:
         return  # fetched by the loader on the workers
     if DATASETS[name].files == "cifar":

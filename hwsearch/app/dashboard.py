@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import signal
+import socket
 import socketserver
 import sys
 from collections.abc import Callable, Iterable
@@ -21,7 +23,7 @@ from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from hwsearch.storage import StudyStorage, mask_url, open_storage, parse_url
-from hwsearch.storage.existing import check_sqlite_file
+from hwsearch.storage.existing import check_sqlite_file, foreign, table_names
 
 from .storage_url import resolve_storage
 
@@ -118,16 +120,42 @@ def serve(
     return 0
 
 
+def check_port(host: str, port: int) -> None:
+    """A port this process can listen on, tried before the database is opened: one line
+    naming the port and why not (out of range, privileged, taken)."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} out of range; allowed: 1..65535")
+    if port < 1024 and os.geteuid() != 0:
+        raise ValueError(f"port {port} is privileged (below 1024) and this user may not "
+                         "listen there; allowed: 1024..65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 def dashboard(
     host: str = "127.0.0.1", port: int = 8080, allow_writes: bool = False, *,
     storage: str | None = None, storage_file: str | None = None, out: TextIO = sys.stderr,
 ) -> int:
-    """Serve the database's studies until a signal; returns the exit code. Unlike the read
-    commands, an empty server database gets Optuna's tables (a fresh compose stack starts the
-    dashboard before the first launch); a SQLite file must exist."""
+    """Serve the database's studies until a signal; returns the exit code. A database holding
+    studies is opened read-only (unless ``allow_writes``), so a file on a read-only mount is
+    served. Unlike the read commands, an empty server database (no tables at all) gets
+    Optuna's tables (a fresh compose stack starts the dashboard before the first launch); a
+    SQLite file must exist and hold studies, and another application's database is refused."""
+    check_port(host, port)
     url = resolve_storage(storage, storage_file)
-    check_sqlite_file(parse_url(url), mask_url(url))
-    store = open_storage(url)
+    parsed, display = parse_url(url), mask_url(url)
+    check_sqlite_file(parsed, display)
+    tables = table_names(url, parsed, display)
+    error = foreign(tables, display)
+    if error is not None:
+        raise error
+    server_empty = not tables and parsed.get_backend_name() != "sqlite"
+    store = open_storage(url, create=allow_writes or server_empty)
     try:
         return serve(store, host=host, port=port, allow_writes=allow_writes, out=out)
     finally:

@@ -14,11 +14,18 @@ import sys
 from pathlib import Path
 
 from hwsearch.storage import StorageError
-from hwsearch.storage.url import DEFAULT_URL, ENV_VAR, FILE_ENV_VAR, has_password
+from hwsearch.storage.url import DEFAULT_URL, ENV_VAR, FILE_ENV_VAR, check_keeps, has_password
 
 
 def resolve_storage(storage: str | None = None, storage_file: str | None = None) -> str:
-    """The URL the settings ``storage`` and ``storage_file`` (or the environment) point to."""
+    """The URL the settings ``storage`` and ``storage_file`` (or the environment) point to,
+    checked to name storage that keeps a study (``check_keeps``: not in memory, not a device)."""
+    url = _find_url(storage, storage_file)
+    check_keeps(url)
+    return url
+
+
+def _find_url(storage: str | None, storage_file: str | None) -> str:
     if storage and storage_file:
         raise StorageError("give `storage` or `storage_file`, not both")
     if storage:

@@ -313,7 +313,18 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
     made = [stored_trials.finished_trial(t.params, t.distributions,
                                [{"epoch": 1, "train_loss": 1.0 / (n + 1)}])
             for n, t in enumerate(trial(n, [1.0]) for n in range(NET_TRIES + 5))]
-    stored_trials.add_finished_trials(store, "mnist-highway-d50", made)  # none has weights
+    ids = stored_trials.add_finished_trials(store, "mnist-highway-d50", made)
+    # Every trial but the best names weights (as a kept trial does) that were never stored:
+    # the best is never read, and each kept one is tried, best first, and skipped.
+    import sqlalchemy as sa
+
+    from hwsearch.storage import schema
+    from hwsearch.storage.keep import weights_attr
+
+    rows = [dict(zip(("key", "value_json"), weights_attr(f"missing-{i}"), strict=True),
+                 trial_id=i) for i in ids[:-1]]
+    store.database.write("test", lambda c: c.execute(
+        sa.insert(schema.TRIAL_SYSTEM_ATTRIBUTES), rows))
     fetched = []
 
     def fetch(t):
@@ -324,6 +335,6 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
                     store.light_trials("mnist-highway-d50"), fetch)
     net, best, note = _load_net(store, r)
     assert net is None and best is None
-    assert len(fetched) == NET_TRIES and fetched[0] == NET_TRIES + 4  # best first
-    assert note.startswith(f"None of the {NET_TRIES} best trials of mnist-highway-d50")
+    assert fetched == list(range(NET_TRIES + 3, 3, -1))  # the best kept first, NET_TRIES
+    assert note.startswith(f"None of the {NET_TRIES} best kept trials of mnist-highway-d50")
     store.close()

@@ -164,3 +164,11 @@ def test_the_page_gives_each_claim_its_verdict(curves: dict, expected: dict, tmp
         row = summary[f"mnist-{model}-d{depth}"]
         assert float(row["Best training CE"]) == pytest.approx(min(losses), rel=1e-3)
         assert row["Best trial"] == "0" and row["Complete"] == "1"
+
+
+@pytest.mark.parametrize(("epochs", "title"), [(1, "Figure 1 after 1 epoch (first steps only)"),
+                                               (5, "Figure 1 after 5 epochs")])
+def test_figure1_title_gives_the_runs_epochs(epochs: int, title: str) -> None:
+    records = [record("plain", 10, [trial(0, [2.0])]), record("highway", 10, [trial(0, [1.0])])]
+    fig = figures.figure1(figure1_data(records), epochs)
+    assert fig.layout.title.text == title
