@@ -97,13 +97,14 @@ def _help(*argv: str) -> str:
     return out.getvalue()
 
 
-COMMANDS = ("train", "launch", "status", "best", "trials", "dashboard", "report", "export")
+COMMANDS = ("train", "launch", "status", "best", "trials", "dashboard", "report", "export",
+            "prune-weights")
 
 
-def test_eight_commands_and_every_one_but_train_takes_a_storage() -> None:
-    """docs/cli.md: eight commands; README: every command but ``train`` takes ``--storage URL``
+def test_nine_commands_and_every_one_but_train_takes_a_storage() -> None:
+    """docs/cli.md: nine commands; README: every command but ``train`` takes ``--storage URL``
     or ``--storage-file FILE``."""
-    listed = re.search(r"\{([\w,]+)\}", _help())
+    listed = re.search(r"\{([\w,-]+)\}", _help())
     assert listed and set(listed[1].split(",")) == set(COMMANDS)
     for command in COMMANDS:
         flags = set(re.findall(r"--[\w-]+", _help(command)))
