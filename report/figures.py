@@ -122,8 +122,8 @@ def figure1(data: Figure1Data, epochs: int | None = None, dataset: str = "") -> 
                for v in (*t.low, *t.high)]
     fig.update_yaxes(**log_axis(values))
     fig.update_yaxes(row=1, col=1, title_text="training cross-entropy")
-    title = (f"Figure 1{f' ({dataset})' if dataset else ''}: after {epochs_text(epochs)}"
-             + (" (first steps only)" if epochs == 1 else ""))
+    title = (f"Figure 1 after {epochs_text(epochs)}"
+             + (" (first steps only)" if epochs == 1 else "") + (f", {dataset}" if dataset else ""))
     _layout(fig, 410, legend={"orientation": "h", "x": 0, "y": -0.2})
     fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
                       margin={"l": 60, "r": 30, "t": 80, "b": 50})
