@@ -179,7 +179,8 @@ def test_log_axes_read_as_numbers() -> None:
     wide = figures.log_axis([1e-3, 0.5, 2.0])
     assert wide["dtick"] == 1 and wide["exponentformat"] == "e"
     narrow = figures.log_axis([0.25, 0.31])
-    assert "dtick" not in narrow and narrow["tickformat"] == ".3~g"
+    assert "dtick" not in narrow and narrow["tickformat"] == ".2f"  # 0.25, 0.30
+    assert figures.log_axis([2.309, 2.3165])["tickformat"] == ".3f"  # not 2.32 five times
     records = [record("plain", 10, [trial(0, [2.0, 1e-3])]),
                record("highway", 10, [trial(0, [1.0, 0.5])])]
     fig = figures.figure1(figure1_data(records), 2, "mnist")
