@@ -60,7 +60,7 @@ def _narrow_format(values: list[float]) -> str:
     three significant digits when the range is unknown."""
     if len(values) < 2 or max(values) == min(values):
         return ".3~g"
-    decimals = max(0, 1 - math.floor(math.log10(max(values) - min(values))))
+    decimals = max(0, -math.floor(math.log10(max(values) - min(values))))
     return f".{decimals}f"
 
 
