@@ -24,6 +24,7 @@ from hwsearch.training import HIGHWAY, DataError
 from hwsearch.training.data import load_dataset
 
 from . import sections
+from .checks import epochs_text
 from .nets import Examples, bias_change_data, inner_workings_data, lesion_data, training_examples
 from .page import Page, plotly_js
 from .studies import StudyRecord, best_trial, load_studies, ranked
@@ -60,6 +61,12 @@ def write_report(
     stage = _Stages(on_stage)
     out = Path(out_dir)
     store = open_storage(storage_url, create=False)
+    threads = torch.get_num_threads()
+    # The analysed nets are small (width 50): a second thread saves little when the machine is
+    # idle, and when it is busy, torch's threads wait on each other (the same forward pass took
+    # 16 times the CPU with two threads as with one on a loaded 2-core machine:
+    # docs/performance.md, "The report").
+    torch.set_num_threads(1)
     try:
         stage("reading the studies")
         records, unknown = load_studies(store, dataset)
@@ -69,6 +76,7 @@ def write_report(
         page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device),
                       seed, stage)
     finally:
+        torch.set_num_threads(threads)
         store.close()
     stage("writing the page")
     out.mkdir(parents=True, exist_ok=True)
@@ -118,8 +126,10 @@ def _build(
     sections.table1(page, records, dataset)
     sections.protocol(page)
     sections.figure1(page, records)
-    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note)
-    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note)
+    net_title = (f"{net_label} ({chosen.dataset}, {chosen.depth} layers, "
+                 f"{epochs_text(chosen.spec.get('epochs'))})" if net_label and chosen else "")
+    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note, net_title)
+    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note, net_title)
     sections.diagnostics(page, [r for r in records if study is None or r.name == study], study)
     return page
 

@@ -89,7 +89,7 @@ def launch_search(
         plans = open_plans(store, settings)
         pack_size = pick_pack_size(settings)
         events.begin(store.display_url, pack_size, settings.trials,
-                     {name: store.counts(name) for name in plans})
+                     {name: store.counts(name) for name in plans}, settings.train.epochs)
         events.tick(force=True)
         if any(_left(store, name, plan.target) for name, plan in plans.items()):
             _run(stack, store, plans, settings, events, pack_size, after_ray_start)

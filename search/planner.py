@@ -290,7 +290,7 @@ class PackPlanner:
         won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
             rec.mark_completed(self.store, trial.trial_id, value, then)))
         if self._end(pack, trial, won):
-            self.events.finished(pack.study, value)
+            self.events.finished(pack.study, value, trial=trial.number)
 
     def _diverged(
         self, pack: Pack, trial: PlannedTrial, epoch: int, best: float | None,
@@ -300,8 +300,8 @@ class PackPlanner:
         won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
             rec.mark_diverged(self.store, trial.trial_id, epoch, value, then)))
         if self._end(pack, trial, won):
-            self.events.finished(pack.study, value, diverged=True)
+            self.events.finished(pack.study, value, diverged=True, trial=trial.number)
 
     def _failed(self, pack: Pack, trial: PlannedTrial, reason: str) -> None:
         if self._end(pack, trial, rec.mark_failed(self.store, trial.trial_id, reason)):
-            self.events.failed(pack.study)
+            self.events.failed(pack.study, trial=trial.number)

@@ -25,6 +25,7 @@ from hwsearch.options import (
     validate,
 )
 from hwsearch.storage.keep import DEFAULT_KEEP, check_keep
+from hwsearch.storage.records import DEFAULT_HEARTBEAT_S
 from hwsearch.storage.url import FILE_ENV_VAR
 from hwsearch.training import HIGHWAY, MODELS, PLAIN, TrainConfig, family
 from hwsearch.training.families import MAX_PACK
@@ -120,7 +121,7 @@ class LaunchSettings:
         "store; e.g. a volume every launcher mounts), recorded in each study; default: in "
         "the database", metavar="DIR",
     )
-    heartbeat: int = option(10, "seconds between trial heartbeats (default 10)",
+    heartbeat: int = option(DEFAULT_HEARTBEAT_S, "seconds between trial heartbeats (default 10)",
                             check=number(1, 3600))
     progress_every: float = option(5.0, "seconds between progress reports",
                                    check=number(above=0, high=86_400))

@@ -88,6 +88,7 @@ DIVERGED = "diverged"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 GRACE_FACTOR = 3  # heartbeats a launcher may miss before its trials are taken for lost
+DEFAULT_HEARTBEAT_S = 10  # a launch's default; for trials that recorded no interval
 WEIGHTS_FILE = "weights.pt"
 
 

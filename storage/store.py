@@ -25,12 +25,12 @@ from .claims import CLAIM_TIMEOUT_S, SCHEMA_LOCK, AdvisoryClaim, Claim, FileClai
 from .database import Database, engine_kwargs
 from .errors import StorageError
 from .existing import check_existing, check_ours
-from .queries import Numbers, Queries
+from .queries import Beat, Numbers, Queries
 from .rdb import RetryingRDBStorage
-from .records import Counts
+from .records import DEFAULT_HEARTBEAT_S, Counts
 from .retry import Retry, reason
 from .trials import Trials
-from .url import mask_url, parse_url, sqlite_file
+from .url import ENV_VAR, FILE_ENV_VAR, mask_url, parse_url, sqlite_file
 
 
 class StudyStorage:
@@ -98,9 +98,14 @@ class StudyStorage:
         self._queries = Queries(db, self._optuna)
         self._trials = Trials(db, self._optuna, self._queries)
 
-    # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
+    # It holds claims, locks and a launcher's state, which mean nothing in another process.
     def __getstate__(self) -> None:
-        raise TypeError("a StudyStorage holds a database URL and must not be pickled")
+        raise TypeError(
+            "a StudyStorage holds this process's claims and connections and must not be "
+            "pickled; pass its .optuna storage (pickled without the password, which the "
+            f"other side reads from {ENV_VAR}, {FILE_ENV_VAR} or libpq's PGPASSWORD or "
+            "~/.pgpass) or the URL without a password"
+        )
 
     @property
     def retry(self) -> Retry:
@@ -147,6 +152,10 @@ class StudyStorage:
 
     def counts(self, study_name: str) -> Counts:
         return self._queries.counts(study_name)
+
+    def beats(self, study_name: str,
+              default_interval: float = DEFAULT_HEARTBEAT_S) -> list[Beat]:
+        return self._queries.beats(study_name, default_interval)
 
     def best_number(self, study_name: str) -> int | None:
         return self._queries.best_number(study_name)

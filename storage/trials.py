@@ -9,7 +9,6 @@ to a dropped connection is recognised when it is made again.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import uuid
@@ -29,8 +28,6 @@ from .records import (
     ACTIVE,
     ASK_TOKEN,
     FINISHED,
-    GRACE_FACTOR,
-    HEARTBEAT_INTERVAL,
     LAUNCHER,
     OUTCOME,
 )
@@ -92,13 +89,14 @@ class Trials:
         (``records.ASK_TOKEN``): a retry whose first commit went through, its answer lost with
         the connection, finds the trial it made instead of making another."""
         study_id = self._queries.study_id(study.study_name)
-        token = uuid.uuid4().hex
+        token, tries = uuid.uuid4().hex, [0]
 
         def write(conn: sa.Connection) -> tuple[int, int, dict[str, Any]] | None:
             st, t = s.STUDIES, s.TRIALS
             conn.execute(st.update().where(st.c.study_id == study_id)
                          .values(study_name=st.c.study_name))  # the lock, held to the commit
-            made = self._asked(conn, study_id, token, distributions)
+            tries[0] += 1
+            made = self._asked(conn, study_id, token, distributions) if tries[0] > 1 else None
             if made is not None:
                 return made
             if target is not None and _taken(conn, study_id) >= target:
@@ -219,27 +217,12 @@ class Trials:
         none), on the database's clock. :meth:`ask` writes a trial's first beat, so the grace
         period of one whose owner never beat counts from its start; a trial asked elsewhere
         (no beat at all) starts its grace period when a launcher first sees it."""
-        t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
-        query = (
-            sa.select(t.c.trial_id, hb.c.heartbeat, a.c.value_json)
-            .select_from(t.outerjoin(hb, hb.c.trial_id == t.c.trial_id).outerjoin(
-                a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == HEARTBEAT_INTERVAL)))
-            .where(t.c.study_id == self._queries.study_id(study_name),
-                   t.c.state == TrialState.RUNNING.name)
-        )
-        now, rows = self.db.read("in fail_stale",
-                                 lambda conn: (Database.now(conn), conn.execute(query).all()))
         stale = []
-        for trial_id, beat, interval_json in rows:
-            if beat is None:
-                self._first_seen(trial_id)
-                continue
-            if isinstance(beat, str):
-                beat = dt.datetime.fromisoformat(beat)
-            interval = json.loads(interval_json) if interval_json else default_interval
-            grace = dt.timedelta(seconds=GRACE_FACTOR * float(interval))
-            if now - beat.replace(tzinfo=None) >= grace:
-                stale.append(trial_id)
+        for beat in self._queries.beats(study_name, default_interval):
+            if beat.age is None:
+                self._first_seen(beat.trial_id)
+            elif beat.stale:
+                stale.append(beat.trial_id)
         return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: STALE_REASON})
                    for trial_id in stale)
 

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 from hwsearch.options import did_you_mean
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
+from hwsearch.storage.queries import Beat
 
 from .quiet import quiet_optuna
 from .storage_url import resolve_storage
@@ -60,17 +61,27 @@ def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
     rows = []
     for name in store.study_names():
         c = store.counts(name)
+        stale = [b for b in store.beats(name) if b.stale] if c.running else []
         rows.append(
             {
                 "study": name,
                 "complete": c.complete,
                 "diverged": c.diverged,
                 "running": c.running,
+                # Running, but their launcher has not beaten for longer than their grace: it
+                # was killed or lost; the next launch fails and replaces them.
+                "stale": len(stale),
+                "last_beat_s": _age(min(b.age for b in stale if b.age is not None))
+                if stale else None,
                 "failed": c.failed,
                 "best": c.best,
             }
         )
     return rows
+
+
+def _age(seconds: float) -> int:
+    return max(0, round(seconds))
 
 
 def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
@@ -92,20 +103,26 @@ def trial_rows(store: StudyStorage, study_name: str) -> Iterator[dict[str, Any]]
     (name,) = names_of(store, study_name)
     count = store.counts(name)
     total = count.complete + count.pruned + count.running + count.failed
+    beats = {b.number: b for b in store.beats(name)} if count.running else {}
     for low in range(0, max(total, 1), PAGE):
         page = (low, low + PAGE)
         epochs = store.last_epochs(name, page)
         for t in store.light_trials(name, page):
             n, last = epochs.get(t.number, (0, {}))
-            yield _trial_row(t, n, last)
+            yield _trial_row(t, n, last, beats.get(t.number))
 
 
-def _trial_row(t: FrozenTrial, epochs: int, last: dict[str, Any]) -> dict[str, Any]:
+def _trial_row(
+    t: FrozenTrial, epochs: int, last: dict[str, Any], beat: Beat | None
+) -> dict[str, Any]:
     return {
         "number": t.number,
         "state": t.state.name,
         "value": t.value,
         "outcome": rec.outcome(t),
+        # A RUNNING trial's last heartbeat, seconds ago, and whether that is past its grace.
+        "last_beat_s": _age(beat.age) if beat and beat.age is not None else None,
+        "stale": beat.stale if beat else None,
         "epochs": epochs,
         "test_accuracy": last.get("test_accuracy"),
         "node": rec.node_ip(t),

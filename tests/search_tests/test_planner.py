@@ -35,10 +35,11 @@ class Events:
     def __init__(self) -> None:
         self.log: list[tuple] = []
 
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
+    def finished(self, study: str, value: float | None, diverged: bool = False,
+                 trial: int | None = None) -> None:
         self.log.append(("finished", study, value, diverged))
 
-    def failed(self, study: str) -> None:
+    def failed(self, study: str, trial: int | None = None) -> None:
         self.log.append(("failed", study))
 
     def note(self, message: str) -> None:
