@@ -52,7 +52,16 @@ def log_axis(values: Any) -> dict[str, Any]:
     positive = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
     if positive and math.log10(max(positive) / min(positive)) >= 1:
         return {"type": "log", "dtick": 1, "exponentformat": "e", "showexponent": "all"}
-    return {"type": "log", "tickformat": ".3~g"}
+    return {"type": "log", "tickformat": _narrow_format(positive)}
+
+
+def _narrow_format(values: list[float]) -> str:
+    """Enough decimals that ticks over ``values``' range differ (2.310, 2.315; not 2.32 twice);
+    three significant digits when the range is unknown."""
+    if len(values) < 2 or max(values) == min(values):
+        return ".3~g"
+    decimals = max(0, -math.floor(math.log10(max(values) - min(values))))
+    return f".{decimals}f"
 
 
 def _hover_params(params: dict[str, Any]) -> str:
@@ -122,8 +131,8 @@ def figure1(data: Figure1Data, epochs: int | None = None, dataset: str = "") -> 
                for v in (*t.low, *t.high)]
     fig.update_yaxes(**log_axis(values))
     fig.update_yaxes(row=1, col=1, title_text="training cross-entropy")
-    title = (f"Figure 1{f' ({dataset})' if dataset else ''}: after {epochs_text(epochs)}"
-             + (" (first steps only)" if epochs == 1 else ""))
+    title = (f"Figure 1 after {epochs_text(epochs)}"
+             + (" (first steps only)" if epochs == 1 else "") + (f", {dataset}" if dataset else ""))
     _layout(fig, 410, legend={"orientation": "h", "x": 0, "y": -0.2})
     fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
                       margin={"l": 60, "r": 30, "t": 80, "b": 50})
@@ -133,7 +142,7 @@ def figure1(data: Figure1Data, epochs: int | None = None, dataset: str = "") -> 
 def _heatmap_panels(data: InnerWorkings) -> list[tuple[str, np.ndarray | None, dict[str, Any]]]:
     # Biases: red below the initial value, blue above, so "most decreased" shows at a glance.
     spread = float(np.abs(data.biases - data.initial_bias).max()) if data.biases.size else 0.0
-    spread = spread or 1.0
+    spread = max(spread, 0.01)  # an untrained net's biases differ only by rounding
     around_initial = {"colorscale": "RdBu", "zmin": data.initial_bias - spread,
                       "zmax": data.initial_bias + spread}
     around_zero = {"colorscale": "RdBu", "zmid": 0.0}
@@ -181,6 +190,7 @@ def inner_workings(data: InnerWorkings, title: str = "") -> go.Figure | None:
                 z=z, x=blocks, y=data.layers, name=name,
                 colorbar={"x": domain[1] + 0.004, "xanchor": "left", "thickness": 8,
                           "len": 0.85, "tickfont": {"size": 9}, "nticks": 5,
+                          "tickformat": ".3~g",
                           "title": {"text": bar, "side": "top", "font": {"size": 10}}},
                 hovertemplate="layer %{y}, block %{x}: %{z:.3g}<extra>" + name + "</extra>",
                 **style,
