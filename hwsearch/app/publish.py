@@ -173,6 +173,7 @@ def publish(
             storage_url(db), staging, dataset, data_dir=data_dir,
             on_stage=lambda k, n, what: say(f"report stage {k}/{n}: {what}"))
         page = written.path.rename(staging / REPORT)
+        _check_sizes({REPORT: _size(page)})  # the big one: fail before the screenshots
         say("drawing each figure in Chromium")
         shots = figure_screenshots(page, staging, prefix="fig-")
         say("writing trials.csv and README.md")
@@ -183,11 +184,7 @@ def publish(
         write_atomic(staging / README, readme(facts, written.claims, files,
                                               {n: _size(staging / n) for n in files
                                                if n != README}))
-        sizes = {name: _size(staging / name) for name in files}
-        too_big = [f"{n} ({b / 2**20:.1f} MB)" for n, b in sizes.items() if b > LIMIT_BYTES]
-        if too_big:
-            raise OutputError(f"would write files over {LIMIT_BYTES // 2**20} MB: "
-                              f"{', '.join(too_big)}; nothing written")
+        sizes = _check_sizes({name: _size(staging / name) for name in files})
         if target.is_dir():
             target.rmdir()  # empty: checked above
         staging.rename(target)
@@ -195,6 +192,14 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Published(target, sizes)
+
+
+def _check_sizes(sizes: dict[str, int]) -> dict[str, int]:
+    too_big = [f"{n} ({b / 2**20:.1f} MB)" for n, b in sizes.items() if b > LIMIT_BYTES]
+    if too_big:
+        raise OutputError(f"would write files over {LIMIT_BYTES / 2**20:g} MB: "
+                          f"{', '.join(too_big)}; nothing written")
+    return sizes
 
 
 def _size(path: Path) -> int:
