@@ -133,8 +133,8 @@ def trials(storage: str | None = None, study: str | None = None, *,
     ``params_<name>`` column per hyperparameter and ``state``; then hwsearch's ``outcome``
     (completed or diverged), a running trial's ``last_beat_s`` (seconds since its heartbeat)
     and ``stale`` (past its grace: its launcher is gone), ``epochs`` recorded, the last
-    epoch's ``test_accuracy``, the ``node`` that ran it, and (``history``) the per-epoch records as a list of dicts, which
-    ``pandas.DataFrame(row.history)`` turns into a frame.
+    epoch's ``test_accuracy``, the ``node`` that ran it, and (``history``) the per-epoch
+    records as a list of dicts, which ``pandas.DataFrame(row.history)`` turns into a frame.
 
     >>> df = hwsearch.trials(db, "mnist-plain-d2")
     >>> list(df.columns[:5]), len(df)
