@@ -141,7 +141,7 @@ def _query(args: argparse.Namespace) -> int:
     storage = _storage(args)
     try:
         if args.query == "status":
-            rows: Any = queries.status(**storage)
+            rows: Any = queries.status(args.study, **storage)
         elif args.query == "best":
             rows = queries.best(args.study, **storage)
         else:
@@ -178,13 +178,17 @@ def _add_report(sub: Any, light: bool) -> None:
     p.add_argument("--data-dir", help="training data, for the gate and lesioning figures")
     p.add_argument("--seed", type=int, default=0,
                    help="draws Figure 2's and the lesioning's random training examples")
+    p.add_argument("--skip-data-figures", action="store_true",
+                   help="draw the page without --data-dir (Figure 2's data and the lesioning "
+                   "are then left out, and the page says so)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     from hwsearch.app.report import report
 
-    print(report(args.out, args.dataset, args.study, args.data_dir, args.seed, **_storage(args)))
+    print(report(args.out, args.dataset, args.study, args.data_dir, args.seed,
+                 skip_data_figures=args.skip_data_figures, **_storage(args)))
     return 0
 
 

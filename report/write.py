@@ -16,6 +16,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from hwsearch.models.fc import FCNet
+from hwsearch.options import shown
 from hwsearch.output import write_atomic
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage.weights import load_trial_model
@@ -77,8 +78,9 @@ def _build(
         "Papers: Srivastava, Greff & Schmidhuber, Highway Networks (arXiv:1505.00387) and "
         "Training Very Deep Networks (arXiv:1507.06228).", "meta")
     if unknown:
-        page.missing(f"Left out {len(unknown)} studies that name no configuration: "
-                     + ", ".join(unknown))
+        page.missing(f"Left out {len(unknown)} studies not made by hwsearch (no recorded "
+                     "configuration, or trials of other parameters): "
+                     + ", ".join(map(shown, unknown)))
     if not records:
         page.missing(f"The storage holds no {dataset} study, so no figure has data.")
 

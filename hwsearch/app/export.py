@@ -12,12 +12,14 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hwsearch.options import check_name
+from hwsearch.output import check_writable
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.storage.weights import load_trial_model, weights_artifact_id
 from hwsearch.training import DATASETS
 
-from .queries import open_existing
+from .queries import open_existing, unknown_study
 
 
 class ExportError(ValueError):
@@ -27,8 +29,7 @@ class ExportError(ValueError):
 def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTrial:
     """Trial ``number`` of ``study``, else its best complete trial with stored weights."""
     if study not in store.study_names():
-        known = ", ".join(store.study_names()) or "none"
-        raise ExportError(f"no study {study!r} in {store.display_url}; studies: {known}")
+        raise ExportError(unknown_study(study, store.study_names(), store.display_url))
     trials = store.optuna.get_all_trials(store.study_id(study), deepcopy=False)
     if number is not None:
         found = [t for t in trials if t.number == number]
@@ -54,6 +55,7 @@ def export(
     storage_file: str | None = None,
 ) -> Path:
     """Write ``trial`` (default: the best) of ``study`` to the new file ``out``; returns it."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         return export_trial(store, study, trial, out)
@@ -76,6 +78,7 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
         raise ExportError(f"`out` {out} exists; give a new path")
     if not out.parent.is_dir():
         raise ExportError(f"`out` {out}: directory {out.parent} does not exist")
+    check_writable(out, out.parent)
     trial = pick_trial(store, study, number)
     dataset = dict(store.optuna.get_study_user_attrs(store.study_id(study)).get(STUDY_SPEC, {}))
     info = DATASETS.get(str(dataset.get("dataset", "")))
@@ -89,6 +92,8 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
     try:
         torch.export.save(program, tmp)
         os.replace(tmp, out)
+    except OSError as e:  # a full disk, a quota: nothing half-written stays
+        raise ExportError(f"cannot write `out` {out}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -3,11 +3,13 @@ exist and is only read (``formats.py`` turns them into text)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from typing import Any
 
 from optuna.trial import FrozenTrial
 
+from hwsearch.options import check_name
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
 
@@ -23,11 +25,14 @@ def open_existing(storage: str | None = None, storage_file: str | None = None) -
     return open_storage(resolve_storage(storage, storage_file), create=False)
 
 
-def status(*, storage: str | None = None, storage_file: str | None = None) -> list[dict[str, Any]]:
-    """Per study: its trials per state and its best value."""
+def status(
+    study: str | None = None, *, storage: str | None = None, storage_file: str | None = None
+) -> list[dict[str, Any]]:
+    """Per study (or of ``study``, which must exist): its trials per state and best value."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
-        return status_rows(store)
+        return status_rows(store, study)
     finally:
         store.close()
 
@@ -36,6 +41,7 @@ def best(
     study: str | None = None, *, storage: str | None = None, storage_file: str | None = None
 ) -> list[dict[str, Any]]:
     """Per study (or of ``study``): its best trial's number, value and parameters."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         return best_rows(store, study)
@@ -47,6 +53,7 @@ def trials(
     study: str, *, storage: str | None = None, storage_file: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every trial of ``study``, a page at a time; the database stays open until the last."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         yield from trial_rows(store, study)
@@ -54,10 +61,10 @@ def trials(
         store.close()
 
 
-def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
+def status_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
     """Per study: its trials per state and its best value, by aggregate queries."""
     rows = []
-    for name in store.study_names():
+    for name in _names(store, study_name):
         c = store.counts(name)
         rows.append(
             {
@@ -117,6 +124,13 @@ def _names(store: StudyStorage, study_name: str | None) -> list[str]:
     if study_name is None:
         return names
     if study_name not in names:
-        known = ", ".join(names) or "none"
-        raise LookupError(f"no study {study_name!r} in {store.display_url}; studies: {known}")
+        raise LookupError(unknown_study(study_name, names, store.display_url))
     return [study_name]
+
+
+def unknown_study(study_name: str, names: list[str], display_url: str) -> str:
+    """The one line for a study name not in the database: the nearest names first."""
+    near = difflib.get_close_matches(study_name, names, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
+    shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
+    return (f"no study {study_name!r} in {display_url}; {hint}studies: {shown or 'none'}")
