@@ -44,12 +44,14 @@ def write_report(
     data_dir: str | None = None,
     device: str = "cpu",
     seed: int = 0,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path.
 
     ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
     data for Figure 2 and the lesioning (without it those panels say the data is missing);
-    ``seed`` draws their random training examples.
+    ``seed`` draws their random training examples; ``notes`` are said at the top of the
+    page (what the caller knows is missing, e.g. unusable training data).
     """
     out = Path(out_dir)
     store = open_storage(storage_url, create=False)
@@ -59,7 +61,7 @@ def write_report(
             names = ", ".join(r.name for r in records) or "none"
             raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
         page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device),
-                      seed)
+                      seed, notes)
     finally:
         store.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,7 @@ def write_report(
 def _build(
     store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
     study: str | None, data_dir: str | None, device: torch.device, seed: int,
+    notes: Sequence[str] = (),
 ) -> Page:
     page = Page(f"Highway networks reproduction report: {dataset}")
     page.raw(f"<h1>Highway networks: reproduction report ({dataset})</h1>")
@@ -77,6 +80,8 @@ def _build(
         f"Storage {store.display_url}; {len(records)} {dataset} studies; generated {now}. "
         "Papers: Srivastava, Greff & Schmidhuber, Highway Networks (arXiv:1505.00387) and "
         "Training Very Deep Networks (arXiv:1507.06228).", "meta")
+    for note in notes:
+        page.missing(note)
     if unknown:
         page.missing(f"Left out {len(unknown)} studies not made by hwsearch (no recorded "
                      "configuration, or trials of other parameters): "

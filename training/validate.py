@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import DATASETS, CifarError, DataError
+from .datasets import _IDX_FILES, DATASETS, CifarError, DataError
 
 DEFAULT_CACHE = Path(os.environ.get("HWSEARCH_DATA", Path.home() / ".cache" / "highway-search"))
 IDX_UBYTE = 0x08
@@ -116,11 +116,12 @@ def check_idx_arrays(name: str, d: Path, arrays: dict[str, np.ndarray]) -> None:
                 f"{name} {split} files in {d} disagree: images {x.shape}, labels {y.shape}"
             )
         if tuple(x.shape[1:]) != info.shape[1:]:
-            raise DataError(f"{name} {split} images in {d} are {x.shape[1]}x{x.shape[2]}; "
-                            f"{name} images are {info.shape[1]}x{info.shape[2]}")
+            raise DataError(f"{name} {split} images ({_IDX_FILES[split + '_x']}) in {d} are "
+                            f"{x.shape[1]}x{x.shape[2]}; {name} images are "
+                            f"{info.shape[1]}x{info.shape[2]}")
         if len(y) and int(y.max()) >= info.classes:
-            raise DataError(f"{name} {split} labels in {d} reach {int(y.max())}; allowed: "
-                            f"0..{info.classes - 1}")
+            raise DataError(f"{name} {split} labels ({_IDX_FILES[split + '_y']}) in {d} reach "
+                            f"{int(y.max())}; allowed: 0..{info.classes - 1}")
 
 
 # -- CIFAR ----------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from hwsearch.flags import render
 from hwsearch.options import ConfigError, check_name
 from hwsearch.output import OutputError, check_out_dir
-from hwsearch.storage import mask_url, parse_url
-from hwsearch.storage.existing import check_existing
+from hwsearch.storage import open_storage
 from hwsearch.training import DATASETS, DataError, check_dataset
 
 from .quiet import quiet_optuna
@@ -36,21 +36,23 @@ def report(
         raise ConfigError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
     check_name("study", study)
     url = resolve_storage(storage, storage_file)
-    check_existing(url, parse_url(url), mask_url(url))  # a typo in the URL is said first
     check_out_dir(out)
+    quiet_optuna()
+    open_storage(url, create=False).close()  # a typo in the URL, an old schema: said first
     missing = _data_problem(dataset, data_dir)
     if missing and not skip_data_figures:
         raise DataError(f"{missing}; Figure 2 and the lesioning need the training data: give "
                         "`data_dir`, or `skip_data_figures` to draw the page without them")
+    notes = []
     if missing:
-        print(f"hwsearch: warning: {missing}; the page is drawn without Figure 2's data and "
-              "the lesioning", file=err, flush=True)
-    quiet_optuna()
+        notes.append(f"{missing}; the page is drawn without Figure 2's data and the lesioning "
+                     "(skip_data_figures)")
+        print(f"hwsearch: warning: {render(notes[0])}", file=err, flush=True)
     from hwsearch.report import write_report  # torch: the input is good
 
     try:
         return write_report(url, out, dataset=dataset, study=study, data_dir=data_dir,
-                            seed=seed)
+                            seed=seed, notes=notes)
     except OSError as e:  # a full disk, a quota: the page is written whole or not at all
         raise OutputError(f"cannot write `out` {out}: {e.strerror or e}") from None
 
