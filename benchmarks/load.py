@@ -77,10 +77,11 @@ class Quiet:
         self.finished_n = self.failed_n = 0
         self.notes: list[str] = []
 
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
+    def finished(self, study: str, value: float | None, diverged: bool = False,
+                 trial: int | None = None) -> None:
         self.finished_n += 1
 
-    def failed(self, study: str) -> None:
+    def failed(self, study: str, trial: int | None = None) -> None:
         self.failed_n += 1
 
     def note(self, message: str) -> None:

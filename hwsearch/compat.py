@@ -53,6 +53,15 @@ def init_local_ray(**kwargs: Any) -> None:
         ray.init(address="local", _node_ip_address=LOOPBACK, **kwargs)
 
 
+def ray_auto_address() -> str:
+    """The GCS address ``ray.init(address="auto")`` would join: ``RAY_ADDRESS``, else the
+    cluster ``ray start`` last recorded on this machine, else a GCS process found running.
+    Ray resolves it only in ``ray._private.services``; ConnectionError when there is none."""
+    import ray._private.services as services
+
+    return str(services.get_ray_address_from_environment("auto", None))
+
+
 # -- torch ------------------------------------------------------------------------------------
 
 
@@ -102,3 +111,12 @@ def activation_grad(name: str) -> Any:
             grad, output, 0, grad_input=into)
     op = {"tanh": aten.tanh_backward, "sigmoid": aten.sigmoid_backward}[name]
     return lambda grad, output, into: op.grad_input(grad, output, grad_input=into)
+
+
+# -- Optuna -----------------------------------------------------------------------------------
+
+
+def trial_id_of(trial: Any) -> int:
+    """The storage id of a ``FrozenTrial``: Optuna keeps it only as the private ``_trial_id``
+    (its own ``upload_artifact`` reads it so); the public ``number`` counts within a study."""
+    return int(trial._trial_id)

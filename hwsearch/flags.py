@@ -22,7 +22,8 @@ class Flag:
 
 
 # Settings whose flag is not their name: the test-set accuracy is on unless --no-test.
-SPECIAL = {"eval_test": Flag("--no-test", "store_false", "skip the test-set accuracy")}
+SPECIAL = {"eval_test": Flag("--no-test", "store_false",
+                             "skip the test-set accuracy (default: measured every epoch)")}
 
 
 def flag(setting: str) -> str:
@@ -33,6 +34,23 @@ def flag(setting: str) -> str:
 def render(message: str) -> str:
     """``message`` with each setting it names (```data_dir```) as its flag (``--data-dir``)."""
     return SETTING.sub(lambda m: flag(m[1]), message)
+
+
+def shown(value: Any) -> str:
+    """A default as the help shows it: ``none``, ``10,20,50``, ``0.1``."""
+    if value is None:
+        return "none"
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def with_default(text: str, default: Any) -> str:
+    """``text`` ending in its default, unless it says it already; argparse's % escaped."""
+    text = render(text)
+    if "default" not in text:
+        text += " (default off)" if default is False else f" (default {shown(default)})"
+    return text.replace("%", "%%")
 
 
 def _arg_type(type_name: str) -> Callable[[str], Any] | None:
@@ -49,16 +67,25 @@ def add_flags(
     skip: Iterable[str] = (),
     defaults: bool = True,
     types: bool = True,
+    shown_from: Any = None,
+    default_text: str | None = None,
 ) -> None:
     """A flag per option of ``cls``. ``defaults=False`` gives every flag the default None, so
     a caller can tell flags given from flags left out (to merge them over a config file).
-    ``types=False`` keeps values as strings for the caller to coerce."""
+    ``types=False`` keeps values as strings for the caller to coerce. Each help line ends in
+    the default: ``default_text``, else the field of ``shown_from`` (an instance whose values
+    are this command's defaults), else the field's own default."""
     skip = set(skip)
     for f, opt in options_of(cls):
         if f.name in skip:
             continue
         special = SPECIAL.get(f.name)
-        kwargs: dict[str, Any] = {"help": special.help if special else opt.help, "dest": f.name}
+        default = (getattr(shown_from, f.name) if shown_from is not None
+                   else None if f.default is MISSING else f.default)
+        text = special.help if special else opt.help
+        if default_text:  # "{}": the field's own default
+            text = f"{text} (default: {default_text.format(shown(default))})"
+        kwargs: dict[str, Any] = {"help": with_default(text, default), "dest": f.name}
         type_name = str(f.type)
         if type_name == "bool":
             kwargs["action"] = special.action if special else "store_true"

@@ -14,9 +14,10 @@ as its flag), so no library below the interfaces knows a flag.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -66,11 +67,19 @@ def validate(obj: Any) -> None:
         value = getattr(obj, f.name)
         if opt.choices and value not in opt.choices:
             raise ConfigError(
-                f"unknown {label(f.name)} {value!r}; allowed: {', '.join(opt.choices)}"
+                f"unknown {label(f.name)} {value!r}{did_you_mean(value, opt.choices)}; "
+                f"allowed: {', '.join(opt.choices)}"
             )
         message = opt.check(label(f.name), value) if opt.check else None
         if message:
             raise ConfigError(message)
+
+
+def did_you_mean(value: Any, allowed: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` naming the allowed value nearest a misspelt one, else
+    ``""``."""
+    near = difflib.get_close_matches(str(value), list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def require(ok: bool, message: str) -> None:

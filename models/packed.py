@@ -76,29 +76,41 @@ class PackedFCNet(nn.Module):
         self, x: torch.Tensor, chunk: int
     ) -> Iterator[tuple[slice, torch.Tensor]]:
         """Every trial's logits for inputs ``x`` (N, in) that all trials share, ``chunk``
-        examples at a time: (rows, logits (K, n, classes)) per chunk. Inference only.
+        examples at a time: (rows, logits (K, n, classes)) per chunk. Inference only; each
+        chunk's logits are valid until the next is yielded.
 
         The first layer is one matmul of a chunk with all K trials' weights side by side,
         ``(K·w, in) @ (in, n)``, far faster than K small ones; the rest run feature-major,
-        ``(K, w, n)``, so that H and T are contiguous blocks per trial."""
+        ``(K, w, n)``, so that H and T are contiguous blocks per trial, in two buffers made
+        once per chunk size: a layer is its matmul and three elementwise passes (the
+        activation, the gate's sigmoid, and ``torch.lerp`` for h + T·(H − h))."""
         k, w = self.k, self.config.width
         first = self.w0.transpose(1, 2).reshape(k * w, -1)  # (K·w, in): a copy, made once
         first_bias = self.b0.transpose(1, 2).reshape(k * w, 1)
+        layers = [(weight.transpose(1, 2), bias.transpose(1, 2))
+                  for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True)]
+        buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for start in range(0, x.shape[0], chunk):
             rows = slice(start, start + chunk)
             xb = x[rows]
-            h = torch.addmm(first_bias, first, xb.T).view(k, w, xb.shape[0])
+            n = xb.shape[0]
+            if n not in buffers:  # the full chunk, and a ragged tail
+                rows_z = 2 * w if self.config.highway else w
+                buffers[n] = (x.new_empty(k * w, n), x.new_empty(k, rows_z, n))
+            h_buf, z = buffers[n]
+            h = torch.addmm(first_bias, first, xb.T, out=h_buf).view(k, w, n)
             self._act_(h)
-            for weight, bias in zip(self.wl.unbind(0), self.bl.unbind(0), strict=True):
-                z = torch.baddbmm(bias.transpose(1, 2), weight.transpose(1, 2), h)
+            for weight_t, bias_t in layers:
                 if self.config.highway:
+                    torch.baddbmm(bias_t, weight_t, h, out=z)
                     block, gate = z[:, :w], z[:, w:]
                     self._act_(block)
                     gate.sigmoid_()
-                    h = h.addcmul(gate, block.sub_(h))  # h + T·(H − h)
+                    h.lerp_(block, gate)  # h + T·(H − h), in place
                 else:
+                    torch.baddbmm(bias_t, weight_t, h, out=z)
                     self._act_(z)
-                    h = z
+                    h, z = z, h
             yield rows, torch.baddbmm(self.bc, h.transpose(1, 2), self.wc)  # (K, n, classes)
 
     def _act_(self, z: torch.Tensor) -> None:

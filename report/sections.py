@@ -12,7 +12,16 @@ from hwsearch.storage.records import count_trials
 from hwsearch.training import FAMILIES, HIGHWAY, PLAIN
 
 from . import figures
-from .checks import AGREES, DISAGREES, NOT_MEASURED, by_protocol, claims, describe, summary_data
+from .checks import (
+    AGREES,
+    DISAGREES,
+    NOT_MEASURED,
+    by_protocol,
+    claims,
+    describe,
+    epochs_text,
+    summary_data,
+)
 from .data import TOP_RUNS, ecdf_data, figure1_data, importance_data, slice_data
 from .page import Page
 from .protocol import FIXED_BY_THE_PAPERS, OUR_CHOICES
@@ -70,8 +79,8 @@ def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
         page.missing(f"The studies ran under {len(tables)} different protocols; each is checked "
                      "on its own and never pooled.")
     for table in tables:
-        page.paragraph(f"Protocol: {table.protocol}. Studies: "
-                       f"{', '.join(table.studies) or 'none'}.", "meta")
+        page.paragraph(f"Runs of {epochs_text(table.epochs)} each. Protocol: {table.protocol}. "
+                       f"Studies: {', '.join(table.studies) or 'none'}.", "meta")
         page.table(
             ["Claim", "Paper", "Rule", "This run", "Verdict", "Note"],
             [[c.claim, c.paper, c.rule, c.measured,
@@ -140,6 +149,8 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
         if len(groups) > 1:
             page.heading(f"Protocol: {describe(protocol)}")
         data = figure1_data(group)
+        epochs = dict(protocol).get("epochs")
+        epochs = epochs if isinstance(epochs, int) else None
         tops = [t for p in data.panels for t in (p.plain_top, p.highway_top) if t is not None]
         top_text = (f" Dotted, with a band: the mean and the spread (lowest to highest) of the "
                     f"top {TOP_RUNS} runs of each configuration that has at least {TOP_RUNS} "
@@ -149,11 +160,13 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
                     f" No configuration has {TOP_RUNS} complete trials, so the NeurIPS "
                     "version's mean of the top 10 runs is not drawn.")
         page.figure(
-            figures.figure1(data), "figure1" if i == 0 else f"figure1-{i}",
-            "Training cross-entropy over the whole training set in use, per epoch (log "
-            "scale), of the best trial at each depth: plain (blue) against highway (green), "
-            "one panel per depth, sharing the y axis. Curves are the stored per-epoch "
-            "evaluations; nothing is retrained. Cf. arXiv:1505.00387, Fig. 1." + top_text,
+            figures.figure1(data, epochs, group[0].dataset if group else ""),
+            "figure1" if i == 0 else f"figure1-{i}",
+            f"After {epochs_text(epochs)} of training: training cross-entropy over the whole "
+            "training set in use, per epoch (log scale), of the best trial at each depth: "
+            "plain (blue) against highway (green), one panel per depth, sharing the y axis. "
+            "Curves are the stored per-epoch evaluations; nothing is retrained. Cf. "
+            "arXiv:1505.00387, Fig. 1." + top_text + _short_run(epochs),
             f"Figure 1 lacks data: no plain or highway study has a complete trial "
             f"({len(data.panels)} depths found).")
         for p in data.panels:
@@ -164,6 +177,14 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
                 page.paragraph(f"{p.depth} layers: " + "; ".join(parts) + ".")
 
 
+def _short_run(epochs: int | None) -> str:
+    if epochs != 1:
+        return ""
+    return (" These runs had one epoch: each curve is one point, the first steps of training "
+            "only, not the converged nets of the paper's figure; whether highway nets converge "
+            "faster is not measured.")
+
+
 def _notes(page: Page, *notes: str) -> None:
     for note in notes:
         if note:
@@ -171,7 +192,7 @@ def _notes(page: Page, *notes: str) -> None:
 
 
 def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note: str,
-             net_note: str, data_note: str) -> None:
+             net_note: str, data_note: str, net_title: str = "") -> None:
     page.section("figure2", "Figure 2: inner workings of a trained highway network")
     _notes(page, chosen_note, net_note)
     if inner is None:
@@ -189,7 +210,8 @@ def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note
         if inner.mean_gates is not None else
         "the mean gate outputs, and one example's gate and block outputs (missing: no data)")
     page.figure(
-        figures.inner_workings(inner), "figure2",
+        figures.inner_workings(inner, f"Figure 2: {net_title}" if net_title else ""),
+        "figure2",
         f"{net_label}, {len(inner.layers) + 1} layers (layer 1, the plain input layer, has no "
         f"gate). Rows: highway layers; columns: blocks (units). From left: the transform-gate "
         f"biases after training (initialised to {inner.initial_bias:.3g}; red: now lower, "
@@ -198,23 +220,35 @@ def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note
 
 
 def lesioning(page: Page, lesion: LesionData | None, net_label: str, chosen_note: str,
-               net_note: str, data_note: str) -> None:
+              net_note: str, data_note: str, net_title: str = "") -> None:
     page.section("lesion", "Lesioning: how much each layer matters")
     if lesion is None:
         _notes(page, chosen_note, net_note, data_note)
         page.missing("The lesioning lacks data: it needs a trained highway net and its "
                      "training data.")
         return
-    worst = max(range(len(lesion.layers)), key=lambda i: lesion.losses[i])
     page.figure(
-        figures.lesion(lesion), "lesion",
+        figures.lesion(lesion, f"Lesioning: {net_title}" if net_title else ""), "lesion",
         f"{net_label}: training cross-entropy on {lesion.n_samples} training examples with one "
         "highway layer lesioned at a time (its transform gate forced to T = 0, so the layer "
-        "only copies its input), against the intact net (dashed). Lesioning layer "
-        f"{lesion.layers[worst]} hurts most (CE {lesion.losses[worst]:.4g} vs "
-        f"{lesion.unlesioned:.4g}). Points on the dashed line mark layers the net does not "
+        "only copies its input), against the intact net (dashed). "
+        f"{lesion_finding(lesion)} Points on the dashed line mark layers the net does not "
         "need; points far above it, layers it relies on. Cf. arXiv:1507.06228, Fig. 4.",
         "The lesioning lacks data.")
+
+
+def lesion_finding(lesion: LesionData) -> str:
+    """What the lesions show, as the data say it: the layer whose lesion raises the
+    cross-entropy most, or that none raises it."""
+    worst = max(range(len(lesion.layers)), key=lambda i: lesion.losses[i])
+    raised = sum(loss > lesion.unlesioned for loss in lesion.losses)
+    if raised == 0:
+        return (f"No lesion raises the cross-entropy (intact {lesion.unlesioned:.4g}; every "
+                f"lesioned net is at or below it, the highest {lesion.losses[worst]:.4g} at "
+                f"layer {lesion.layers[worst]}): this net relies on no single layer.")
+    return (f"Lesioning layer {lesion.layers[worst]} hurts most (CE "
+            f"{lesion.losses[worst]:.4g} vs {lesion.unlesioned:.4g}); {raised} of "
+            f"{len(lesion.layers)} lesions raise the cross-entropy.")
 
 
 def diagnostics(page: Page, records: list[StudyRecord], study: str | None) -> None:

@@ -8,7 +8,7 @@ rest. Any figure that lacks its data is replaced by a sentence saying what is mi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -19,16 +19,22 @@ from hwsearch.models.fc import FCNet
 from hwsearch.options import shown
 from hwsearch.output import write_atomic
 from hwsearch.storage import StudyStorage, open_storage
+from hwsearch.storage.keep import kept_numbers
 from hwsearch.storage.weights import load_trial_model
 from hwsearch.training import HIGHWAY, DataError
 from hwsearch.training.data import load_dataset
 
 from . import sections
+from .checks import epochs_text
 from .nets import Examples, bias_change_data, inner_workings_data, lesion_data, training_examples
 from .page import Page, plotly_js
 from .studies import StudyRecord, best_trial, load_studies, ranked
 
 INDEX = "index.html"
+STAGES = ("reading the studies", "loading Figure 2's net and the training data",
+          "computing Figure 2 (the gates' and blocks' outputs)", "lesioning each layer",
+          "drawing the figures and tables", "writing the page")
+Stage = Callable[[int, int, str], None]  # (k, n, what): stage k of n begins
 FIGURE2_DEPTH = 50
 
 
@@ -44,26 +50,38 @@ def write_report(
     data_dir: str | None = None,
     device: str = "cpu",
     seed: int = 0,
+    on_stage: Stage | None = None,
     notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path.
 
     ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
     data for Figure 2 and the lesioning (without it those panels say the data is missing);
-    ``seed`` draws their random training examples; ``notes`` are said at the top of the
-    page (what the caller knows is missing, e.g. unusable training data).
+    ``seed`` draws their random training examples; ``on_stage(k, n, what)`` is told as each
+    of the :data:`STAGES` begins. ``notes`` are said at the top of the page (what the caller
+    knows is missing, e.g. unusable training data).
     """
+    stage = _Stages(on_stage)
     out = Path(out_dir)
     store = open_storage(storage_url, create=False)
+    threads = torch.get_num_threads()
+    # The analysed nets are small (width 50): a second thread saves little when the machine is
+    # idle, and when it is busy, torch's threads wait on each other (the same forward pass took
+    # 16 times the CPU with two threads as with one on a loaded 2-core machine:
+    # docs/performance.md, "The report").
+    torch.set_num_threads(1)
     try:
+        stage("reading the studies")
         records, unknown = load_studies(store, dataset)
         if study is not None and study not in {r.name for r in records}:
             names = ", ".join(r.name for r in records) or "none"
             raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
         page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device),
-                      seed, notes)
+                      seed, stage, notes)
     finally:
+        torch.set_num_threads(threads)
         store.close()
+    stage("writing the page")
     out.mkdir(parents=True, exist_ok=True)
     return write_atomic(out / INDEX, page.render(plotly_js()))
 
@@ -71,6 +89,7 @@ def write_report(
 def _build(
     store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
     study: str | None, data_dir: str | None, device: torch.device, seed: int,
+    stage: _Stages,
     notes: Sequence[str] = (),
 ) -> Page:
     page = Page(f"Highway networks reproduction report: {dataset}")
@@ -89,6 +108,7 @@ def _build(
     if not records:
         page.missing(f"The storage holds no {dataset} study, so no figure has data.")
 
+    stage("loading Figure 2's net and the training data")
     chosen, chosen_note = pick_highway_study(records)
     net, net_trial, net_note = _load_net(store, chosen)
     examples: Examples | None = None
@@ -96,24 +116,40 @@ def _build(
     if net is not None:
         examples, data_note = _training_data(dataset, data_dir, chosen, device, seed)  # type: ignore[arg-type]
         net = net.to(device)
+    stage("computing Figure 2 (the gates' and blocks' outputs)")
     inner = None
     if net is not None:
         inner = (inner_workings_data(net, examples.x, examples.sample,
                                      sample_index=examples.sample_index, seed=seed)
                  if examples is not None else inner_workings_data(net, None, seed=seed))
+    stage("lesioning each layer")
     lesion = lesion_data(net, examples.x, examples.y) if net is not None and examples else None
     bias = bias_change_data(net) if net is not None else None
     net_label = (f"trial {net_trial.number} of {chosen.name}"
                  if chosen is not None and net_trial is not None else "")
 
+    stage("drawing the figures and tables")
     sections.summary(page, records, bias, net_label, chosen.name if chosen is not None else "")
     sections.table1(page, records, dataset)
     sections.protocol(page)
     sections.figure1(page, records)
-    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note)
-    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note)
+    net_title = (f"{net_label} ({chosen.dataset}, {chosen.depth} layers, "
+                 f"{epochs_text(chosen.spec.get('epochs'))})" if net_label and chosen else "")
+    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note, net_title)
+    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note, net_title)
     sections.diagnostics(page, [r for r in records if study is None or r.name == study], study)
     return page
+
+
+class _Stages:
+    """Numbers the :data:`STAGES` as they begin, for a caller's ``on_stage``."""
+
+    def __init__(self, on_stage: Stage | None) -> None:
+        self.on_stage = on_stage
+
+    def __call__(self, what: str) -> None:
+        if self.on_stage is not None:
+            self.on_stage(STAGES.index(what) + 1, len(STAGES), what)
 
 
 def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | None, str]:
@@ -135,19 +171,20 @@ def pick_highway_study(records: Sequence[StudyRecord]) -> tuple[StudyRecord | No
                   f"deepest highway net instead ({deepest} layers, study {pick.name}).")
 
 
-NET_TRIES = 20  # best trials tried for Figure 2's net; every completed trial stores weights
+NET_TRIES = 20  # best trials with weights tried for Figure 2's net
 
 
 def _load_net(
     store: StudyStorage, record: StudyRecord | None
 ) -> tuple[FCNet | None, FrozenTrial | None, str]:
-    """The best trial's net that has stored weights; notes when a better trial had none.
-    Only the :data:`NET_TRIES` best are tried: each is read whole, and a study without
-    weights (imported, or older) would otherwise be read whole, trial by trial."""
+    """The best kept trial's net (a launch keeps the weights of a study's best trials only);
+    notes when a better kept trial's weights were unusable. Only the :data:`NET_TRIES` best
+    are tried: each is read whole."""
     if record is None:
         return None, None, ""
     skipped = []
-    candidates = ranked(record.trials)
+    kept = set(kept_numbers(store, record.name))
+    candidates = [t for t in ranked(record.trials) if t.number in kept]
     for trial in candidates[:NET_TRIES]:
         try:
             model = load_trial_model(store, record.fetch(trial))
@@ -160,7 +197,10 @@ def _load_net(
         note = ("Better trials without usable weights were skipped: " + "; ".join(skipped)
                 if skipped else "")
         return model, trial, note
-    which = f"None of the {NET_TRIES} best trials" if len(candidates) > NET_TRIES else "No trial"
+    if not candidates:
+        return None, None, f"No complete trial of {record.name} has stored weights."
+    which = (f"None of the {NET_TRIES} best kept trials" if len(candidates) > NET_TRIES
+             else "No kept trial")
     return None, None, (f"{which} of {record.name} has usable stored weights: "
                         + "; ".join(skipped))
 

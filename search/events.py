@@ -14,9 +14,10 @@ from .timings import Timings
 class Events(Protocol):
     """What the planner tells the user about (progress)."""
 
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None: ...
+    def finished(self, study: str, value: float | None, diverged: bool = False,
+                 trial: int | None = None) -> None: ...
 
-    def failed(self, study: str) -> None: ...
+    def failed(self, study: str, trial: int | None = None) -> None: ...
 
     def note(self, message: str) -> None: ...
 
@@ -24,8 +25,14 @@ class Events(Protocol):
 class LaunchEvents(Events, Protocol):
     """What a launch tells its user, besides the planner's events."""
 
-    def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts]) -> None:
-        """The studies are open: each one's counts, before anything runs."""
+    def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts],
+              epochs: int = 1) -> None:
+        """The studies are open: each one's counts, before anything runs; each trial plans
+        ``epochs`` epochs."""
+
+    def epoch(self, study: str, trial: int, epoch: int, train_loss: float | None) -> None:
+        """Trial ``trial`` of ``study`` reported epoch ``epoch`` (its training loss): the unit
+        of work that progress and the ETA count."""
 
     def tick(self, force: bool = False) -> None:
         """A moment to show progress (``force``: show it now)."""

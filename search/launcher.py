@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hwsearch.storage import StorageError, StudyStorage, open_storage
+from hwsearch.storage.artifacts import ARTIFACT_DIR
+from hwsearch.storage.keep import KeepPolicy
 from hwsearch.storage.retry import find_cause
 from hwsearch.training import family
 
@@ -80,12 +82,14 @@ def launch_search(
         stack.callback(store.close)
         existing = store.study_names()
         for config in settings.configs():  # a mismatched study stops everything, first
-            check_study(store.optuna, study_name(config, settings.study_prefix, existing),
-                        config, settings.seed, settings.space, adopt=settings.adopt)
+            name = study_name(config, settings.study_prefix, existing)
+            check_study(store.optuna, name, config, settings.seed, settings.space,
+                        adopt=settings.adopt)
+            check_artifact_dir_of(store, name, settings.artifacts)
         plans = open_plans(store, settings)
         pack_size = pick_pack_size(settings)
         events.begin(store.display_url, pack_size, settings.trials,
-                     {name: store.counts(name) for name in plans})
+                     {name: store.counts(name) for name in plans}, settings.train.epochs)
         events.tick(force=True)
         if any(_left(store, name, plan.target) for name, plan in plans.items()):
             _run(stack, store, plans, settings, events, pack_size, after_ray_start)
@@ -104,6 +108,8 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
         name = study_name(config, settings.study_prefix, existing)
         study = open_study(store.optuna, name, config, settings.seed, settings.space,
                            adopt=settings.adopt)
+        if settings.artifacts and ARTIFACT_DIR not in study.user_attrs:
+            study.set_user_attr(ARTIFACT_DIR, settings.artifacts)
         train = replace(config, data_dir=data_dir)
         plans[name] = StudyPlan(
             study,
@@ -114,6 +120,17 @@ def open_plans(store: StudyStorage, settings: LaunchSettings) -> dict[str, Study
             family(config.model).trial_flops(config),
         )
     return plans
+
+
+def check_artifact_dir_of(store: StudyStorage, name: str, artifacts: str | None) -> None:
+    """A study keeps its weights in one place: a launch naming another directory than the
+    one it records is refused (leaving ``artifacts`` out uses the recorded one)."""
+    if artifacts is None or name not in store.study_names():
+        return
+    recorded = store.optuna.get_study_user_attrs(store.study_id(name)).get(ARTIFACT_DIR)
+    if recorded is not None and recorded != artifacts:
+        raise LaunchError(f"study {name!r} keeps its weights in {recorded}, not {artifacts}; "
+                          f"give `artifacts` {recorded} or leave it out")
 
 
 def _left(store: StudyStorage, name: str, target: int) -> bool:
@@ -155,6 +172,7 @@ def _run(
         launcher_id=f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         heartbeat_interval=settings.heartbeat,
         max_failed_packs=settings.max_failed_packs,
+        keep=KeepPolicy.parse(settings.keep_weights),
     )
     sink = WeightSink.options(scheduling_strategy=on_this_node()).remote()
     searcher = PackSearcher(planner, events, sink, timings)

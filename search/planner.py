@@ -26,11 +26,10 @@ from typing import Any, Protocol
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.exceptions import UpdateFinishedTrialError
 
 from hwsearch.storage import StudyStorage
 from hwsearch.storage import records as rec
-from hwsearch.storage.weights import upload_weights
+from hwsearch.storage.keep import DEFAULT_KEEP, KeepPolicy, WeightKeeper
 from hwsearch.training import Hyperparams
 
 from .events import Events
@@ -96,8 +95,10 @@ class PackPlanner:
         launcher_id: str,
         heartbeat_interval: float,
         max_failed_packs: int = 5,
+        keep: KeepPolicy | None = None,
     ) -> None:
         self.store, self.plans, self.pack_size = store, dict(plans), pack_size
+        self.keeper = WeightKeeper(store, keep or KeepPolicy.parse(DEFAULT_KEEP))
         self.holder, self.events = holder, events
         self.launcher_id, self.heartbeat_interval = launcher_id, heartbeat_interval
         self.max_failed_packs = max_failed_packs
@@ -172,11 +173,15 @@ class PackPlanner:
             self._done[name] = c.finished
             need = plan.target - c.finished - c.running
             while need > 0:
-                trial_id, number, params = self.store.ask(
+                asked = self.store.ask(
                     plan.study, plan.distributions,
                     lambda n: rec.ask_attrs(plan.seed, n, self.launcher_id,
                                             self.heartbeat_interval),
+                    target=plan.target,  # counted again under the study's row lock
                 )
+                if asked is None:  # another launcher asked meanwhile (a claim lost, say)
+                    return True
+                trial_id, number, params = asked
                 self.holder.add(trial_id)
                 buffer = self.buffers[name]
                 buffer.append(PlannedTrial(number, trial_id, params))
@@ -281,28 +286,22 @@ class PackPlanner:
         if blob is None or not math.isfinite(value):
             self._failed(pack, trial, "finished without weights or a finite loss; replaced")
             return
-        try:
-            upload_weights(self.store, trial.trial_id, blob)
-        except UpdateFinishedTrialError:  # taken over while this launcher was silent
-            self._end(pack, trial, won=False)
-            return
-        if self._end(pack, trial, rec.mark_completed(self.store, trial.trial_id, value)):
-            self.events.finished(pack.study, value)
+        # Completed and, if the policy keeps them, its weights stored, in one transaction.
+        won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
+            rec.mark_completed(self.store, trial.trial_id, value, then)))
+        if self._end(pack, trial, won):
+            self.events.finished(pack.study, value, trial=trial.number)
 
     def _diverged(
         self, pack: Pack, trial: PlannedTrial, epoch: int, best: float | None,
         blob: bytes | None,
     ) -> None:
         value = best if best is not None and math.isfinite(best) and blob is not None else None
-        if value is not None:
-            try:
-                upload_weights(self.store, trial.trial_id, blob)  # type: ignore[arg-type]
-            except UpdateFinishedTrialError:
-                self._end(pack, trial, won=False)
-                return
-        if self._end(pack, trial, rec.mark_diverged(self.store, trial.trial_id, epoch, value)):
-            self.events.finished(pack.study, value, diverged=True)
+        won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
+            rec.mark_diverged(self.store, trial.trial_id, epoch, value, then)))
+        if self._end(pack, trial, won):
+            self.events.finished(pack.study, value, diverged=True, trial=trial.number)
 
     def _failed(self, pack: Pack, trial: PlannedTrial, reason: str) -> None:
         if self._end(pack, trial, rec.mark_failed(self.store, trial.trial_id, reason)):
-            self.events.failed(pack.study)
+            self.events.failed(pack.study, trial=trial.number)

@@ -68,6 +68,9 @@ class PackSearcher(Searcher):
             start = time.perf_counter()
             self.planner.record_epoch(pack, message)
             t.record_seconds += time.perf_counter() - start
+            for entry in message.trials:
+                loss = entry.record.get("train_loss") if entry.record is not None else None
+                self.events.epoch(pack.study, entry.number, message.epoch, loss)
             self.events.tick()
         elif isinstance(message, FinalReport):
             self._finish(trial_id, message)

@@ -17,6 +17,7 @@ from typing import Any
 from hwsearch.options import (
     ConfigError,
     coerce,
+    did_you_mean,
     normalise_keys,
     number,
     option,
@@ -24,6 +25,8 @@ from hwsearch.options import (
     printable_name,
     validate,
 )
+from hwsearch.storage.keep import DEFAULT_KEEP, check_keep
+from hwsearch.storage.records import DEFAULT_HEARTBEAT_S
 from hwsearch.storage.url import FILE_ENV_VAR
 from hwsearch.training import HIGHWAY, MODELS, PLAIN, TrainConfig, family
 from hwsearch.training.families import MAX_PACK
@@ -42,7 +45,9 @@ def _models(name: str, value: Any) -> str | None:
     if not value:
         return "no models given; allowed: " + ", ".join(MODELS)
     bad = [m for m in value if m not in MODELS]
-    return f"unknown model {bad[0]!r}; allowed: {', '.join(MODELS)}" if bad else None
+    if not bad:
+        return None
+    return f"unknown model {bad[0]!r}{did_you_mean(bad[0], MODELS)}; allowed: {', '.join(MODELS)}"
 
 
 def _depths(name: str, value: Any) -> str | None:
@@ -94,6 +99,10 @@ class LaunchSettings:
     study_prefix: str = option("", "prefix of the study names (printable characters)",
                                check=printable_name(100))
     ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
+    ray_timeout: float = option(
+        30.0, "seconds the cluster at ray-address has to answer before the launch gives up "
+        "(default 30)", check=number(above=0, high=3600),
+    )
     cpus_per_trial: float = option(
         0.0, "CPUs (torch threads) per pack; 0 (auto): 1, with a local launch's trials "
         "split so that every core gets a pack", check=_cpus,
@@ -105,7 +114,17 @@ class LaunchSettings:
                        check=number(0, MAX_PACK), metavar="K|auto")
     max_failed_packs: int = option(5, "give up after this many failed packs in a row",
                                    check=number(1, 10_000))
-    heartbeat: int = option(10, "seconds between trial heartbeats (default 10)",
+    keep_weights: str = option(
+        DEFAULT_KEEP, "whose trained weights are stored: top:N (the N best trials of each "
+        f"study by objective; default {DEFAULT_KEEP}), all, or none", check=check_keep,
+        metavar="top:N|all|none",
+    )
+    artifacts: str | None = option(
+        None, "existing directory for the weights files (Optuna's file-system artifact "
+        "store; e.g. a volume every launcher mounts), recorded in each study; default: in "
+        "the database", metavar="DIR",
+    )
+    heartbeat: int = option(DEFAULT_HEARTBEAT_S, "seconds between trial heartbeats (default 10)",
                             check=number(1, 3600))
     progress_every: float = option(5.0, "seconds between progress reports",
                                    check=number(above=0, high=86_400))

@@ -7,8 +7,10 @@ Optuna's tables (``schema.py``), never Optuna's load-every-trial API.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -18,15 +20,63 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import schema as s
 from .database import Database
-from .records import DIVERGED, DIVERGED_EPOCH, EPOCH_PREFIX, OUTCOME, RAY_NODE_IP, Counts
+from .records import (
+    DIVERGED,
+    DIVERGED_EPOCH,
+    EPOCH_PREFIX,
+    GRACE_FACTOR,
+    HEARTBEAT_INTERVAL,
+    OUTCOME,
+    RAY_NODE_IP,
+    Counts,
+)
 
 Numbers = tuple[int, int] | None  # a page of trials: numbers[0] <= number < numbers[1]
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A RUNNING trial's last heartbeat: its age (None: it never beat) and its grace period
+    (``GRACE_FACTOR`` times its owner's recorded interval), in seconds on the database's clock.
+    Past its grace its launcher is taken for lost: a launcher fails it and asks a replacement."""
+
+    trial_id: int
+    number: int
+    age: float | None
+    grace: float
+
+    @property
+    def stale(self) -> bool:
+        return self.age is not None and self.age >= self.grace
 
 
 class Queries:
     def __init__(self, db: Database, optuna_storage: optuna.storages.RDBStorage) -> None:
         self.db, self._optuna = db, optuna_storage
         self._study_ids: dict[str, int] = {}
+
+    def beats(self, study_name: str, default_interval: float) -> list[Beat]:
+        """The last heartbeat of each RUNNING trial of the study (``default_interval`` for a
+        trial whose owner recorded none); one query, read on the database's clock."""
+        t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
+        query = (
+            sa.select(t.c.trial_id, t.c.number, hb.c.heartbeat, a.c.value_json)
+            .select_from(t.outerjoin(hb, hb.c.trial_id == t.c.trial_id).outerjoin(
+                a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == HEARTBEAT_INTERVAL)))
+            .where(t.c.study_id == self.study_id(study_name),
+                   t.c.state == TrialState.RUNNING.name)
+            .order_by(t.c.number)
+        )
+        now, rows = self.db.read("reading heartbeats",
+                                 lambda conn: (Database.now(conn), conn.execute(query).all()))
+        out = []
+        for trial_id, number, beat, interval_json in rows:
+            if isinstance(beat, str):
+                beat = dt.datetime.fromisoformat(beat)
+            age = None if beat is None else (now - beat.replace(tzinfo=None)).total_seconds()
+            interval = json.loads(interval_json) if interval_json else default_interval
+            out.append(Beat(int(trial_id), int(number), age, GRACE_FACTOR * float(interval)))
+        return out
 
     def study_names(self) -> list[str]:
         return sorted(self.db.read("in study_names", lambda conn: conn.execute(

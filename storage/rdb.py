@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from .handoff import with_password_from_env, without_password
 from .retry import Retry
 
 RETRIED = (
@@ -38,11 +39,25 @@ def _retried(name: str) -> Callable[..., Any]:
 
 
 class RetryingRDBStorage(optuna.storages.RDBStorage):
-    """An RDBStorage whose public calls go through ``retry``."""
+    """An RDBStorage whose public calls go through ``retry``. Pickled (multiprocessing, joblib,
+    Ray), it carries no password: the unpickling side reads it from its own environment
+    (``handoff.py``), and gets a retry of its own with the same budget."""
 
     def __init__(self, url: str, retry: Retry, **kwargs: Any) -> None:
         self.retry = retry
         super().__init__(url, **kwargs)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["url"] = without_password(self.url)
+        state["retry"] = (self.retry.display_url, self.retry.budget)
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        display_url, budget = state.pop("retry")
+        self.retry = Retry(display_url, budget)
+        state["url"] = with_password_from_env(state["url"])
+        super().__setstate__(state)
 
     for _name in RETRIED:
         locals()[_name] = _retried(_name)

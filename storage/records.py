@@ -11,7 +11,8 @@ Trial layout
     * params: ``lr``, ``momentum``, ``lr_decay``, ``activation``, and ``gate_bias`` (highway);
     * user attributes written at the ask: ``seed`` (:func:`trial_seed`), ``launcher``,
       ``heartbeat_interval`` (the owner's, in seconds: the grace period before another launcher
-      may take the trial for lost is :data:`GRACE_FACTOR` times this), ``pack_size``;
+      may take the trial for lost is :data:`GRACE_FACTOR` times this), ``ask_token`` (unique
+      per ask: a retried ask finds the trial its lost first answer made), ``pack_size``;
       then the Ray node it trained on: ``ray_node_id``, ``ray_node_ip``, ``hostname``;
     * per epoch, appended (never rewritten, so an E-epoch run writes O(E) bytes): the
       objective as the intermediate value at step = epoch (1-based), and the epoch's whole
@@ -32,13 +33,15 @@ States
     COMPLETE and PRUNED count as finished, so exact counts are unchanged.
 
 Weights
-    The artifact ``weights.pt`` of a COMPLETE trial (see ``hwsearch.storage.weights``).
+    The artifact ``weights.pt`` of a COMPLETE trial among those its launch's policy keeps
+    (``hwsearch.storage.keep``: by default the 5 best of the study), in the database or in
+    the directory the study's ``artifact_dir`` attribute names.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,6 +70,7 @@ LEGACY_PROTOCOL = {
 SEED = "seed"
 LAUNCHER = "launcher"
 HEARTBEAT_INTERVAL = "heartbeat_interval"
+ASK_TOKEN = "ask_token"
 PACK_SIZE = "pack_size"
 RAY_NODE_ID = "ray_node_id"
 RAY_NODE_IP = "ray_node_ip"
@@ -84,6 +88,7 @@ DIVERGED = "diverged"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 GRACE_FACTOR = 3  # heartbeats a launcher may miss before its trials are taken for lost
+DEFAULT_HEARTBEAT_S = 10  # a launch's default; for trials that recorded no interval
 WEIGHTS_FILE = "weights.pt"
 
 
@@ -162,6 +167,10 @@ def count_trials(trials: Sequence[FrozenTrial]) -> Counts:
 # -- writing ----------------------------------------------------------------------------------
 
 
+# Run in the transaction that finishes a trial, when it wins: the trial's weights (keep.py).
+Then = Callable[[Any], None] | None
+
+
 class Recorder(Protocol):
     """What a record is written through (a ``StudyStorage``)."""
 
@@ -171,7 +180,8 @@ class Recorder(Protocol):
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool: ...
 
     def finish_trial(
-        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any],
+        then: Then = None,
     ) -> bool: ...
 
 
@@ -197,13 +207,14 @@ def record_epoch(store: Recorder, trial_id: int, record: Mapping[str, Any]) -> b
     return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
 
 
-def mark_completed(store: Recorder, trial_id: int, value: float) -> bool:
+def mark_completed(store: Recorder, trial_id: int, value: float, then: Then = None) -> bool:
     """COMPLETE with ``value``; False when the trial had already finished (e.g. taken over)."""
-    return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED})
+    return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED}, then)
 
 
 def mark_diverged(
-    store: Recorder, trial_id: int, epoch: int, best_value: float | None = None
+    store: Recorder, trial_id: int, epoch: int, best_value: float | None = None,
+    then: Then = None,
 ) -> bool:
     """The run diverged at ``epoch``. With a finite best value from the epochs before, it is
     COMPLETE with that value (it reached it; the search objective is the best achieved);
@@ -211,7 +222,7 @@ def mark_diverged(
     says ``diverged``."""
     attrs = {OUTCOME: DIVERGED, DIVERGED_EPOCH: int(epoch)}
     if best_value is not None and math.isfinite(best_value):
-        return store.finish_trial(trial_id, TrialState.COMPLETE, best_value, attrs)
+        return store.finish_trial(trial_id, TrialState.COMPLETE, best_value, attrs, then)
     return store.finish_trial(trial_id, TrialState.PRUNED, None, attrs)
 
 

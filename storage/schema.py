@@ -85,6 +85,15 @@ TRIAL_USER_ATTRIBUTES = sa.Table(
     sa.Column("value_json", sa.Text),
 )
 
+TRIAL_SYSTEM_ATTRIBUTES = sa.Table(
+    "trial_system_attributes",
+    METADATA,
+    sa.Column("trial_system_attribute_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer),
+    sa.Column("key", sa.String(512)),
+    sa.Column("value_json", sa.Text),
+)
+
 TRIAL_INTERMEDIATE_VALUES = sa.Table(
     "trial_intermediate_values",
     METADATA,
@@ -104,3 +113,7 @@ TRIAL_HEARTBEATS = sa.Table(
 )
 
 FINITE = "FINITE"  # trial_values.value_type of a finite value
+# A trial's artifact, as optuna.artifacts.upload_artifact records it: the system attribute
+# "artifacts:<artifact id>" holding its ArtifactMeta as JSON (read by get_all_artifact_meta and
+# optuna-dashboard; pinned by tests/storage_tests/test_keep.py).
+ARTIFACT_PREFIX = "artifacts:"

@@ -20,17 +20,17 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from .artifacts import SQLArtifactStore
+from .artifacts import Artifacts, SQLArtifactStore
 from .claims import CLAIM_TIMEOUT_S, SCHEMA_LOCK, AdvisoryClaim, Claim, FileClaim
 from .database import Database, engine_kwargs
 from .errors import StorageError
 from .existing import check_existing, check_ours
-from .queries import Numbers, Queries
+from .queries import Beat, Numbers, Queries
 from .rdb import RetryingRDBStorage
-from .records import Counts
+from .records import DEFAULT_HEARTBEAT_S, Counts
 from .retry import Retry, reason
 from .trials import Trials
-from .url import mask_url, parse_url, sqlite_file
+from .url import ENV_VAR, FILE_ENV_VAR, mask_url, parse_url, sqlite_file
 
 
 class StudyStorage:
@@ -83,7 +83,7 @@ class StudyStorage:
                         skip_table_creation=not create,
                     )
                     db = Database(self._optuna.engine, self._retry)
-                    self._artifacts = SQLArtifactStore(db, create=create)
+                    self._artifacts = Artifacts(SQLArtifactStore(db, create=create), db)
             finally:
                 bare.dispose()
             self._retry.enabled = True
@@ -93,13 +93,19 @@ class StudyStorage:
             raise StorageError(f"cannot open storage {self.display_url}: {reason(e)}") from None
         except (RuntimeError, ValueError) as e:  # optuna's schema/version errors
             raise StorageError(f"cannot use storage {self.display_url}: {reason(e)}") from None
+        self._db = db
         self._claim = claim_on(db.engine)
         self._queries = Queries(db, self._optuna)
         self._trials = Trials(db, self._optuna, self._queries)
 
-    # A pickled RDBStorage carries its URL, password included: refuse to be shipped anywhere.
+    # It holds claims, locks and a launcher's state, which mean nothing in another process.
     def __getstate__(self) -> None:
-        raise TypeError("a StudyStorage holds a database URL and must not be pickled")
+        raise TypeError(
+            "a StudyStorage holds this process's claims and connections and must not be "
+            "pickled; pass its .optuna storage (pickled without the password, which the "
+            f"other side reads from {ENV_VAR}, {FILE_ENV_VAR} or libpq's PGPASSWORD or "
+            "~/.pgpass) or the URL without a password"
+        )
 
     @property
     def retry(self) -> Retry:
@@ -112,9 +118,14 @@ class StudyStorage:
         return self._optuna
 
     @property
-    def artifacts(self) -> SQLArtifactStore:
-        """Where trial weights go: the same database, so nothing else must be shared."""
+    def artifacts(self) -> Artifacts:
+        """Trial weights, wherever they are: the database, or a study's artifact directory."""
         return self._artifacts
+
+    @property
+    def database(self) -> Database:
+        """The engine and its retry, for this package's own queries (``keep.py``)."""
+        return self._db
 
     def claim(self, study_name: str) -> AbstractContextManager[None]:
         """Exclusive across processes and machines for ``study_name`` while held."""
@@ -142,6 +153,10 @@ class StudyStorage:
     def counts(self, study_name: str) -> Counts:
         return self._queries.counts(study_name)
 
+    def beats(self, study_name: str,
+              default_interval: float = DEFAULT_HEARTBEAT_S) -> list[Beat]:
+        return self._queries.beats(study_name, default_interval)
+
     def best_number(self, study_name: str) -> int | None:
         return self._queries.best_number(study_name)
 
@@ -154,15 +169,17 @@ class StudyStorage:
     # -- the write side (trials.py) -----------------------------------------------------------
 
     def ask(self, study: optuna.Study, distributions: Mapping[str, BaseDistribution],
-            attrs: Callable[[int], Mapping[str, Any]]) -> tuple[int, int, dict[str, Any]]:
-        return self._trials.ask(study, distributions, attrs)
+            attrs: Callable[[int], Mapping[str, Any]],
+            target: int | None = None) -> tuple[int, int, dict[str, Any]] | None:
+        return self._trials.ask(study, distributions, attrs, target)
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         return self._trials.write_attrs(trial_id, attrs)
 
     def finish_trial(self, trial_id: int, state: TrialState, value: float | None,
-                     attrs: Mapping[str, Any]) -> bool:
-        return self._trials.finish_trial(trial_id, state, value, attrs)
+                     attrs: Mapping[str, Any],
+                     then: Callable[[sa.Connection], None] | None = None) -> bool:
+        return self._trials.finish_trial(trial_id, state, value, attrs, then)
 
     def fail_stale(self, study_name: str, default_interval: float) -> int:
         return self._trials.fail_stale(study_name, default_interval)

@@ -9,9 +9,9 @@ to a dropped connection is recognised when it is made again.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from . import schema as s
 from .database import Database, utcnow
 from .queries import Queries
-from .records import GRACE_FACTOR, HEARTBEAT_INTERVAL, LAUNCHER, OUTCOME
+from .records import (
+    ACTIVE,
+    ASK_TOKEN,
+    FINISHED,
+    LAUNCHER,
+    OUTCOME,
+)
 
 STALE_REASON = "launcher lost (no heartbeat within the grace period); replaced"
 
@@ -34,6 +40,27 @@ def _set_attrs(conn: sa.Connection, trial_id: int, attrs: Mapping[str, Any]) -> 
     for key, value in attrs.items():
         conn.execute(a.delete().where(a.c.trial_id == trial_id, a.c.key == key))
         conn.execute(a.insert().values(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+
+
+def _taken(conn: sa.Connection, study_id: int) -> int:
+    """The study's trials that count towards its target: finished, or running (or waiting)."""
+    t = s.TRIALS
+    return conn.execute(sa.select(sa.func.count()).select_from(t).where(
+        t.c.study_id == study_id, t.c.state.in_([x.name for x in (*FINISHED, *ACTIVE)]))
+    ).scalar_one()
+
+
+def _draw(study: optuna.Study, distributions: Mapping[str, BaseDistribution], trial_id: int,
+          number: int, start: Any) -> dict[str, Any]:
+    """The trial's parameters, drawn by the study's sampler (ours reads nothing: it draws
+    from the study's seed and the trial's number)."""
+    frozen = FrozenTrial(
+        number=number, state=TrialState.RUNNING, value=None, values=None,
+        datetime_start=start, datetime_complete=None, params={}, distributions={},
+        user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id,
+    )
+    return {name: study.sampler.sample_independent(study, frozen, name, dist)
+            for name, dist in distributions.items()}
 
 
 class Trials:
@@ -47,42 +74,75 @@ class Trials:
         study: optuna.Study,
         distributions: Mapping[str, BaseDistribution],
         attrs: Callable[[int], Mapping[str, Any]],
-    ) -> tuple[int, int, dict[str, Any]]:
+        target: int | None = None,
+    ) -> tuple[int, int, dict[str, Any]] | None:
         """A new RUNNING trial of ``study``, its parameters drawn by the study's sampler, with
         the user attributes ``attrs(number)`` and its first heartbeat (the database's clock):
-        ``(trial_id, number, params)``. Optuna numbers the trial under its study row lock; the
-        new trial is read back by one query, its rows inserted at once."""
-        trial_id = self._optuna.create_new_trial(self._queries.study_id(study.study_name))
-        t = s.TRIALS
-        what = f"asking for a trial of {study.study_name!r}"
-        number, start = self.db.read(what, lambda conn: conn.execute(
-            sa.select(t.c.number, t.c.datetime_start).where(t.c.trial_id == trial_id)).one())
-        frozen = FrozenTrial(
-            number=number, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=start, datetime_complete=None, params={}, distributions={},
-            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id,
-        )
-        params = {name: study.sampler.sample_independent(study, frozen, name, dist)
-                  for name, dist in distributions.items()}
-        rows = [{"trial_id": trial_id, "param_name": name,
-                 "param_value": dist.to_internal_repr(params[name]),
-                 "distribution_json": distribution_to_json(dist)}
-                for name, dist in distributions.items()]
+        ``(trial_id, number, params)``; None, and nothing written, when the study already has
+        ``target`` trials finished or running.
 
-        def write(conn: sa.Connection) -> None:  # parameters, attributes and first beat at once
-            p, hb = s.TRIAL_PARAMS, s.TRIAL_HEARTBEATS
-            conn.execute(p.delete().where(p.c.trial_id == trial_id))  # a retry's rewrite
+        One transaction, under a lock on the study's row (an UPDATE of it: a row lock on
+        PostgreSQL, the write lock on SQLite; Optuna's own ``create_new_trial`` waits for it
+        too): the count, the trial's number, its parameters, attributes and first beat. So the
+        count is exact whatever became of the claim (an advisory lock dies with a restarting
+        server while its holder still counts on it). Each ask carries a token
+        (``records.ASK_TOKEN``): a retry whose first commit went through, its answer lost with
+        the connection, finds the trial it made instead of making another."""
+        study_id = self._queries.study_id(study.study_name)
+        token, tries = uuid.uuid4().hex, [0]
+
+        def write(conn: sa.Connection) -> tuple[int, int, dict[str, Any]] | None:
+            st, t = s.STUDIES, s.TRIALS
+            conn.execute(st.update().where(st.c.study_id == study_id)
+                         .values(study_name=st.c.study_name))  # the lock, held to the commit
+            tries[0] += 1
+            made = self._asked(conn, study_id, token, distributions) if tries[0] > 1 else None
+            if made is not None:
+                return made
+            if target is not None and _taken(conn, study_id) >= target:
+                return None
+            number = conn.execute(sa.select(sa.func.count()).select_from(t)
+                                  .where(t.c.study_id == study_id)).scalar_one()
+            start = utcnow()
+            trial_id = conn.execute(t.insert().values(
+                number=number, study_id=study_id, state=TrialState.RUNNING.name,
+                datetime_start=start)).inserted_primary_key[0]
+            params = _draw(study, distributions, trial_id, number, start)
+            rows = [{"trial_id": trial_id, "param_name": name,
+                     "param_value": dist.to_internal_repr(params[name]),
+                     "distribution_json": distribution_to_json(dist)}
+                    for name, dist in distributions.items()]
             if rows:
-                conn.execute(p.insert(), rows)
-            _set_attrs(conn, trial_id, attrs(number))
+                conn.execute(s.TRIAL_PARAMS.insert(), rows)
+            _set_attrs(conn, trial_id, {**attrs(number), ASK_TOKEN: token})
             # Its grace period starts now, on the database's clock: an owner that dies before
             # its first heartbeat leaves a trial that goes stale like any other.
-            conn.execute(hb.delete().where(hb.c.trial_id == trial_id))
-            conn.execute(hb.insert().values(trial_id=trial_id,
-                                            heartbeat=sa.func.current_timestamp()))
+            conn.execute(s.TRIAL_HEARTBEATS.insert().values(
+                trial_id=trial_id, heartbeat=sa.func.current_timestamp()))
+            return int(trial_id), int(number), params
 
-        self.db.write(what, write)
-        return trial_id, int(number), params
+        return self.db.write(f"asking for a trial of {study.study_name!r}", write)
+
+    @staticmethod
+    def _asked(
+        conn: sa.Connection, study_id: int, token: str,
+        distributions: Mapping[str, BaseDistribution],
+    ) -> tuple[int, int, dict[str, Any]] | None:
+        """The trial an earlier try of this very ask made, with its stored parameters."""
+        t, a, p = s.TRIALS, s.TRIAL_USER_ATTRIBUTES, s.TRIAL_PARAMS
+        row = conn.execute(
+            sa.select(t.c.trial_id, t.c.number)
+            .select_from(t.join(a, a.c.trial_id == t.c.trial_id))
+            .where(t.c.study_id == study_id, a.c.key == ASK_TOKEN,
+                   a.c.value_json == json.dumps(token))
+        ).first()
+        if row is None:
+            return None
+        stored = dict(conn.execute(sa.select(p.c.param_name, p.c.param_value)
+                                   .where(p.c.trial_id == row[0])).all())
+        params = {name: dist.to_external_repr(stored[name])
+                  for name, dist in distributions.items()}
+        return int(row[0]), int(row[1]), params
 
     def write_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> bool:
         """Set user attributes of a RUNNING trial in one transaction; False, and nothing
@@ -101,11 +161,13 @@ class Trials:
         return self.db.write("in write_attrs", write)
 
     def finish_trial(
-        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any]
+        self, trial_id: int, state: TrialState, value: float | None, attrs: Mapping[str, Any],
+        then: Callable[[sa.Connection], None] | None = None,
     ) -> bool:
-        """Finish a RUNNING trial: state, value and user attributes in one transaction. False,
-        and nothing written, when it had already finished (say another launcher took it
-        over): whoever finishes a trial first wins, and says why in the same write."""
+        """Finish a RUNNING trial: state, value and user attributes in one transaction, and
+        ``then`` in it when this call wins (its weights: ``keep.py``). False, and nothing
+        written, when it had already finished (say another launcher took it over): whoever
+        finishes a trial first wins, and says why in the same write."""
         if not state.is_finished():
             raise ValueError(f"{state.name} is not a finished state")
         if value is not None and not math.isfinite(value):
@@ -125,6 +187,8 @@ class Trials:
                 conn.execute(v.insert().values(trial_id=trial_id, objective=0,
                                                value=float(value), value_type=s.FINITE))
             _set_attrs(conn, trial_id, attrs)
+            if then is not None:
+                then(conn)
             return True
 
         return self.db.write("in finish_trial", write)
@@ -153,27 +217,12 @@ class Trials:
         none), on the database's clock. :meth:`ask` writes a trial's first beat, so the grace
         period of one whose owner never beat counts from its start; a trial asked elsewhere
         (no beat at all) starts its grace period when a launcher first sees it."""
-        t, hb, a = s.TRIALS, s.TRIAL_HEARTBEATS, s.TRIAL_USER_ATTRIBUTES
-        query = (
-            sa.select(t.c.trial_id, hb.c.heartbeat, a.c.value_json)
-            .select_from(t.outerjoin(hb, hb.c.trial_id == t.c.trial_id).outerjoin(
-                a, sa.and_(a.c.trial_id == t.c.trial_id, a.c.key == HEARTBEAT_INTERVAL)))
-            .where(t.c.study_id == self._queries.study_id(study_name),
-                   t.c.state == TrialState.RUNNING.name)
-        )
-        now, rows = self.db.read("in fail_stale",
-                                 lambda conn: (Database.now(conn), conn.execute(query).all()))
         stale = []
-        for trial_id, beat, interval_json in rows:
-            if beat is None:
-                self._first_seen(trial_id)
-                continue
-            if isinstance(beat, str):
-                beat = dt.datetime.fromisoformat(beat)
-            interval = json.loads(interval_json) if interval_json else default_interval
-            grace = dt.timedelta(seconds=GRACE_FACTOR * float(interval))
-            if now - beat.replace(tzinfo=None) >= grace:
-                stale.append(trial_id)
+        for beat in self._queries.beats(study_name, default_interval):
+            if beat.age is None:
+                self._first_seen(beat.trial_id)
+            elif beat.stale:
+                stale.append(beat.trial_id)
         return sum(self.finish_trial(trial_id, TrialState.FAIL, None, {OUTCOME: STALE_REASON})
                    for trial_id in stale)
 

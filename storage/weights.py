@@ -1,5 +1,5 @@
-"""A trial's trained weights, its best epoch's: the ``weights.pt`` artifact, kept in the study
-database itself.
+"""A trial's trained weights, its best epoch's: the ``weights.pt`` artifact, in the study
+database or its artifact directory, for the trials its launch's policy keeps (``keep.py``).
 
 Payload: ``torch.save({"model_class": "FCNet" | "ConvHighwayNet", "model_config": the model
 config as a dict, "state_dict": ...})``. Loading needs only this project's model classes.
@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from hwsearch.compat import trial_id_of
+
+from .keep import which_have_weights
 from .records import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -28,6 +31,10 @@ if TYPE_CHECKING:
     from hwsearch.models.fc import FCNet
 
     from .store import StudyStorage
+
+class NoWeightsError(LookupError):
+    """The trial's weights were not kept; the message says which trials of its study have."""
+
 
 # The class each kind of model config is stored as ("model_class" in the payload).
 CLASS_OF_CONFIG = {"FCConfig": "FCNet", "ConvConfig": "ConvHighwayNet"}
@@ -51,7 +58,8 @@ def serialize_weights(
 
 
 def upload_weights(store: StudyStorage, trial_id: int, payload: bytes) -> str:
-    """Attach ``payload`` to the trial as the ``weights.pt`` artifact; returns its id."""
+    """Attach ``payload`` to the trial as the ``weights.pt`` artifact, whatever the policy
+    (a launch stores through ``keep.WeightKeeper``); returns its id."""
     trial = store.optuna.get_trial(trial_id)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, WEIGHTS_FILE)
@@ -82,7 +90,8 @@ def load_trial_model(store: StudyStorage, trial: FrozenTrial) -> FCNet | ConvHig
 
     artifact_id = weights_artifact_id(store, trial)
     if artifact_id is None:
-        raise LookupError(f"trial {trial.number} has no stored weights")
+        raise NoWeightsError(f"trial {trial.number} has no stored weights (its launch kept "
+                             f"only some); {which_have_weights(store, trial_id_of(trial))}")
     with store.artifacts.open_reader(artifact_id) as f:
         payload = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
     net, config = {"FCNet": (FCNet, FCConfig), "ConvHighwayNet": (ConvHighwayNet, ConvConfig)}[

@@ -106,3 +106,19 @@ def test_pyproject_bounds_the_tested_minor_versions(name: str) -> None:
     installed = tuple(int(x) for x in importlib.metadata.version(name).split(".")[:2])
     bound = tuple(int(x) for x in upper.group(1).split(".")[:2])
     assert installed < bound <= (installed[0], installed[1] + 1), (spec, installed)
+
+
+def test_ray_auto_address_reads_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "10.9.8.7:6380")
+    assert compat.ray_auto_address() == "10.9.8.7:6380"
+
+
+def test_a_frozen_trials_storage_id_is_read() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    for trial in study.trials:
+        assert storage.get_trial(compat.trial_id_of(trial)).number == trial.number

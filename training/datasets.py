@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsearch.options import did_you_mean
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -100,7 +102,8 @@ def check_dataset(name: str, data_dir: str | Path | None, download: bool = False
     whole (``validate.py``: every byte read once, then a stamp in the cache skips it). For
     the launcher, the report and ``train``, which must fail fast and in one line."""
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; allowed: "
+                        f"{', '.join(DATASETS)}")
     if data_dir is None and download:
         return  # fetched by the loader on the workers
     if data_dir is None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hwsearch.models import KINDS, PRESETS, ConvConfig, FCConfig, preset
 from hwsearch.models.presets import forward_flops
-from hwsearch.options import ConfigError
+from hwsearch.options import ConfigError, did_you_mean
 
 from .datasets import DATASETS
 from .recipe import CAFFE_CIFAR, CAFFE_MNIST, SGD, Recipe
@@ -344,4 +344,5 @@ def family(model: str) -> Family:
     try:
         return FAMILIES[model]
     except KeyError:
-        raise ConfigError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}") from None
+        raise ConfigError(f"unknown model {model!r}{did_you_mean(model, MODELS)}; allowed: "
+                          f"{', '.join(MODELS)}") from None

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.options import check_name
+from hwsearch.options import check_name, did_you_mean
 from hwsearch.output import check_writable
 from hwsearch.storage import StudyStorage
+from hwsearch.storage.keep import kept_numbers
 from hwsearch.storage.records import STUDY_SPEC
 from hwsearch.storage.weights import load_trial_model, weights_artifact_id
 from hwsearch.training import DATASETS
 
-from .queries import open_existing, unknown_study
+from .queries import open_existing
 
 
 class ExportError(ValueError):
@@ -29,7 +30,9 @@ class ExportError(ValueError):
 def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTrial:
     """Trial ``number`` of ``study``, else its best complete trial with stored weights."""
     if study not in store.study_names():
-        raise ExportError(unknown_study(study, store.study_names(), store.display_url))
+        known = ", ".join(store.study_names()) or "none"
+        near = did_you_mean(study, store.study_names())
+        raise ExportError(f"no study {study!r} in {store.display_url}{near}; studies: {known}")
     trials = store.optuna.get_all_trials(store.study_id(study), deepcopy=False)
     if number is not None:
         found = [t for t in trials if t.number == number]
@@ -40,14 +43,22 @@ def pick_trial(store: StudyStorage, study: str, number: int | None) -> FrozenTri
         trial = found[0]
         if trial.state != TrialState.COMPLETE or weights_artifact_id(store, trial) is None:
             raise ExportError(f"trial {number} of {study!r} is {trial.state.name} without stored "
-                              "weights; only complete trials have a trained model")
+                              f"weights; {_with_weights(store, study)}")
         return trial
-    done = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-                   and math.isfinite(t.value)), key=lambda t: (t.value, t.number))
-    for trial in done:
-        if weights_artifact_id(store, trial) is not None:
+    by_number = {t.number: t for t in trials}
+    for kept in kept_numbers(store, study):  # best first
+        trial = by_number[kept]
+        if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(
+                trial.value):
             return trial
     raise ExportError(f"study {study!r} has no complete trial with stored weights")
+
+
+def _with_weights(store: StudyStorage, study: str) -> str:
+    numbers = kept_numbers(store, study)
+    if not numbers:
+        return "no trial of it has stored weights"
+    return "trials with weights: " + ", ".join(map(str, numbers))
 
 
 def export(

@@ -1,5 +1,11 @@
-"""What a launch shows while it runs: where the studies stand, progress per study (trials done
-of total, best value so far, ETA) every few seconds, notes, and where the time went."""
+"""What a launch shows while it runs: where the studies stand, progress per study and in all
+every few seconds, notes, and where the time went.
+
+Progress and the ETA count work, not trials: trial-epochs done out of trial-epochs planned
+(each study's target times the epochs of a trial). A finished trial counts all its planned
+epochs (a diverged one stops early: its work is done); a running one the epochs it reported;
+a failed one nothing (its replacement does the work again). So the count moves with every
+epoch report, not in jumps when a pack of trials finishes at once."""
 
 from __future__ import annotations
 
@@ -20,6 +26,12 @@ class StudyProgress:
     best: float | None
     diverged: int = 0
     failed: int = 0
+    running: dict[int, int] = field(default_factory=dict)  # trial number -> epochs reported
+
+    def work(self, epochs: int) -> int:
+        """Trial-epochs done: finished trials whole, running ones by their epochs."""
+        return (min(self.done, self.target) * epochs
+                + sum(min(n, epochs) for n in self.running.values()))
 
 
 @dataclass
@@ -29,31 +41,43 @@ class Progress:
     studies: dict[str, StudyProgress] = field(default_factory=dict)
     out: TextIO = field(default=sys.stderr)
     every: float = 5.0
+    epochs: int = 1  # planned per trial
     _start: float = field(default_factory=time.monotonic)
-    _done_at_start: int = 0
+    _work_at_start: int = 0
     _last_print: float = 0.0
 
     def __post_init__(self) -> None:
-        self._done_at_start = sum(s.done for s in self.studies.values())
+        self._work_at_start = self.work_done()
 
-    def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts]) -> None:
+    def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts],
+              epochs: int = 1) -> None:
+        self.epochs = max(1, epochs)
         self.studies = {name: StudyProgress(target, c.finished, c.best, c.diverged)
                         for name, c in counts.items()}
         self._start = time.monotonic()
-        self._done_at_start = sum(s.done for s in self.studies.values())
-        self._say(f"[hwsearch] storage {storage}; {len(counts)} studies x {target} trials; "
-                  f"pack {pack}")
+        self._work_at_start = self.work_done()
+        self._say(f"[hwsearch] storage {storage}; {len(counts)} studies x {target} trials x "
+                  f"{self.epochs} epochs; pack {pack}")
 
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
+    def epoch(self, study: str, trial: int, epoch: int, train_loss: float | None) -> None:
+        s = self.studies.get(study)
+        if s is not None:
+            s.running[trial] = max(epoch, s.running.get(trial, 0))
+
+    def finished(self, study: str, value: float | None, diverged: bool = False,
+                 trial: int | None = None) -> None:
         s = self.studies[study]
         s.done += 1
         s.diverged += diverged
+        s.running.pop(trial if trial is not None else -1, None)
         if value is not None and (s.best is None or value < s.best):
             s.best = value
         self.tick()
 
-    def failed(self, study: str) -> None:
-        self.studies[study].failed += 1
+    def failed(self, study: str, trial: int | None = None) -> None:
+        s = self.studies[study]
+        s.failed += 1
+        s.running.pop(trial if trial is not None else -1, None)
         self.tick()
 
     def note(self, message: str) -> None:
@@ -63,10 +87,16 @@ class Progress:
     def done(self, timings: Timings) -> None:
         self._say(timings_line(timings))
 
+    def work_done(self) -> int:
+        return sum(s.work(self.epochs) for s in self.studies.values())
+
+    def work_planned(self) -> int:
+        return sum(s.target * self.epochs for s in self.studies.values())
+
     def eta_seconds(self) -> float | None:
-        done_now = sum(s.done for s in self.studies.values()) - self._done_at_start
-        remaining = sum(max(0, s.target - s.done) for s in self.studies.values())
-        if remaining == 0:
+        done_now = self.work_done() - self._work_at_start
+        remaining = self.work_planned() - self.work_done()
+        if remaining <= 0:
             return 0.0
         if done_now <= 0:
             return None
@@ -78,18 +108,22 @@ class Progress:
             return
         self._last_print = now
         eta = self.eta_seconds()
-        total = sum(s.target for s in self.studies.values())
+        trials = sum(s.target for s in self.studies.values())
         done = sum(min(s.done, s.target) for s in self.studies.values())
+        planned = self.work_planned()
+        share = f" ({100 * self.work_done() / planned:.0f}%)" if planned else ""
         eta_text = "?" if eta is None else _hms(eta)
         lines = [
-            f"[hwsearch] {done}/{total} trials done, elapsed {_hms(now - self._start)}, "
-            f"ETA {eta_text}"
+            f"[hwsearch] {self.work_done()}/{planned} trial-epochs done{share}, {done}/{trials} "
+            f"trials done, elapsed {_hms(now - self._start)}, ETA {eta_text}"
         ]
         for name, s in self.studies.items():
             best = "-" if s.best is None else f"{s.best:.4g}"
-            extra = f", {s.diverged} diverged" if s.diverged else ""
+            extra = f", {len(s.running)} running" if s.running else ""
+            extra += f", {s.diverged} diverged" if s.diverged else ""
             extra += f", {s.failed} failed (replaced)" if s.failed else ""
-            lines.append(f"  {name}: {min(s.done, s.target)}/{s.target} done, best {best}{extra}")
+            lines.append(f"  {name}: {s.work(self.epochs)}/{s.target * self.epochs} epochs, "
+                         f"{min(s.done, s.target)}/{s.target} trials done, best {best}{extra}")
         self._say("\n".join(lines))
 
     def _say(self, text: str) -> None:

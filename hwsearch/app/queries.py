@@ -3,15 +3,15 @@ exist and is only read (``formats.py`` turns them into text)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from hwsearch.options import check_name
+from hwsearch.options import check_name, did_you_mean
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
+from hwsearch.storage.queries import Beat
 
 from .quiet import quiet_optuna
 from .storage_url import resolve_storage
@@ -64,14 +64,20 @@ def trials(
 def status_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
     """Per study: its trials per state and its best value, by aggregate queries."""
     rows = []
-    for name in _names(store, study_name):
+    for name in names_of(store, study_name):
         c = store.counts(name)
+        stale = [b for b in store.beats(name) if b.stale] if c.running else []
         rows.append(
             {
                 "study": name,
                 "complete": c.complete,
                 "diverged": c.diverged,
                 "running": c.running,
+                # Running, but their launcher has not beaten for longer than their grace: it
+                # was killed or lost; the next launch fails and replaces them.
+                "stale": len(stale),
+                "last_beat_s": _age(min(b.age for b in stale if b.age is not None))
+                if stale else None,
                 "failed": c.failed,
                 "best": c.best,
             }
@@ -79,10 +85,14 @@ def status_rows(store: StudyStorage, study_name: str | None = None) -> list[dict
     return rows
 
 
+def _age(seconds: float) -> int:
+    return max(0, round(seconds))
+
+
 def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
     """Per study: its best trial, found by an indexed query and read alone."""
     rows = []
-    for name in _names(store, study_name):
+    for name in names_of(store, study_name):
         number = store.best_number(name)
         if number is None:
             rows.append({"study": name, "number": None, "value": None, "params": {}})
@@ -95,23 +105,29 @@ def best_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[s
 
 def trial_rows(store: StudyStorage, study_name: str) -> Iterator[dict[str, Any]]:
     """Every trial of one study, a page at a time (memory and first-row latency stay flat)."""
-    (name,) = _names(store, study_name)
+    (name,) = names_of(store, study_name)
     count = store.counts(name)
     total = count.complete + count.pruned + count.running + count.failed
+    beats = {b.number: b for b in store.beats(name)} if count.running else {}
     for low in range(0, max(total, 1), PAGE):
         page = (low, low + PAGE)
         epochs = store.last_epochs(name, page)
         for t in store.light_trials(name, page):
             n, last = epochs.get(t.number, (0, {}))
-            yield _trial_row(t, n, last)
+            yield _trial_row(t, n, last, beats.get(t.number))
 
 
-def _trial_row(t: FrozenTrial, epochs: int, last: dict[str, Any]) -> dict[str, Any]:
+def _trial_row(
+    t: FrozenTrial, epochs: int, last: dict[str, Any], beat: Beat | None
+) -> dict[str, Any]:
     return {
         "number": t.number,
         "state": t.state.name,
         "value": t.value,
         "outcome": rec.outcome(t),
+        # A RUNNING trial's last heartbeat, seconds ago, and whether that is past its grace.
+        "last_beat_s": _age(beat.age) if beat and beat.age is not None else None,
+        "stale": beat.stale if beat else None,
         "epochs": epochs,
         "test_accuracy": last.get("test_accuracy"),
         "node": rec.node_ip(t),
@@ -119,18 +135,15 @@ def _trial_row(t: FrozenTrial, epochs: int, last: dict[str, Any]) -> dict[str, A
     }
 
 
-def _names(store: StudyStorage, study_name: str | None) -> list[str]:
+def names_of(store: StudyStorage, study_name: str | None) -> list[str]:
+    """Every study's name, or ``[study_name]`` when it exists (else a LookupError that
+    suggests the nearest name)."""
     names = store.study_names()
     if study_name is None:
         return names
     if study_name not in names:
-        raise LookupError(unknown_study(study_name, names, store.display_url))
+        known = ", ".join(names) or "none"
+        raise LookupError(f"no study {study_name!r} in {store.display_url}"
+                          f"{did_you_mean(study_name, names)}; studies: {known}")
     return [study_name]
 
-
-def unknown_study(study_name: str, names: list[str], display_url: str) -> str:
-    """The one line for a study name not in the database: the nearest names first."""
-    near = difflib.get_close_matches(study_name, names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
-    shown = ", ".join(map(repr, names[:10])) + (", …" if len(names) > 10 else "")
-    return (f"no study {study_name!r} in {display_url}; {hint}studies: {shown or 'none'}")

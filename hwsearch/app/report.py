@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hwsearch.flags import render
-from hwsearch.options import ConfigError, check_name
+from hwsearch.options import ConfigError, check_name, did_you_mean
 from hwsearch.output import OutputError, check_out_dir
 from hwsearch.storage import open_storage
 from hwsearch.training import DATASETS, DataError, check_dataset
@@ -27,13 +27,15 @@ def report(
     out: str | Path, dataset: str = "mnist", study: str | None = None,
     data_dir: str | None = None, seed: int = 0, *, storage: str | None = None,
     storage_file: str | None = None, skip_data_figures: bool = False,
-    err: TextIO = sys.stderr,
+    progress: TextIO | None = None, err: TextIO = sys.stderr,
 ) -> Path:
     """Write ``out/index.html`` for ``dataset``'s studies (``study``: only its diagnostics);
     returns its path. ``data_dir`` feeds the gate and lesioning figures (required unless
-    ``skip_data_figures``); ``seed`` draws their random training examples."""
+    ``skip_data_figures``); ``seed`` draws their random training examples. Each stage is a
+    line on ``progress`` (none if None)."""
     if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {dataset!r}{did_you_mean(dataset, DATASETS)}; "
+                          f"allowed: {', '.join(DATASETS)}")
     check_name("study", study)
     url = resolve_storage(storage, storage_file)
     check_out_dir(out)
@@ -50,9 +52,13 @@ def report(
         print(f"hwsearch: warning: {render(notes[0])}", file=err, flush=True)
     from hwsearch.report import write_report  # torch: the input is good
 
+    def on_stage(k: int, n: int, what: str) -> None:
+        if progress is not None:
+            print(f"report: stage {k}/{n}: {what}", file=progress, flush=True)
+
     try:
         return write_report(url, out, dataset=dataset, study=study, data_dir=data_dir,
-                            seed=seed, notes=notes)
+                            seed=seed, on_stage=on_stage, notes=notes)
     except OSError as e:  # a full disk, a quota: the page is written whole or not at all
         raise OutputError(f"cannot write `out` {out}: {e.strerror or e}") from None
 

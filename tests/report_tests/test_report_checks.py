@@ -15,6 +15,7 @@ from hwsearch.report.checks import (
     best_runs,
     by_protocol,
     claims,
+    epochs_text,
     epochs_to_reach,
     paper_checks,
     summary_data,
@@ -103,7 +104,7 @@ KNOWN = {
     ("faster", AGREES): (paper_like(), 8, None),  # highway there at epoch 3, plain at 8
     ("faster", DISAGREES): ({**paper_like(),
                              ("highway", 10): run(1e-2, curve(2.0, 1e-2, reach_at=5))}, 8, None),
-    ("faster", NOT_MEASURED): (paper_like(), 3, None),  # 3 epochs cannot resolve 2×
+    ("faster", NOT_MEASURED): (paper_like(), 1, None),  # one epoch: no curve
     ("biases", AGREES): (paper_like(), 8, bias(6)),
     ("biases", DISAGREES): (paper_like(), 8, bias(5)),  # half is not most
     ("biases", NOT_MEASURED): (paper_like(), 8, None),
@@ -166,7 +167,7 @@ def test_a_missing_depth_is_never_substituted() -> None:
 
 def test_nothing_measured_without_data_or_epochs() -> None:
     assert set(verdicts({}, epochs=8).values()) == {NOT_MEASURED}
-    assert verdicts(paper_like(), epochs=2)["faster"] == NOT_MEASURED  # 2 epochs: unresolvable
+    assert verdicts(paper_like(), epochs=1)["faster"] == NOT_MEASURED  # one epoch: no curve
     assert verdicts(paper_like(), epochs=None)["faster"] == NOT_MEASURED
 
 
@@ -219,3 +220,36 @@ def test_summary_has_one_row_per_study_with_its_best_trial() -> None:
     assert highway.params == records[0].trials[1].params and highway.test_accuracy == 0.9
     assert (highway.limit_train, highway.epochs) == (1000, 3)
     assert (plain.best_value, plain.best_trial, plain.params, plain.diverged) == (None, None, {}, 1)
+
+
+def two_epochs(highway_reach: int) -> dict:
+    """Two-epoch runs at one depth: plain reaches its best in epoch 2, highway in
+    ``highway_reach``, its best the higher of the two (so L is highway's)."""
+    high = [0.5, 0.2] if highway_reach == 2 else [0.2, 0.2]
+    return {("plain", 10): run(0.1, [0.9, 0.1]), ("highway", 10): run(0.2, high)}
+
+
+@pytest.mark.parametrize(("highway_reach", "verdict"), [(1, AGREES), (2, DISAGREES)])
+def test_speed_is_measured_from_two_epochs_in_both_directions(highway_reach: int,
+                                                             verdict: str) -> None:
+    """Two epochs are enough: highway at L after epoch 1 and plain after epoch 2 is the 2×
+    the rule asks for; both after epoch 2 is no speed-up. The check says the epochs."""
+    faster = by_name(paper_checks(two_epochs(highway_reach), 2))["faster"]
+    assert faster.verdict == verdict, faster
+    assert faster.measured.startswith("2 epochs per run: d10: L = 0.2")
+    assert faster.value == pytest.approx(2.0 if highway_reach == 1 else 1.0)
+
+
+def test_one_epoch_runs_say_so_and_leave_speed_unmeasured() -> None:
+    faster = by_name(paper_checks(two_epochs(1), 1))["faster"]
+    assert faster.verdict == NOT_MEASURED and faster.value is None
+    assert faster.measured == "1 epoch per run" and "1 epoch" in faster.note
+    assert epochs_text(1) == "1 epoch" and epochs_text(5) == "5 epochs"
+
+
+def test_the_claims_table_gives_the_runs_epochs() -> None:
+    records = [record("plain", 10, [trial(0, [2.0, 1.0, 0.5])], epochs=3),
+               record("highway", 10, [trial(0, [1.0, 0.5, 0.4])], epochs=3)]
+    (table,) = claims(records)
+    assert table.epochs == 3 and "3 epochs" in table.protocol
+    assert by_name(table.checks)["faster"].measured.startswith("3 epochs per run")

@@ -115,6 +115,17 @@ def test_each_layer_is_lesioned_in_turn() -> None:
             assert loss == pytest.approx(data.unlesioned, rel=1e-9, abs=1e-12)
 
 
+def test_lesioning_from_the_layers_inputs_gives_the_lesioned_forwards() -> None:
+    """Every gate open a little: each lesion's loss is the lesioned forward's, to the last
+    bits (lesion_data starts each lesion from the unlesioned input to its layer)."""
+    model = net(gate_bias=0.0)
+    x, y = inputs()
+    data = lesion_data(model, x, y)
+    for layer, loss in zip(data.layers, data.losses, strict=True):
+        assert loss == pytest.approx(cross_entropy(model, x, y, lesion={layer - 2}), rel=1e-12)
+        assert loss != pytest.approx(data.unlesioned, rel=1e-9)
+
+
 def test_lesion_data_refuses_plain_nets() -> None:
     plain = FCNet(FCConfig(kind="plain", depth=3, width=8))
     with pytest.raises(ValueError, match="highway"):
@@ -313,7 +324,18 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
     made = [stored_trials.finished_trial(t.params, t.distributions,
                                [{"epoch": 1, "train_loss": 1.0 / (n + 1)}])
             for n, t in enumerate(trial(n, [1.0]) for n in range(NET_TRIES + 5))]
-    stored_trials.add_finished_trials(store, "mnist-highway-d50", made)  # none has weights
+    ids = stored_trials.add_finished_trials(store, "mnist-highway-d50", made)
+    # Every trial but the best names weights (as a kept trial does) that were never stored:
+    # the best is never read, and each kept one is tried, best first, and skipped.
+    import sqlalchemy as sa
+
+    from hwsearch.storage import schema
+    from hwsearch.storage.keep import weights_attr
+
+    rows = [dict(zip(("key", "value_json"), weights_attr(f"missing-{i}"), strict=True),
+                 trial_id=i) for i in ids[:-1]]
+    store.database.write("test", lambda c: c.execute(
+        sa.insert(schema.TRIAL_SYSTEM_ATTRIBUTES), rows))
     fetched = []
 
     def fetch(t):
@@ -324,6 +346,18 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
                     store.light_trials("mnist-highway-d50"), fetch)
     net, best, note = _load_net(store, r)
     assert net is None and best is None
-    assert len(fetched) == NET_TRIES and fetched[0] == NET_TRIES + 4  # best first
-    assert note.startswith(f"None of the {NET_TRIES} best trials of mnist-highway-d50")
+    assert fetched == list(range(NET_TRIES + 3, 3, -1))  # the best kept first, NET_TRIES
+    assert note.startswith(f"None of the {NET_TRIES} best kept trials of mnist-highway-d50")
     store.close()
+
+
+def test_the_lesion_caption_says_what_the_data_say() -> None:
+    from hwsearch.report.nets import LesionData
+    from hwsearch.report.sections import lesion_finding
+
+    lower = LesionData([2, 3, 4], [0.30, 0.25, 0.29], 0.31, 100)  # every lesion lowers the CE
+    text = lesion_finding(lower)
+    assert "No lesion raises the cross-entropy" in text and "hurts most" not in text
+    higher = LesionData([2, 3, 4], [0.30, 0.90, 0.32], 0.31, 100)
+    assert lesion_finding(higher).startswith("Lesioning layer 3 hurts most (CE 0.9 vs 0.31); 2 "
+                                             "of 3 lesions raise")

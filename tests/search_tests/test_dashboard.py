@@ -196,3 +196,40 @@ def test_an_empty_server_database_gets_optunas_tables(pg_database: str) -> None:
         with engine.connect() as conn:
             assert {"studies", "trials", "version_info"} <= set(sa.inspect(conn).get_table_names())
         engine.dispose()
+
+
+def test_weights_in_an_artifact_directory_are_the_trials_artifacts(tmp_path: Path) -> None:
+    """A study launched with an artifact directory: the dashboard lists the kept trial's
+    weights as its artifact (Optuna's own metadata) and serves the file, with no flag."""
+    from hwsearch.storage import open_storage
+    from hwsearch.storage import records as rec
+    from hwsearch.storage.artifacts import ARTIFACT_DIR
+    from hwsearch.storage.keep import KeepPolicy, WeightKeeper
+
+    url = foreign_study(f"sqlite:///{tmp_path / 'd.db'}", "mnist-highway-d10", trials=0)
+    where = tmp_path / "volume"
+    where.mkdir()
+    store = open_storage(url)
+    try:
+        study = optuna.load_study(study_name="mnist-highway-d10", storage=store.optuna)
+        study.set_user_attr(ARTIFACT_DIR, str(where))
+        trial_id = store.optuna.create_new_trial(store.study_id(study.study_name))
+        assert WeightKeeper(store, KeepPolicy(1)).finish(
+            study.study_name, trial_id, 0.5, b"the weights",
+            lambda then: rec.mark_completed(store, trial_id, 0.5, then))
+    finally:
+        store.close()
+    (artifact_id,) = os.listdir(where)
+    port = free_port()
+    proc = _start(url, port)
+    try:
+        status, body = _request(port, "/api/studies/1?after=0")
+        assert status == 200
+        (trial,) = json.loads(body)["trials"]
+        assert [(a["artifact_id"], a["filename"]) for a in trial["artifacts"]] == [
+            (artifact_id, rec.WEIGHTS_FILE)]
+        assert _request(port, f"/artifacts/1/{trial['trial_id']}/{artifact_id}") == (
+            200, b"the weights")
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)

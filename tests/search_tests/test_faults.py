@@ -5,6 +5,7 @@ Each ends with exactly ``--trials`` finished trials per study, and failures say 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -63,6 +64,18 @@ def test_killed_launcher_resumes_without_duplicates(
     done_before = {t.number: t.value for t in trials(url, name) if t.state == TrialState.COMPLETE}
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the local Ray it started
     proc.wait()
+    # status shows the killed launcher's trials as running but stale, with their beat's age,
+    # once the grace period (3 × --heartbeat 2) has passed; table and CSV carry it too.
+    def status(fmt: str) -> str:
+        out = run_hwsearch("status", "--storage", url, "--format", fmt, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    wait_for(lambda: json.loads(status("json"))[0]["stale"] >= 1, 120, "a stale trial")
+    (row,) = json.loads(status("json"))
+    assert row["stale"] == row["running"] >= 1 and row["last_beat_s"] >= 6, row
+    assert "stale" in status("table").splitlines()[0].split()
+    assert "last_beat_s" in status("csv").splitlines()[0].split(",")
 
     again = run_hwsearch(*args, cwd=tmp_path, timeout=500)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -54,6 +54,9 @@ def test_search_exact_counts_resume_and_records(
     assert "trials done" in first.stderr and "ETA" in first.stderr  # progress is shown
     studies = _studies(storage_url, prefix)
     assert sorted(studies) == [f"{prefix}mnist-highway-d2", f"{prefix}mnist-plain-d2"]
+    # docs/cli.md: one line per study on stdout, `<study>: <finished>/<target> finished`.
+    for name in studies:
+        assert f"{name}: 3/3 finished" in first.stdout.splitlines(), first.stdout[-2000:]
     for study in studies.values():
         trials = study.get_trials()
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -91,6 +94,7 @@ def test_search_exact_counts_resume_and_records(
     assert again.returncode == 0, again.stderr[-3000:]
     for name, study in _studies(storage_url, prefix).items():
         assert len(study.get_trials()) == 3, name  # nothing added
+        assert f"{name}: 3/3 finished" in again.stdout.splitlines(), again.stdout[-2000:]
 
     for out in (first, again):
         assert PG_PASSWORD not in out.stdout + out.stderr

@@ -35,10 +35,11 @@ class Events:
     def __init__(self) -> None:
         self.log: list[tuple] = []
 
-    def finished(self, study: str, value: float | None, diverged: bool = False) -> None:
+    def finished(self, study: str, value: float | None, diverged: bool = False,
+                 trial: int | None = None) -> None:
         self.log.append(("finished", study, value, diverged))
 
-    def failed(self, study: str) -> None:
+    def failed(self, study: str, trial: int | None = None) -> None:
         self.log.append(("failed", study))
 
     def note(self, message: str) -> None:
@@ -366,3 +367,21 @@ def test_each_trial_starts_with_its_sampled_gate_bias(store: StudyStorage, model
         for bias in gate_biases:
             torch.testing.assert_close(bias, torch.full_like(bias, stored[number]), rtol=0,
                                        atol=1e-6)
+
+
+@pytest.mark.parametrize(("keep", "kept"), [("top:2", 2), ("all", 4), ("none", 0)])
+def test_the_planner_keeps_weights_by_policy(store: StudyStorage, keep: str, kept: int) -> None:
+    """Every trial completes with its value; only the policy's best keep their weights."""
+    from hwsearch.storage.keep import KeepPolicy, kept_numbers
+
+    name = "mnist-highway-d2"
+    plans = make_plans(store, target=4, activations=("tanh",))
+    planner, _, _ = make_planner(store, plans, pack_size=4, keep=KeepPolicy.parse(keep))
+    (pack,) = drain(planner)
+    values = [0.4, 0.1, 0.3, 0.2]
+    final = FinalReport([TrialFinal(t.number, None, v, True)
+                         for t, v in zip(pack.trials, values, strict=True)], 10)
+    planner.finish(pack, final, {t.number: b"weights" for t in pack.trials})
+    assert store.counts(name).complete == 4
+    by_value = [t.number for _, t in sorted(zip(values, pack.trials, strict=True))]
+    assert kept_numbers(store, name) == by_value[:kept]

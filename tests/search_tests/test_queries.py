@@ -65,3 +65,33 @@ def test_an_unknown_study_is_an_error(store) -> None:
     s, _ = store
     with pytest.raises(LookupError, match="no study 'nope'"):
         list(queries.trial_rows(s, "nope"))
+
+
+def test_status_and_trials_show_stale_running_trials_with_their_beats_age(store) -> None:
+    """A launcher killed mid-trial leaves RUNNING trials that no one beats: past their grace
+    (3 × their owner's interval) status counts them as stale with the age of their newest
+    beat, and trials marks each, in every format; a trial still beating is not stale."""
+    from hwtest.heartbeats import backdate_beat
+
+    s, name = store
+    study = optuna.load_study(study_name=name, storage=s.optuna)
+    lost = [s.ask(study, {}, lambda n: rec.ask_attrs(0, n, "killed", 10))[0] for _ in range(2)]
+    live = s.ask(study, {}, lambda n: rec.ask_attrs(0, n, "alive", 10))[0]
+    backdate_beat(s.optuna.engine, lost[0], 400)
+    backdate_beat(s.optuna.engine, lost[1], 100)  # past 3 × 10 s: the newest stale beat
+    (row,) = [r for r in queries.status_rows(s) if r["study"] == name]
+    assert (row["running"], row["stale"]) == (3, 2)
+    assert 100 <= row["last_beat_s"] < 400
+    table = formats.format_rows([row], "table").splitlines()
+    assert "stale" in table[0].split() and "last_beat_s" in table[0].split()
+    (parsed,) = csv.DictReader(io.StringIO(formats.format_rows([row], "csv")))
+    assert parsed["stale"] == "2" and int(parsed["last_beat_s"]) >= 100
+    rows = {r["number"]: r for r in queries.trial_rows(s, name)}
+    numbers = {s.optuna.get_trial(t).number: t for t in (*lost, live)}
+    by_id = {t: rows[n] for n, t in numbers.items()}
+    assert by_id[lost[0]]["stale"] is True and by_id[lost[0]]["last_beat_s"] >= 400
+    assert by_id[live]["stale"] is False and by_id[live]["last_beat_s"] < 30
+    assert all(r["stale"] is None for r in rows.values() if r["state"] != "RUNNING")
+    assert s.fail_stale(name, default_interval=10) == 2  # what a relaunch does with them
+    (row,) = [r for r in queries.status_rows(s) if r["study"] == name]
+    assert (row["running"], row["stale"], row["last_beat_s"]) == (1, 0, None)

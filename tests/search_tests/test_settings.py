@@ -144,7 +144,7 @@ def test_every_setting_has_a_flag_and_a_key_and_the_reverse() -> None:
     keys = launch_keys | train_keys
     flags = _flags("launch")
     # The file itself has a flag and no key; the search space is a table, a key and no flag.
-    assert flags - {"config"} == keys - {"space"}
+    assert flags - {"config", "quiet"} == keys - {"space"}
     for key in keys - {"space"}:  # each key is accepted in a config file
         assert key in launch_keys | train_keys
     assert build_settings({"epochs": "7", "pack": "auto", "cpus-per-trial": 2}).train.epochs == 7
@@ -155,7 +155,7 @@ def test_train_flags_are_the_training_settings() -> None:
     from hwsearch.training import Hyperparams, TrainConfig
 
     fields = {f.name for cls in (TrainConfig, Hyperparams) for f, _ in options_of(cls)}
-    assert _flags("train") - {"json"} == fields
+    assert _flags("train") - {"json", "quiet"} == fields
 
 
 @pytest.mark.parametrize(

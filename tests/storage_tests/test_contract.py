@@ -101,10 +101,11 @@ def test_stale_trials_fail_only_after_grace(storage_url: str, prefix: str) -> No
     store.close()
 
 
-def test_storage_refuses_to_be_pickled(storage_url: str) -> None:
+def test_the_facade_refuses_to_be_pickled_and_says_what_to_pass(storage_url: str) -> None:
     store = open_storage(storage_url)
-    with pytest.raises(TypeError, match="must not be pickled"):
+    with pytest.raises(TypeError, match="must not be pickled") as info:
         pickle.dumps(store)
+    assert ".optuna storage" in str(info.value) and "\n" not in str(info.value)
     store.close()
 
 
@@ -156,3 +157,83 @@ def test_concurrent_first_opens_of_a_new_database(tmp_path, pg_database) -> None
                                   text=True) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, errors
+
+
+# -- Optuna's own storage contract, against the retrying storage ------------------------------
+# A representative subset of optuna.testing.pytest_storages.StorageTestCase (Optuna 5.0, the
+# class Optuna's tests/storages_tests/test_storages.py runs against every storage): studies,
+# trials, parameters, values, attributes, queries. Each test gets an empty database of its own.
+# The whole suite is run by scripts/optuna-storage-suite (docs/reliability.md).
+
+from optuna.testing.pytest_storages import StorageTestCase  # noqa: E402
+
+from hwtest import pg_scratch, pg_url  # noqa: E402
+
+CONTRACT = (
+    "test_create_new_study", "test_create_new_study_with_name", "test_delete_study",
+    "test_get_study_id_from_name_and_get_study_name_from_id", "test_set_and_get_study_directions",
+    "test_set_and_get_study_user_attrs", "test_create_new_trial",
+    "test_create_new_trial_with_template_trial", "test_set_trial_state_values_for_state",
+    "test_set_trial_param", "test_set_trial_intermediate_value", "test_set_trial_user_attr",
+    "test_get_all_trials_state_option", "test_get_best_trial", "test_check_trial_is_updatable",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path, pg_database: str):  # noqa: ANN201
+    """The storage ``open_storage`` gives Optuna's API (``StudyStorage.optuna``), on an empty
+    database of the test's own."""
+    if request.param == "sqlite":
+        store = open_storage(f"sqlite:///{tmp_path / 'contract.db'}")
+        yield store.optuna
+        store.close()
+        return
+    with pg_scratch(f"{pg_database}_{request.node.name[-40:].lower()}"[:63]) as name:
+        store = open_storage(pg_url(name))
+        yield store.optuna
+        store.close()
+
+
+class TestOptunaContract:
+    pass
+
+
+for _name in CONTRACT:
+    setattr(TestOptunaContract, _name, getattr(StorageTestCase, _name))
+
+
+def test_the_retrying_storage_pickles_without_its_password(
+    pg_database: str, prefix: str
+) -> None:
+    """Pickled as multiprocessing, joblib or Ray pickle it, the storage carries no password;
+    a process that unpickles it reads the password from its own environment (here
+    HWSEARCH_STORAGE) and reads the study; one without it gets the URL without a password."""
+    url = pg_url(pg_database)
+    store = open_storage(url)
+    study = optuna.create_study(study_name=f"{prefix}p", storage=store.optuna)
+    study.set_user_attr("k", "v")
+    blob = pickle.dumps(store.optuna)
+    assert PG_PASSWORD.encode() not in blob
+    assert PG_PASSWORD.encode() not in pickle.dumps(study)  # a Study, as joblib ships one
+    read = textwrap.dedent(f"""
+        import pickle, sys
+        storage = pickle.loads(sys.stdin.buffer.read())
+        print(storage.url.count({PG_PASSWORD!r}), end=" ")
+        study = __import__("optuna").load_study(study_name={f"{prefix}p"!r}, storage=storage)
+        print(study.user_attrs["k"])
+    """)
+    for env, seen in (({"HWSEARCH_STORAGE": url}, "1 v"), ({}, "0 v")):
+        out = subprocess.run([sys.executable, "-c", read], input=blob, capture_output=True,
+                             timeout=120, env={**_bare_env(), **env})
+        assert out.stdout.decode().strip() == seen, out.stderr.decode()[-2000:]
+    restored = pickle.loads(blob)  # this process: no HWSEARCH_STORAGE set by the suite
+    assert restored.get_study_user_attrs(study._study_id) == {"k": "v"}
+    assert restored.retry.budget == store.retry.budget
+    store.close()
+
+
+def _bare_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("HWSEARCH_STORAGE", "PGPASSWORD"))}
