@@ -164,8 +164,9 @@ def _add_queries(sub: Any, light: bool) -> None:
         _add_storage(p)
         if name == "trials":
             p.add_argument("--study", required=True, help="the study (required; no default)")
-        elif name == "best":
-            p.add_argument("--study", help="only this study (default: every study)")
+        else:
+            p.add_argument("--study", help="only this study, which must exist (default: every "
+                           "study)")
         p.add_argument("--format", default="table", choices=FORMATS,
                        help="table, json or csv, on stdout (default table)")
         _add_quiet(p)
