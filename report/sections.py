@@ -16,6 +16,7 @@ from .checks import (
     AGREES,
     DISAGREES,
     NOT_MEASURED,
+    ProtocolChecks,
     by_protocol,
     claims,
     describe,
@@ -49,7 +50,8 @@ def _width(model: str, width: int | None) -> str:
 
 
 def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
-             net_label: str, bias_study: str) -> None:
+             net_label: str, bias_study: str) -> list[ProtocolChecks]:
+    """The summary table and the claims' tables; returns the claims as the page words them."""
     page.section("summary", "Summary")
     rows = summary_data(records)
     if rows:
@@ -94,6 +96,7 @@ def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
             "compares the best training CE of configurations run under this protocol, at the "
             "depths it names and no other. A short or small search can disagree simply "
             "because it is short: read the numbers, not only the verdicts.")
+    return tables
 
 
 def table1(page: Page, records: list[StudyRecord], dataset: str) -> None:
