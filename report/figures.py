@@ -45,15 +45,35 @@ def _panel_note(fig: go.Figure, col: int, text: str, y: float = 0.5, color: str 
                        font={"color": color})
 
 
+def log_axis(values: Any) -> dict[str, Any]:
+    """A log axis whose tick labels read as numbers: one tick per decade labelled 1e-3, 1e-2
+    when the data span a decade or more, else plain numbers (0.25, 0.3), never a bare digit
+    between decades."""
+    positive = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    if positive and math.log10(max(positive) / min(positive)) >= 1:
+        return {"type": "log", "dtick": 1, "exponentformat": "e", "showexponent": "all"}
+    return {"type": "log", "tickformat": _narrow_format(positive)}
+
+
+def _narrow_format(values: list[float]) -> str:
+    """Enough decimals that ticks over ``values``' range differ (2.310, 2.315; not 2.32 twice);
+    three significant digits when the range is unknown."""
+    if len(values) < 2 or max(values) == min(values):
+        return ".3~g"
+    decimals = max(0, -math.floor(math.log10(max(values) - min(values))))
+    return f".{decimals}f"
+
+
 def _hover_params(params: dict[str, Any]) -> str:
     return "<br>".join(
         f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items()
     )
 
 
-def figure1(data: Figure1Data, epochs: int | None = None) -> go.Figure | None:
+def figure1(data: Figure1Data, epochs: int | None = None, dataset: str = "") -> go.Figure | None:
     """Best training curves per depth, plain against highway, log y, one panel per depth;
-    titled with the runs' ``epochs``, so a short run's figure says what it is."""
+    titled with the dataset and the runs' ``epochs``, so a short run's figure says what it
+    is. The bands go under every line (drawn first), so no band hides a curve."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -66,14 +86,19 @@ def figure1(data: Figure1Data, epochs: int | None = None) -> go.Figure | None:
     for col, panel in enumerate(data.panels, start=1):
         for model in (PLAIN, HIGHWAY):
             top = getattr(panel, f"{model}_top")
-            if top is not None:  # the NeurIPS version: mean and spread of the top runs
+            if top is not None:  # the NeurIPS version: the spread of the top runs
                 fig.add_trace(go.Scatter(
                     x=[*top.epochs, *top.epochs[::-1]], y=[*top.high, *top.low[::-1]],
                     fill="toself", mode="lines", line={"width": 0}, fillcolor=COLORS[model],
-                    opacity=0.18, name=f"{model}: top {top.n} runs, lowest to highest",
-                    legendgroup=f"{model}-top", showlegend=f"{model}-top" not in shown,
+                    opacity=0.15, name=f"{model}: top {top.n} runs, lowest to highest",
+                    legendgroup=f"{model}-top", showlegend=f"{model}-band" not in shown,
                     hoverinfo="skip",
                 ), row=1, col=col)
+                shown.add(f"{model}-band")
+    for col, panel in enumerate(data.panels, start=1):
+        for model in (PLAIN, HIGHWAY):
+            top = getattr(panel, f"{model}_top")
+            if top is not None:  # and their mean
                 fig.add_trace(go.Scatter(
                     x=top.epochs, y=top.mean, mode="lines", name=f"{model}: top {top.n} mean",
                     legendgroup=f"{model}-top", showlegend=f"{model}-top" not in shown,
@@ -100,10 +125,14 @@ def figure1(data: Figure1Data, epochs: int | None = None) -> go.Figure | None:
     last = max((max(c.epochs, default=1) for p in data.panels for c in (p.plain, p.highway)
                 if c is not None), default=1)
     fig.update_xaxes(tick0=1, dtick=max(1, math.ceil(last / 10)))
-    fig.update_yaxes(type="log", row=1, col=1, title_text="training cross-entropy")
-    fig.update_yaxes(type="log")
-    title = f"Figure 1 after {epochs_text(epochs)}" + (" (first steps only)" if epochs == 1
-                                                        else "")
+    values = [v for p in data.panels for c in (p.plain, p.highway) if c is not None
+              for v in c.losses]
+    values += [v for p in data.panels for t in (p.plain_top, p.highway_top) if t is not None
+               for v in (*t.low, *t.high)]
+    fig.update_yaxes(**log_axis(values))
+    fig.update_yaxes(row=1, col=1, title_text="training cross-entropy")
+    title = (f"Figure 1 after {epochs_text(epochs)}"
+             + (" (first steps only)" if epochs == 1 else "") + (f", {dataset}" if dataset else ""))
     _layout(fig, 410, legend={"orientation": "h", "x": 0, "y": -0.2})
     fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
                       margin={"l": 60, "r": 30, "t": 80, "b": 50})
@@ -113,24 +142,33 @@ def figure1(data: Figure1Data, epochs: int | None = None) -> go.Figure | None:
 def _heatmap_panels(data: InnerWorkings) -> list[tuple[str, np.ndarray | None, dict[str, Any]]]:
     # Biases: red below the initial value, blue above, so "most decreased" shows at a glance.
     spread = float(np.abs(data.biases - data.initial_bias).max()) if data.biases.size else 0.0
-    spread = spread or 1.0
+    spread = max(spread, 0.01)  # an untrained net's biases differ only by rounding
     around_initial = {"colorscale": "RdBu", "zmin": data.initial_bias - spread,
                       "zmax": data.initial_bias + spread}
     around_zero = {"colorscale": "RdBu", "zmid": 0.0}
-    gates = {"colorscale": "Viridis"}  # own range: mean gates of a trained net are often < 0.1
+    # The two gate panels share one scale (mean gates of a trained net are often < 0.1, so
+    # it runs to the larger of their maxima, not to 1); so do the outputs and the states.
+    gate_top = max((float(np.nanmax(z)) for z in (data.mean_gates, data.sample_gates)
+                    if z is not None and z.size), default=1.0) or 1.0
+    gates = {"colorscale": "Viridis", "zmin": 0.0, "zmax": gate_top}
+    reach = max((float(np.nanmax(np.abs(z))) for z in (data.sample_outputs, data.sample_states)
+                 if z is not None and z.size), default=1.0) or 1.0
+    around_zero = {"colorscale": "RdBu", "zmid": 0.0, "zmin": -reach, "zmax": reach}
     one = f"#{data.sample_index}"
     return [
-        (f"Gate biases (init {data.initial_bias:.3g})", data.biases, around_initial),
-        (f"Mean gate T ({data.n_samples} ex.)", data.mean_gates, gates),
-        (f"Gate T, example {one}", data.sample_gates, gates),
-        (f"Block outputs y, {one}", data.sample_outputs, around_zero),
-        (f"Extra: states H(x), {one}", data.sample_states, around_zero),
+        (f"Gate biases (init {data.initial_bias:.3g})", data.biases,
+         {**around_initial, "bar": "bias"}),
+        (f"Mean gate T ({data.n_samples} ex.)", data.mean_gates, {**gates, "bar": "T"}),
+        (f"Gate T, example {one}", data.sample_gates, {**gates, "bar": "T"}),
+        (f"Block outputs y, {one}", data.sample_outputs, {**around_zero, "bar": "y"}),
+        (f"Extra: states H(x), {one}", data.sample_states, {**around_zero, "bar": "H"}),
     ]
 
 
-def inner_workings(data: InnerWorkings) -> go.Figure | None:
-    """The paper's Figure 2: four (layer × block) heatmaps, each with its own colour bar, and a
-    fifth, labelled extra, of the block states H(x)."""
+def inner_workings(data: InnerWorkings, title: str = "") -> go.Figure | None:
+    """The paper's Figure 2: four (layer × block) heatmaps and a fifth, labelled extra, of the
+    block states H(x); each has a labelled colour bar in the gap before the next panel, and
+    panels of one quantity share their scale. ``title`` says which net (dataset, depth)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -138,28 +176,38 @@ def inner_workings(data: InnerWorkings) -> go.Figure | None:
         return None
     panels = _heatmap_panels(data)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _, _ in panels],
-                        horizontal_spacing=0.06)
+                        horizontal_spacing=0.075, shared_yaxes=True)
     blocks = list(range(data.biases.shape[1]))
-    for col, (title, z, style) in enumerate(panels, start=1):
+    for col, (name, z, style) in enumerate(panels, start=1):
         axis = "" if col == 1 else str(col)
         domain = fig.layout[f"xaxis{axis}"].domain
+        style = dict(style)
+        bar = style.pop("bar")
         if z is None:
             _panel_note(fig, col, "no training data")
         else:
             fig.add_trace(go.Heatmap(
-                z=z, x=blocks, y=data.layers, name=title,
-                colorbar={"x": domain[1] + 0.005, "thickness": 10, "len": 0.9},
-                hovertemplate="layer %{y}, block %{x}: %{z:.3g}<extra>" + title + "</extra>",
+                z=z, x=blocks, y=data.layers, name=name,
+                colorbar={"x": domain[1] + 0.004, "xanchor": "left", "thickness": 8,
+                          "len": 0.85, "tickfont": {"size": 9}, "nticks": 5,
+                          "tickformat": ".3~g",
+                          "title": {"text": bar, "side": "top", "font": {"size": 10}}},
+                hovertemplate="layer %{y}, block %{x}: %{z:.3g}<extra>" + name + "</extra>",
                 **style,
             ), row=1, col=col)
         fig.update_xaxes(title_text="block", row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)
     fig.update_yaxes(title_text="layer (depth)", row=1, col=1)
-    return _layout(fig, 460)
+    _layout(fig, 480 if title else 460)
+    if title:
+        fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
+                          margin={"l": 60, "r": 40, "t": 80, "b": 50})
+    return fig
 
 
-def lesion(data: LesionData) -> go.Figure | None:
-    """Training CE with one layer's gate shut (points) against the intact net (dashed line)."""
+def lesion(data: LesionData, title: str = "") -> go.Figure | None:
+    """Training CE with one layer's gate shut (points) against the intact net (dashed line);
+    ``title`` says which net (dataset, depth, epochs)."""
     import plotly.graph_objects as go
 
     if not data.layers:
@@ -176,8 +224,14 @@ def lesion(data: LesionData) -> go.Figure | None:
         hoverinfo="skip",
     ))
     fig.update_xaxes(title_text="lesioned layer")
-    fig.update_yaxes(type="log", title_text=f"training cross-entropy ({data.n_samples} samples)")
-    return _layout(fig, 380, legend={"orientation": "h", "x": 0, "y": 1.12})
+    fig.update_yaxes(**log_axis([*data.losses, data.unlesioned]),
+                     title_text=f"training cross-entropy ({data.n_samples} samples)")
+    if not title:
+        return _layout(fig, 380, legend={"orientation": "h", "x": 0, "y": 1.12})
+    _layout(fig, 400, legend={"orientation": "h", "x": 0, "y": 1.1})
+    fig.update_layout(title={"text": title, "x": 0, "font": {"size": 14}},
+                      margin={"l": 60, "r": 30, "t": 90, "b": 50})
+    return fig
 
 
 def slices(data: SliceData) -> go.Figure | None:
@@ -207,10 +261,10 @@ def slices(data: SliceData) -> go.Figure | None:
                 hovertemplate=f"diverged: {p.name} = %{{x}}<extra></extra>",
             ), row=1, col=col)
         if p.log:
-            fig.update_xaxes(type="log", exponentformat="power", row=1, col=col)
+            fig.update_xaxes(**log_axis(p.x), row=1, col=col)
         if p.categorical:
             fig.update_xaxes(type="category", categoryorder="category ascending", row=1, col=col)
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(**log_axis([*all_y, top]))
     fig.update_yaxes(title_text="best training CE", row=1, col=1)
     return _layout(fig, 300, legend={"orientation": "h", "x": 0, "y": -0.25})
 
@@ -241,6 +295,6 @@ def ecdf(data: Ecdf) -> go.Figure | None:
         line={"shape": "hv", "color": COLORS[PLAIN]}, marker={"size": 5},
         hovertemplate="%{y:.0%} of complete trials ended at CE ≤ %{x:.4g}<extra></extra>",
     ))
-    fig.update_xaxes(type="log", title_text="final training cross-entropy")
+    fig.update_xaxes(**log_axis(data.values), title_text="final training cross-entropy")
     fig.update_yaxes(title_text=f"fraction of {len(data.values)} complete", range=[0, 1.05])
     return _layout(fig, 280, title={"text": "Spread of outcomes", "x": 0.02})

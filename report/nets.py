@@ -151,8 +151,36 @@ def lesion_data(model: FCNet, x: torch.Tensor, y: torch.Tensor) -> LesionData:
         raise ValueError("only highway layers can be lesioned")
     if len(x) == 0:
         raise ValueError("lesioning needs at least one example")
-    losses = [cross_entropy(model, x, y, lesion={i}) for i in range(len(model.layers))]
-    return LesionData(highway_layer_numbers(model), losses, cross_entropy(model, x, y), len(x))
+    losses, whole = _lesioned_cross_entropies(model, x, y)
+    return LesionData(highway_layer_numbers(model), losses, whole, len(x))
+
+
+@torch.no_grad()
+def _lesioned_cross_entropies(
+    model: FCNet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2500
+) -> tuple[list[float], float]:
+    """What :func:`cross_entropy` gives with each layer lesioned in turn, and without, in half
+    the work: a lesioned layer (T = 0) passes its input through unchanged, so lesion ``i``
+    starts from the unlesioned net's input to layer ``i`` and runs only the layers after it
+    (the same batches and operations, so the same numbers)."""
+    n = len(model.layers)
+    totals, whole = [0.0] * n, 0.0
+
+    def ce(h: torch.Tensor, yb: torch.Tensor) -> float:
+        return float(F.cross_entropy(model.classifier(h).double(), yb, reduction="sum"))
+
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        inputs = [model.first(xb.flatten(1))]
+        for layer in model.layers:
+            inputs.append(layer(inputs[-1]))
+        whole += ce(inputs[-1], yb)
+        for i in range(n):
+            h = inputs[i]  # layer i lesioned: its output is its input
+            for layer in model.layers[i + 1 :]:
+                h = layer(h)
+            totals[i] += ce(h, yb)
+    return [t / len(x) for t in totals], whole / len(x)
 
 
 class Examples(NamedTuple):

@@ -2,8 +2,9 @@
 
 Figures travel as JSON in ``<script type="application/json">`` blocks and are drawn by one
 loop, which then records on ``<html>`` how many plots drew and any JavaScript error
-(``data-report-status``, ``data-plots-drawn``, ``data-errors``, ``data-sections``), so a
-headless browser can check the page without a screenshot.
+(``data-report-status``, ``data-plots-drawn``, ``data-errors``, ``data-sections``, and each
+figure's box, ``data-figures``), so a headless browser can check the page without a screenshot
+and crop one figure out of one.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ RENDER = """
     root.setAttribute('data-plots-total', String(plots.length));
     root.setAttribute('data-errors', JSON.stringify(errors));
     root.setAttribute('data-sections', JSON.stringify(sections));
+    var figures = {};
+    plots.forEach(function (d) {
+      var r = d.getBoundingClientRect();
+      figures[d.id] = [Math.round(r.left + window.scrollX), Math.round(r.top + window.scrollY),
+                       Math.round(r.width), Math.round(r.height)];
+    });
+    root.setAttribute('data-figures', JSON.stringify(figures));
+    root.setAttribute('data-page-height', String(document.documentElement.scrollHeight));
     root.setAttribute('data-report-status',
                       errors.length ? 'error' : (drawn === plots.length ? 'ok' : 'incomplete'));
   }

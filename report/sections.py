@@ -16,6 +16,7 @@ from .checks import (
     AGREES,
     DISAGREES,
     NOT_MEASURED,
+    ProtocolChecks,
     by_protocol,
     claims,
     describe,
@@ -49,7 +50,8 @@ def _width(model: str, width: int | None) -> str:
 
 
 def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
-             net_label: str, bias_study: str) -> None:
+             net_label: str, bias_study: str) -> list[ProtocolChecks]:
+    """The summary table and the claims' tables; returns the claims as the page words them."""
     page.section("summary", "Summary")
     rows = summary_data(records)
     if rows:
@@ -94,6 +96,7 @@ def summary(page: Page, records: list[StudyRecord], bias: BiasChange | None,
             "compares the best training CE of configurations run under this protocol, at the "
             "depths it names and no other. A short or small search can disagree simply "
             "because it is short: read the numbers, not only the verdicts.")
+    return tables
 
 
 def table1(page: Page, records: list[StudyRecord], dataset: str) -> None:
@@ -160,7 +163,8 @@ def figure1(page: Page, records: list[StudyRecord]) -> None:
                     f" No configuration has {TOP_RUNS} complete trials, so the NeurIPS "
                     "version's mean of the top 10 runs is not drawn.")
         page.figure(
-            figures.figure1(data, epochs), "figure1" if i == 0 else f"figure1-{i}",
+            figures.figure1(data, epochs, group[0].dataset if group else ""),
+            "figure1" if i == 0 else f"figure1-{i}",
             f"After {epochs_text(epochs)} of training: training cross-entropy over the whole "
             "training set in use, per epoch (log scale), of the best trial at each depth: "
             "plain (blue) against highway (green), one panel per depth, sharing the y axis. "
@@ -191,7 +195,7 @@ def _notes(page: Page, *notes: str) -> None:
 
 
 def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note: str,
-             net_note: str, data_note: str) -> None:
+             net_note: str, data_note: str, net_title: str = "") -> None:
     page.section("figure2", "Figure 2: inner workings of a trained highway network")
     _notes(page, chosen_note, net_note)
     if inner is None:
@@ -209,7 +213,8 @@ def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note
         if inner.mean_gates is not None else
         "the mean gate outputs, and one example's gate and block outputs (missing: no data)")
     page.figure(
-        figures.inner_workings(inner), "figure2",
+        figures.inner_workings(inner, f"Figure 2: {net_title}" if net_title else ""),
+        "figure2",
         f"{net_label}, {len(inner.layers) + 1} layers (layer 1, the plain input layer, has no "
         f"gate). Rows: highway layers; columns: blocks (units). From left: the transform-gate "
         f"biases after training (initialised to {inner.initial_bias:.3g}; red: now lower, "
@@ -218,23 +223,35 @@ def figure2(page: Page, inner: InnerWorkings | None, net_label: str, chosen_note
 
 
 def lesioning(page: Page, lesion: LesionData | None, net_label: str, chosen_note: str,
-               net_note: str, data_note: str) -> None:
+              net_note: str, data_note: str, net_title: str = "") -> None:
     page.section("lesion", "Lesioning: how much each layer matters")
     if lesion is None:
         _notes(page, chosen_note, net_note, data_note)
         page.missing("The lesioning lacks data: it needs a trained highway net and its "
                      "training data.")
         return
-    worst = max(range(len(lesion.layers)), key=lambda i: lesion.losses[i])
     page.figure(
-        figures.lesion(lesion), "lesion",
+        figures.lesion(lesion, f"Lesioning: {net_title}" if net_title else ""), "lesion",
         f"{net_label}: training cross-entropy on {lesion.n_samples} training examples with one "
         "highway layer lesioned at a time (its transform gate forced to T = 0, so the layer "
-        "only copies its input), against the intact net (dashed). Lesioning layer "
-        f"{lesion.layers[worst]} hurts most (CE {lesion.losses[worst]:.4g} vs "
-        f"{lesion.unlesioned:.4g}). Points on the dashed line mark layers the net does not "
+        "only copies its input), against the intact net (dashed). "
+        f"{lesion_finding(lesion)} Points on the dashed line mark layers the net does not "
         "need; points far above it, layers it relies on. Cf. arXiv:1507.06228, Fig. 4.",
         "The lesioning lacks data.")
+
+
+def lesion_finding(lesion: LesionData) -> str:
+    """What the lesions show, as the data say it: the layer whose lesion raises the
+    cross-entropy most, or that none raises it."""
+    worst = max(range(len(lesion.layers)), key=lambda i: lesion.losses[i])
+    raised = sum(loss > lesion.unlesioned for loss in lesion.losses)
+    if raised == 0:
+        return (f"No lesion raises the cross-entropy (intact {lesion.unlesioned:.4g}; every "
+                f"lesioned net is at or below it, the highest {lesion.losses[worst]:.4g} at "
+                f"layer {lesion.layers[worst]}): this net relies on no single layer.")
+    return (f"Lesioning layer {lesion.layers[worst]} hurts most (CE "
+            f"{lesion.losses[worst]:.4g} vs {lesion.unlesioned:.4g}); {raised} of "
+            f"{len(lesion.layers)} lesions raise the cross-entropy.")
 
 
 def diagnostics(page: Page, records: list[StudyRecord], study: str | None) -> None:

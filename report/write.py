@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
@@ -24,6 +25,7 @@ from hwsearch.training import HIGHWAY, DataError
 from hwsearch.training.data import load_dataset
 
 from . import sections
+from .checks import ProtocolChecks, epochs_text
 from .nets import Examples, bias_change_data, inner_workings_data, lesion_data, training_examples
 from .page import Page, plotly_js
 from .studies import StudyRecord, best_trial, load_studies, ranked
@@ -40,6 +42,13 @@ class ReportError(ValueError):
     """The report cannot be made as asked (e.g. an unknown study); the message says why."""
 
 
+class Written(NamedTuple):
+    """A written report: its page, and its claims' tables as the page words them."""
+
+    path: Path
+    claims: list[ProtocolChecks]
+
+
 def write_report(
     storage_url: str,
     out_dir: str | Path,
@@ -50,7 +59,23 @@ def write_report(
     seed: int = 0,
     on_stage: Stage | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path.
+    """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path (see
+    :func:`write_report_with_claims`)."""
+    return write_report_with_claims(storage_url, out_dir, dataset, study, data_dir, device, seed,
+                                    on_stage).path
+
+
+def write_report_with_claims(
+    storage_url: str,
+    out_dir: str | Path,
+    dataset: str = "mnist",
+    study: str | None = None,
+    data_dir: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    on_stage: Stage | None = None,
+) -> Written:
+    """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path and claims.
 
     ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
     data for Figure 2 and the lesioning (without it those panels say the data is missing);
@@ -60,26 +85,33 @@ def write_report(
     stage = _Stages(on_stage)
     out = Path(out_dir)
     store = open_storage(storage_url, create=False)
+    threads = torch.get_num_threads()
+    # The analysed nets are small (width 50): a second thread saves little when the machine is
+    # idle, and when it is busy, torch's threads wait on each other (the same forward pass took
+    # 16 times the CPU with two threads as with one on a loaded 2-core machine:
+    # docs/performance.md, "The report").
+    torch.set_num_threads(1)
     try:
         stage("reading the studies")
         records, unknown = load_studies(store, dataset)
         if study is not None and study not in {r.name for r in records}:
             names = ", ".join(r.name for r in records) or "none"
             raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
-        page = _build(store, records, unknown, dataset, study, data_dir, torch.device(device),
-                      seed, stage)
+        page, tables = _build(store, records, unknown, dataset, study, data_dir,
+                              torch.device(device), seed, stage)
     finally:
+        torch.set_num_threads(threads)
         store.close()
     stage("writing the page")
     out.mkdir(parents=True, exist_ok=True)
-    return write_atomic(out / INDEX, page.render(plotly_js()))
+    return Written(write_atomic(out / INDEX, page.render(plotly_js())), tables)
 
 
 def _build(
     store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
     study: str | None, data_dir: str | None, device: torch.device, seed: int,
     stage: _Stages,
-) -> Page:
+) -> tuple[Page, list[ProtocolChecks]]:
     page = Page(f"Highway networks reproduction report: {dataset}")
     page.raw(f"<h1>Highway networks: reproduction report ({dataset})</h1>")
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -114,14 +146,17 @@ def _build(
                  if chosen is not None and net_trial is not None else "")
 
     stage("drawing the figures and tables")
-    sections.summary(page, records, bias, net_label, chosen.name if chosen is not None else "")
+    tables = sections.summary(page, records, bias, net_label,
+                              chosen.name if chosen is not None else "")
     sections.table1(page, records, dataset)
     sections.protocol(page)
     sections.figure1(page, records)
-    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note)
-    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note)
+    net_title = (f"{net_label} ({chosen.dataset}, {chosen.depth} layers, "
+                 f"{epochs_text(chosen.spec.get('epochs'))})" if net_label and chosen else "")
+    sections.figure2(page, inner, net_label, chosen_note, net_note, data_note, net_title)
+    sections.lesioning(page, lesion, net_label, chosen_note, net_note, data_note, net_title)
     sections.diagnostics(page, [r for r in records if study is None or r.name == study], study)
-    return page
+    return page, tables
 
 
 class _Stages:

@@ -22,6 +22,7 @@ HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00
 SETTINGS = 0x4  # an HTTP/2 frame type: the server's first frame must be one (RFC 9113 3.4)
 CLIENT_PORT = 10001  # Ray Client's default port, for ``ray://host``
 ALLOWED = "HOST:PORT, ray://HOST[:PORT], auto or local"
+TIMED_OUT = "timed out"
 
 
 def check_cluster(address: str | None, timeout: float) -> None:
@@ -33,11 +34,12 @@ def check_cluster(address: str | None, timeout: float) -> None:
     host, port = split_address(target)
     where = target if target == address else f"{target} (from `ray_address` auto)"
     outcome: list[str | None] = []
-    probe = threading.Thread(target=lambda: outcome.append(_probe(host, port, timeout)),
+    # The socket's own timeout is longer: silence is judged here, at the deadline, once.
+    probe = threading.Thread(target=lambda: outcome.append(_probe(host, port, timeout + 5)),
                              name="hwsearch-ray-probe", daemon=True)
     probe.start()
     probe.join(timeout)
-    if not outcome:
+    if not outcome or outcome[0] == TIMED_OUT:
         raise LaunchError(
             f"no answer from a Ray cluster at {where} within {timeout:g} s "
             "(`ray_timeout`); check `ray_address` and that the cluster's head is up"
@@ -72,7 +74,7 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
     except socket.gaierror as e:
         return f"cannot resolve {host!r} ({e.strerror})"
     except TimeoutError:
-        return "timed out"
+        return TIMED_OUT
     except OSError as e:
         return (e.strerror or type(e).__name__).lower()
     if len(head) < 9 or head[3] != SETTINGS:

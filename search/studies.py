@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
 import time
 from collections.abc import Collection
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from hwsearch.options import ConfigError
-from hwsearch.storage.records import PROTOCOL, STUDY_SEED, STUDY_SPACE, STUDY_SPEC
+from hwsearch.storage.records import PROTOCOL, STUDY_CODE, STUDY_SEED, STUDY_SPACE, STUDY_SPEC
 from hwsearch.training import TrainConfig, family
 
 from .sampler import SeededRandomSampler
@@ -22,6 +26,27 @@ def study_spec(config: TrainConfig) -> dict[str, Any]:
     """What a study records as its configuration: the protocol's fields, the objective and
     what lr_decay means."""
     return {**config.spec(), **PROTOCOL}
+
+
+@functools.cache
+def code_version() -> str:
+    """The code that runs: ``git:<commit>`` (``+dirty`` with uncommitted changes) from a
+    checkout, else ``hwsearch <version>``; recorded on each study it creates, so a published
+    result names the code that produced it."""
+    here = Path(__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(here)]
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "-s", "-uno"],  # tracked files changed?
+                               capture_output=True, text=True, timeout=30,
+                               check=True).stdout.strip()
+        return f"git:{commit}" + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        try:
+            return f"hwsearch {metadata.version('highway-search')}"
+        except metadata.PackageNotFoundError:
+            return "unknown"
 
 
 def study_name(config: TrainConfig, prefix: str = "", existing: Collection[str] = ()) -> str:
@@ -82,6 +107,7 @@ def open_study(
         study.set_user_attr(STUDY_SPEC, study_spec(config))
         study.set_user_attr(STUDY_SEED, seed)
         study.set_user_attr(STUDY_SPACE, space.to_dict(config.model))
+        study.set_user_attr(STUDY_CODE, code_version())
     _check_same(study, study_spec(config), seed, space)
     return study
 

@@ -3,8 +3,9 @@
 :class:`StudyStorage` (``store.py``) opens a database and puts the parts together: the claim on
 a study (``claims.py``: a lock file for SQLite, a queued advisory lock for PostgreSQL), the read
 side (``queries.py``), the write side (``trials.py``) and the weights (``artifacts.py``,
-``weights.py``). ``records`` is the trial record (the keys and the functions that write and
-read a stored trial); ``schema`` the few Optuna tables queried directly.
+``weights.py``; which trials keep them: ``keep.py``, ``prune.py``). ``records`` is the trial
+record (the keys and the functions that write and read a stored trial); ``schema`` the few
+Optuna tables queried directly.
 """
 
 from . import records

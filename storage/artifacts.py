@@ -83,9 +83,9 @@ class Artifacts:
         self.database, self._db = database, db
         self._dirs: list[str] | None = None
 
-    def dirs(self) -> list[str]:
-        """The artifact directories the studies record."""
-        if self._dirs is None:
+    def dirs(self, refresh: bool = False) -> list[str]:
+        """The artifact directories the studies record (read again with ``refresh``)."""
+        if self._dirs is None or refresh:
             a = s.STUDY_USER_ATTRIBUTES
             rows = self._db.read("reading artifact directories", lambda conn: conn.execute(
                 sa.select(a.c.value_json).where(a.c.key == ARTIFACT_DIR).distinct()
@@ -99,7 +99,8 @@ class Artifacts:
         except ArtifactNotFound:
             pass
         missing = []
-        for where in self.dirs():
+        # refresh: a study may have recorded a directory since (a long-lived reader)
+        for where in self.dirs(refresh=True):
             if not Path(where).is_dir():
                 missing.append(where)
                 continue

@@ -63,7 +63,7 @@ def prune(store: StudyStorage, study_name: str, policy: KeepPolicy,
     """Keep the weights of ``study_name``'s ``policy`` best trials, drop the others' (their
     trials stay, without weights); a dry run changes nothing."""
     study_id = store.study_id(study_name)
-    dirs = store.artifacts.dirs()
+    dirs = store.artifacts.dirs(refresh=True)
 
     def plan(conn: sa.Connection) -> tuple[list[Kept], list[Kept], int]:
         if not dry_run:

@@ -5,7 +5,9 @@ the tests' builders) goes through these names and functions; nothing else spells
 
 Study user attributes
     ``spec`` (the configuration: the training protocol's fields and :data:`PROTOCOL`),
-    ``seed`` (the study's sampling seed), ``search_space``.
+    ``seed`` (the study's sampling seed), ``search_space``, ``code_version`` (the code that
+    created the study: ``git:<commit>``, with ``+dirty`` for uncommitted changes, or
+    ``hwsearch <version>`` outside a checkout; absent in studies made before it was recorded).
 
 Trial layout
     * params: ``lr``, ``momentum``, ``lr_decay``, ``activation``, and ``gate_bias`` (highway);
@@ -53,6 +55,7 @@ from optuna.trial import FrozenTrial, TrialState
 STUDY_SPEC = "spec"
 STUDY_SEED = "seed"
 STUDY_SPACE = "search_space"
+STUDY_CODE = "code_version"
 
 # Recorded in every study's spec beside its training configuration: what was minimised and
 # what lr_decay means. The report compares studies only when these agree.

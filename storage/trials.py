@@ -89,13 +89,14 @@ class Trials:
         (``records.ASK_TOKEN``): a retry whose first commit went through, its answer lost with
         the connection, finds the trial it made instead of making another."""
         study_id = self._queries.study_id(study.study_name)
-        token = uuid.uuid4().hex
+        token, tries = uuid.uuid4().hex, [0]
 
         def write(conn: sa.Connection) -> tuple[int, int, dict[str, Any]] | None:
             st, t = s.STUDIES, s.TRIALS
             conn.execute(st.update().where(st.c.study_id == study_id)
                          .values(study_name=st.c.study_name))  # the lock, held to the commit
-            made = self._asked(conn, study_id, token, distributions)
+            tries[0] += 1
+            made = self._asked(conn, study_id, token, distributions) if tries[0] > 1 else None
             if made is not None:
                 return made
             if target is not None and _taken(conn, study_id) >= target:

@@ -101,3 +101,20 @@ def test_best_json_is_machine_readable(tmp_path) -> None:  # noqa: ANN001
             assert row["study"] == "mnist-plain-d2" and "lr" in row["params"]
         elif fmt == "csv":
             assert done.stdout.splitlines()[0] == "study,number,value,params"
+
+
+def test_the_report_says_its_stages_unless_quiet(tmp_path) -> None:  # noqa: ANN001
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="mnist-plain-d2", storage=url)
+    for quiet in (False, True):
+        out = tmp_path / f"out-{quiet}"
+        done = subprocess.run([sys.executable, "-m", "hwsearch", "report", "--storage", url,
+                               "--out", str(out), *(["--quiet"] if quiet else [])],
+                              capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(out / "index.html")  # the result, on stdout
+        stages = re.findall(r"^report: stage (\d)/6: ", done.stderr, re.M)
+        assert stages == ([] if quiet else ["1", "2", "3", "4", "5", "6"]), done.stderr

@@ -115,6 +115,17 @@ def test_each_layer_is_lesioned_in_turn() -> None:
             assert loss == pytest.approx(data.unlesioned, rel=1e-9, abs=1e-12)
 
 
+def test_lesioning_from_the_layers_inputs_gives_the_lesioned_forwards() -> None:
+    """Every gate open a little: each lesion's loss is the lesioned forward's, to the last
+    bits (lesion_data starts each lesion from the unlesioned input to its layer)."""
+    model = net(gate_bias=0.0)
+    x, y = inputs()
+    data = lesion_data(model, x, y)
+    for layer, loss in zip(data.layers, data.losses, strict=True):
+        assert loss == pytest.approx(cross_entropy(model, x, y, lesion={layer - 2}), rel=1e-12)
+        assert loss != pytest.approx(data.unlesioned, rel=1e-9)
+
+
 def test_lesion_data_refuses_plain_nets() -> None:
     plain = FCNet(FCConfig(kind="plain", depth=3, width=8))
     with pytest.raises(ValueError, match="highway"):
@@ -338,3 +349,15 @@ def test_figure2s_net_is_sought_among_the_best_trials_only(tmp_path: Path) -> No
     assert fetched == list(range(NET_TRIES + 3, 3, -1))  # the best kept first, NET_TRIES
     assert note.startswith(f"None of the {NET_TRIES} best kept trials of mnist-highway-d50")
     store.close()
+
+
+def test_the_lesion_caption_says_what_the_data_say() -> None:
+    from hwsearch.report.nets import LesionData
+    from hwsearch.report.sections import lesion_finding
+
+    lower = LesionData([2, 3, 4], [0.30, 0.25, 0.29], 0.31, 100)  # every lesion lowers the CE
+    text = lesion_finding(lower)
+    assert "No lesion raises the cross-entropy" in text and "hurts most" not in text
+    higher = LesionData([2, 3, 4], [0.30, 0.90, 0.32], 0.31, 100)
+    assert lesion_finding(higher).startswith("Lesioning layer 3 hurts most (CE 0.9 vs 0.31); 2 "
+                                             "of 3 lesions raise")

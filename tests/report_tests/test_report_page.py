@@ -172,3 +172,38 @@ def test_figure1_title_gives_the_runs_epochs(epochs: int, title: str) -> None:
     records = [record("plain", 10, [trial(0, [2.0])]), record("highway", 10, [trial(0, [1.0])])]
     fig = figures.figure1(figure1_data(records), epochs)
     assert fig.layout.title.text == title
+
+
+def test_log_axes_read_as_numbers() -> None:
+    """A decade or more: one tick per decade, labelled 1e-3 and so on; less: plain numbers."""
+    wide = figures.log_axis([1e-3, 0.5, 2.0])
+    assert wide["dtick"] == 1 and wide["exponentformat"] == "e"
+    narrow = figures.log_axis([0.25, 0.31])
+    assert "dtick" not in narrow and narrow["tickformat"] == ".2f"  # 0.25, 0.30
+    assert figures.log_axis([2.309, 2.3165])["tickformat"] == ".3f"  # not 2.32 five times
+    records = [record("plain", 10, [trial(0, [2.0, 1e-3])]),
+               record("highway", 10, [trial(0, [1.0, 0.5])])]
+    fig = figures.figure1(figure1_data(records), 2, "mnist")
+    assert fig.layout.yaxis.dtick == 1 and fig.layout.title.text == "Figure 1 after 2 epochs, mnist"
+
+
+def test_figure2_panels_of_one_quantity_share_a_scale() -> None:
+    import numpy as np
+
+    from hwsearch.report.nets import InnerWorkings
+
+    rng = np.random.default_rng(0)
+    biases = rng.normal(-3, 0.5, (4, 6))
+    data = InnerWorkings([2, 3, 4, 5], biases, -3.0, rng.uniform(0, 0.05, (4, 6)),
+                         rng.uniform(0, 0.9, (4, 6)), rng.normal(0, 2, (4, 6)),
+                         rng.normal(0, 1, (4, 6)), 100, 7, 0)
+    fig = figures.inner_workings(data, "Figure 2: trial 1 of mnist-highway-d5")
+    heat = list(fig.data)
+    assert heat[1].zmax == heat[2].zmax and heat[1].zmin == heat[2].zmin == 0.0
+    assert heat[3].zmax == heat[4].zmax == -heat[3].zmin
+    assert [h.colorbar.title.text for h in heat] == ["bias", "T", "T", "y", "H"]
+    assert fig.layout.title.text.startswith("Figure 2: trial 1 of mnist-highway-d5")
+    for col, h in enumerate(heat[:-1], start=1):  # each bar sits before the next panel
+        axis = "" if col == 1 else str(col)
+        nxt = fig.layout[f"xaxis{col + 1}"].domain[0]
+        assert fig.layout[f"xaxis{axis}"].domain[1] < h.colorbar.x < nxt

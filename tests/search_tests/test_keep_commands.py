@@ -144,3 +144,18 @@ def test_a_launch_keeps_its_best_weights_in_an_artifact_directory(
             assert len(study.trials) == 3  # the others stay, without weights
     finally:
         store.close()
+
+
+def test_the_config_file_sets_the_policy_and_the_directory(tmp_path: Path) -> None:
+    from hwsearch.app.launch import launch_settings
+    from hwsearch.options import ConfigError
+
+    config = tmp_path / "launch.toml"
+    config.write_text('keep-weights = "top:3"\nartifacts = "/shared/weights"\n')
+    settings = launch_settings({}, str(config))
+    assert (settings.keep_weights, settings.artifacts) == ("top:3", "/shared/weights")
+    assert launch_settings({"keep_weights": "all"}, str(config)).keep_weights == "all"  # flag wins
+    assert launch_settings({}).keep_weights == "top:5"  # the default
+    config.write_text('keep_weights = "top:x"\n')
+    with pytest.raises(ConfigError, match=r"bad `keep_weights` 'top:x'"):
+        launch_settings({}, str(config))

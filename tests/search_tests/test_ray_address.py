@@ -22,7 +22,7 @@ import pytest
 from hwsearch.search.errors import LaunchError
 from hwsearch.search.reach import check_cluster, split_address
 from hwsearch.search.settings import build_settings
-from hwtest import free_port, hwsearch_env
+from hwtest import free_port, hwsearch_env, parts
 from hwtest.netns import available
 
 GUARD = 300  # a hang guard for the subprocess, not a duration under test
@@ -129,7 +129,7 @@ def _void_namespace() -> Iterator[tuple[str, str]]:
 def test_an_address_whose_packets_vanish_is_given_up_after_the_timeout(tmp_path: Path) -> None:
     why = available()
     if why:
-        pytest.skip(f"network namespaces unavailable: {why}")
+        parts.missing("network namespaces (root, iproute2)", why)
     with _void_namespace() as (ns, host):
         address = f"{host}:6379"
         _refused(_launch(tmp_path, address, "--ray-timeout", "3", ns=ns), tmp_path,

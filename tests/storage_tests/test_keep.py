@@ -184,7 +184,6 @@ def test_an_artifact_directory_holds_the_files_and_readers_find_them(
         with reader.artifacts.open_reader(meta.artifact_id) as f:
             assert f.read() == blob_of(numbers[2])
         where.rename(tmp_path / "unmounted")
-        reader.artifacts._dirs = None  # noqa: SLF001 - read the directories again
         with pytest.raises(optuna.artifacts.exceptions.ArtifactNotFound, match=str(where)):
             reader.artifacts.open_reader(meta.artifact_id)
     finally:
@@ -217,7 +216,6 @@ def test_prune_of_a_directory_study_removes_the_files(storage_url: str,
     keeper = WeightKeeper(store, KeepPolicy(None))
     for v in (0.3, 0.2, 0.1):
         finish(store, keeper, name, v)
-    store.artifacts._dirs = None  # noqa: SLF001 - the study recorded it after the open
     result = prune(store, name, KeepPolicy(1))
     assert (result.dropped, result.bytes > 0) == (2, True)
     assert len(os.listdir(where)) == 1 and len(kept_numbers(store, name)) == 1
