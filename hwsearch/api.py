@@ -57,6 +57,8 @@ class StudySummary:
     running: int
     failed: int
     best: float | None
+    stale: int = 0  # running, but their launcher stopped beating: lost, replaced next launch
+    last_beat_s: int | None = None  # the stale trials' latest heartbeat, seconds ago
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,10 @@ def trials(storage: str | None = None, study: str | None = None, *,
     """One row per trial of ``study``, as Optuna's ``Study.trials_dataframe`` lays them out:
     ``number``, ``value``, ``datetime_start``, ``datetime_complete``, ``duration``, one
     ``params_<name>`` column per hyperparameter and ``state``; then hwsearch's ``outcome``
-    (completed or diverged), ``epochs`` recorded, the last epoch's ``test_accuracy``, the
-    ``node`` that ran it, and (``history``) the per-epoch records as a list of dicts, which
-    ``pandas.DataFrame(row.history)`` turns into a frame.
+    (completed or diverged), a running trial's ``last_beat_s`` (seconds since its heartbeat)
+    and ``stale`` (past its grace: its launcher is gone), ``epochs`` recorded, the last
+    epoch's ``test_accuracy``, the ``node`` that ran it, and (``history``) the per-epoch
+    records as a list of dicts, which ``pandas.DataFrame(row.history)`` turns into a frame.
 
     >>> df = hwsearch.trials(db, "mnist-plain-d2")
     >>> list(df.columns[:5]), len(df)
@@ -152,9 +155,16 @@ def trials(storage: str | None = None, study: str | None = None, *,
             epochs = store.last_epochs(name)
             rows = [_trial_row(t, [], *epochs.get(t.number, (0, {})))
                     for t in store.light_trials(name)]
+        beats = {b.number: b for b in store.beats(name)}
+    for row in rows:  # a running trial's last heartbeat, as `hwsearch trials` shows it
+        beat = beats.get(row["number"])
+        row["last_beat_s"] = (max(0, round(beat.age)) if beat and beat.age is not None
+                              else None)
+        row["stale"] = beat.stale if beat else None
     columns = ["number", "value", "datetime_start", "datetime_complete", "duration"]
     params = sorted({k for r in rows for k in r if k.startswith("params_")})
-    columns += params + ["state", "outcome", "epochs", "test_accuracy", "node"]
+    columns += params + ["state", "outcome", "last_beat_s", "stale", "epochs",
+                         "test_accuracy", "node"]
     columns += ["history"] if history else []
     frame = pd.DataFrame(rows, columns=columns)
     frame["duration"] = frame["datetime_complete"] - frame["datetime_start"]
@@ -202,15 +212,16 @@ def load_model(storage: str | None = None, study: str | None = None, trial: int 
 
 def report(storage: str | None = None, out: str | Path = "report", dataset: str = "mnist", *,
            study: str | None = None, data_dir: str | None = None, seed: int = 0,
-           quiet: bool = True) -> Path:
+           skip_data_figures: bool = False, quiet: bool = True) -> Path:
     """Write the papers' figures for ``dataset``'s studies to ``out/index.html``; returns its
-    path. ``data_dir`` (the training data) feeds Figure 2 and the lesioning; ``quiet=False``
-    prints the report's stages on stderr.
+    path. ``data_dir`` (the training data) feeds Figure 2 and the lesioning, and is required
+    unless ``skip_data_figures``; ``quiet=False`` prints the report's stages on stderr.
 
-    >>> hwsearch.report(db, tmp / "page").name
+    >>> hwsearch.report(db, tmp / "page", data_dir=data_dir).name
     'index.html'
     """
     return _report(out, dataset, study, data_dir, seed, storage=storage,
+                   skip_data_figures=skip_data_figures,
                    progress=None if quiet else sys.stderr)
 
 

@@ -93,6 +93,8 @@ def test_best_agrees_with_the_command_line(api_db: str) -> None:
     cli = json.loads(_cli("best", "--storage", api_db, "--format", "json"))
     assert [asdict(b) for b in api.best(api_db)] == cli
     assert [b.study for b in api.best(api_db)] == list(STUDIES)
+    status = json.loads(_cli("status", "--storage", api_db, "--format", "json"))
+    assert [asdict(s) for s in api.studies(api_db)] == status
 
 
 def test_trials_agree_with_the_command_line(api_db: str) -> None:
