@@ -212,15 +212,16 @@ def load_model(storage: str | None = None, study: str | None = None, trial: int 
 
 def report(storage: str | None = None, out: str | Path = "report", dataset: str = "mnist", *,
            study: str | None = None, data_dir: str | None = None, seed: int = 0,
-           quiet: bool = True) -> Path:
+           skip_data_figures: bool = False, quiet: bool = True) -> Path:
     """Write the papers' figures for ``dataset``'s studies to ``out/index.html``; returns its
-    path. ``data_dir`` (the training data) feeds Figure 2 and the lesioning; ``quiet=False``
-    prints the report's stages on stderr.
+    path. ``data_dir`` (the training data) feeds Figure 2 and the lesioning, and is required
+    unless ``skip_data_figures``; ``quiet=False`` prints the report's stages on stderr.
 
-    >>> hwsearch.report(db, tmp / "page").name
+    >>> hwsearch.report(db, tmp / "page", data_dir=data_dir).name
     'index.html'
     """
     return _report(out, dataset, study, data_dir, seed, storage=storage,
+                   skip_data_figures=skip_data_figures,
                    progress=None if quiet else sys.stderr)
 
 

@@ -164,8 +164,9 @@ def _add_queries(sub: Any, light: bool) -> None:
         _add_storage(p)
         if name == "trials":
             p.add_argument("--study", required=True, help="the study (required; no default)")
-        elif name == "best":
-            p.add_argument("--study", help="only this study (default: every study)")
+        else:
+            p.add_argument("--study", help="only this study, which must exist (default: every "
+                           "study)")
         p.add_argument("--format", default="table", choices=FORMATS,
                        help="table, json or csv, on stdout (default table)")
         _add_quiet(p)
@@ -179,7 +180,7 @@ def _query(args: argparse.Namespace) -> int:
     storage = _storage(args)
     try:
         if args.query == "status":
-            rows: Any = queries.status(**storage)
+            rows: Any = queries.status(args.study, **storage)
         elif args.query == "best":
             rows = queries.best(args.study, **storage)
         else:
@@ -218,10 +219,13 @@ def _add_report(sub: Any, light: bool) -> None:
                    help="mnist, fashion-mnist, cifar10 or cifar100 (default mnist)")
     p.add_argument("--study", help="only this study's diagnostics (default: every study's)")
     p.add_argument("--data-dir", help="training data, for the gate and lesioning figures "
-                   "(default none: those panels say the data is missing)")
+                   "(required unless --skip-data-figures)")
     p.add_argument("--seed", type=int, default=0,
                    help="draws Figure 2's and the lesioning's random training examples "
                    "(default 0)")
+    p.add_argument("--skip-data-figures", action="store_true",
+                   help="draw the page without --data-dir (Figure 2's data and the lesioning "
+                   "are then left out, and the page says so)")
     _add_quiet(p, "the report's stages")
     p.set_defaults(func=_report)
 
@@ -230,6 +234,7 @@ def _report(args: argparse.Namespace) -> int:
     from hwsearch.app.report import report
 
     print(report(args.out, args.dataset, args.study, args.data_dir, args.seed, **_storage(args),
+                 skip_data_figures=args.skip_data_figures,
                  progress=None if args.quiet else sys.stderr))
     return 0
 

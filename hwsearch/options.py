@@ -122,6 +122,42 @@ def in_range(low: int, high: int) -> Check:
     return check
 
 
+def shown(text: str) -> str:
+    """``text`` safe to show on a terminal or a page: every character that is not printable
+    (control characters, escape sequences, bidirectional overrides) as its Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def check_name(label: str, value: Any, limit: int = 200) -> None:
+    """A study name (or prefix) given by the user: printable, at most ``limit`` characters; a
+    :class:`ConfigError` naming the value (escaped) otherwise."""
+    if value is None:
+        return
+    message = printable_name(limit)(label, value)
+    if message:
+        raise ConfigError(message)
+
+
+def printable_name(limit: int = 200) -> Check:
+    """A check: a string of printable characters (no control characters, escape sequences or
+    other non-printables), at most ``limit`` long."""
+
+    def check(name: str, value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        bad = next((i for i, c in enumerate(value) if not c.isprintable()), None)
+        if bad is not None:
+            return (f"{name} {_short(value)} holds a non-printable character "
+                    f"({repr(value[bad])[1:-1]} at {bad}); allowed: printable characters")
+        if len(value) > limit:
+            return f"{name} {_short(value)} is {len(value)} characters; allowed: at most {limit}"
+        return None
+
+    return check
+
+
 # -- values from a file or the command line -------------------------------------------------
 
 

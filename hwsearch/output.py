@@ -28,7 +28,24 @@ def check_out_dir(path: str | Path) -> Path:
                           "missing)")
     if out.is_symlink() and not out.exists():
         raise OutputError(f"`out` {out} is a dangling symlink; allowed: a directory")
+    check_writable(out, out)
     return out
+
+
+def check_writable(out: Path, target: Path) -> None:
+    """The directory ``target`` is (or would be made in) can be written by this user: the
+    nearest existing one of ``target`` and its parents must be a writable directory.
+    ``out`` is the setting's value, named in the error."""
+    here = target.absolute()
+    while not here.exists() and here != here.parent:
+        if here.is_symlink():
+            raise OutputError(f"`out` {out}: {here} is a dangling symlink")
+        here = here.parent
+    if not here.is_dir():
+        raise OutputError(f"`out` {out}: {here} is a file, not a directory")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise OutputError(f"`out` {out}: cannot write in {here} (permission denied or a "
+                          "read-only file system)")
 
 
 def write_atomic(path: str | Path, text: str) -> Path:

@@ -2,8 +2,9 @@
 
 A study says what configuration it is through its ``spec`` user attr (see
 ``hwsearch.storage.records``); studies made by other tools may lack it, so the name
-(``[prefix]dataset-model-dDEPTH``) is the fallback. Studies that say neither are left out of
-the report, and the page says so.
+(``[prefix]dataset-model-dDEPTH``) is the fallback, when its trials' parameters are those the
+family samples. Studies that say neither, or whose trials tune other parameters (made by
+another tool), are left out of the report as not made by hwsearch, and the page says so.
 """
 
 from __future__ import annotations
@@ -94,12 +95,25 @@ def load_studies(store: StudyStorage, dataset: str) -> tuple[list[StudyRecord], 
         if spec["dataset"] != dataset:
             continue
         name = summary.study_name
+        trials = store.light_trials(name)
+        if STUDY_SPEC not in summary.user_attrs and not _params_fit(spec, trials):
+            unknown.append(name)  # named like ours, but its trials tune something else
+            continue
         records.append(
             StudyRecord(name, dataset, str(spec["model"]), int(spec["depth"]), spec,
-                        store.light_trials(name), _fetcher(store, name))
+                        trials, _fetcher(store, name))
         )
     records.sort(key=lambda r: (r.model, r.depth, r.name))
     return records, sorted(unknown)
+
+
+def _params_fit(spec: dict[str, Any], trials: list[FrozenTrial]) -> bool:
+    """Whether a study known only by its name holds this search's trials: each trial's
+    parameters are among those its family samples (a study of another tool's, say one
+    parameter ``x``, is never drawn as a net of some depth)."""
+    family = FAMILIES.get(str(spec["model"]))
+    allowed = set(family.samples) if family is not None else set()
+    return all(t.params and set(t.params) <= allowed for t in trials)
 
 
 def _fetcher(store: StudyStorage, name: str) -> Callable[[FrozenTrial], FrozenTrial]:

@@ -17,6 +17,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from hwsearch.models.fc import FCNet
+from hwsearch.options import shown
 from hwsearch.output import write_atomic
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage.keep import kept_numbers
@@ -58,11 +59,12 @@ def write_report(
     device: str = "cpu",
     seed: int = 0,
     on_stage: Stage | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path (see
     :func:`write_report_with_claims`)."""
     return write_report_with_claims(storage_url, out_dir, dataset, study, data_dir, device, seed,
-                                    on_stage).path
+                                    on_stage, notes).path
 
 
 def write_report_with_claims(
@@ -74,13 +76,15 @@ def write_report_with_claims(
     device: str = "cpu",
     seed: int = 0,
     on_stage: Stage | None = None,
+    notes: Sequence[str] = (),
 ) -> Written:
     """Write ``out_dir/index.html`` for ``dataset``'s studies; returns its path and claims.
 
     ``study`` restricts the search diagnostics to that study; ``data_dir`` holds the training
     data for Figure 2 and the lesioning (without it those panels say the data is missing);
     ``seed`` draws their random training examples; ``on_stage(k, n, what)`` is told as each
-    of the :data:`STAGES` begins.
+    of the :data:`STAGES` begins. ``notes`` are said at the top of the page (what the caller
+    knows is missing, e.g. unusable training data).
     """
     stage = _Stages(on_stage)
     out = Path(out_dir)
@@ -98,7 +102,7 @@ def write_report_with_claims(
             names = ", ".join(r.name for r in records) or "none"
             raise ReportError(f"no {dataset} study named {study!r}; {dataset} studies: {names}")
         page, tables = _build(store, records, unknown, dataset, study, data_dir,
-                              torch.device(device), seed, stage)
+                              torch.device(device), seed, stage, notes)
     finally:
         torch.set_num_threads(threads)
         store.close()
@@ -111,6 +115,7 @@ def _build(
     store: StudyStorage, records: list[StudyRecord], unknown: list[str], dataset: str,
     study: str | None, data_dir: str | None, device: torch.device, seed: int,
     stage: _Stages,
+    notes: Sequence[str] = (),
 ) -> tuple[Page, list[ProtocolChecks]]:
     page = Page(f"Highway networks reproduction report: {dataset}")
     page.raw(f"<h1>Highway networks: reproduction report ({dataset})</h1>")
@@ -119,9 +124,12 @@ def _build(
         f"Storage {store.display_url}; {len(records)} {dataset} studies; generated {now}. "
         "Papers: Srivastava, Greff & Schmidhuber, Highway Networks (arXiv:1505.00387) and "
         "Training Very Deep Networks (arXiv:1507.06228).", "meta")
+    for note in notes:
+        page.missing(note)
     if unknown:
-        page.missing(f"Left out {len(unknown)} studies that name no configuration: "
-                     + ", ".join(unknown))
+        page.missing(f"Left out {len(unknown)} studies not made by hwsearch (no recorded "
+                     "configuration, or trials of other parameters): "
+                     + ", ".join(map(shown, unknown)))
     if not records:
         page.missing(f"The storage holds no {dataset} study, so no figure has data.")
 

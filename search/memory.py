@@ -51,17 +51,21 @@ def local_device(gpus_per_trial: float) -> Device | None:
     return Device("CPU memory", total)
 
 
-def check_fits(configs: list[TrainConfig], pack: int, device: Device | None) -> None:
-    """A one-line :class:`ConfigError` when a pack of any configuration cannot fit."""
+def check_fits(configs: list[TrainConfig], pack: int, device: Device | None,
+               *, single: bool = False) -> None:
+    """A one-line :class:`ConfigError` when a pack of any configuration cannot fit;
+    ``single``: one trial trained alone (``train``), said so."""
     if device is None:
         return
     for config in configs:
         need = pack_bytes(config, pack)
         if need is not None and need > device.total:
             width = config.width or family(config.model).default_width
+            what = (f"a {config.model} net" if single
+                    else f"a pack of {pack} {config.model} nets")
+            smaller = "`width`, `depth`" if single else "`pack`, `width`, `depths`"
             raise ConfigError(
-                f"a pack of {pack} {config.model} nets (depth {config.depth}, width {width}, "
-                f"batch {config.batch}) needs at least {need / GIB:.1f} GiB; "
-                f"{device.name} is {device.total / GIB:.1f} GiB; allowed: a smaller `pack`, "
-                "`width`, `depths` or `batch_size`"
+                f"{what} (depth {config.depth}, width {width}, batch {config.batch}) needs "
+                f"at least {need / GIB:.1f} GiB; {device.name} is {device.total / GIB:.1f} "
+                f"GiB; allowed: a smaller {smaller} or `batch_size`"
             )

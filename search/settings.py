@@ -22,6 +22,7 @@ from hwsearch.options import (
     number,
     option,
     options_of,
+    printable_name,
     validate,
 )
 from hwsearch.storage.keep import DEFAULT_KEEP, check_keep
@@ -37,6 +38,7 @@ MAX_TRIALS = 100_000  # per study; the papers ran 40 (100 in the NeurIPS version
 PER_STUDY = ("model", "depth")  # TrainConfig fields that come from `models` and `depths`
 LIST_KEYS = {"models": str, "depths": int}
 LAUNCH_EPOCHS = 50  # our choice: the papers do not state their number of epochs
+MAX_CONFIG_BYTES = 1 << 20  # a launch's settings are a few hundred bytes
 
 
 def _models(name: str, value: Any) -> str | None:
@@ -94,7 +96,8 @@ class LaunchSettings:
     trials: int = option(40, "finished trials per configuration (default 40)",
                          check=number(1, MAX_TRIALS))
     seed: int = option(0, "the studies' sampling seed", check=number(0, 2**31 - 1))
-    study_prefix: str = option("", "prefix of the study names")
+    study_prefix: str = option("", "prefix of the study names (printable characters)",
+                               check=printable_name(100))
     ray_address: str | None = option(None, "existing Ray cluster (default: start a local Ray)")
     ray_timeout: float = option(
         30.0, "seconds the cluster at ray-address has to answer before the launch gives up "
@@ -144,14 +147,27 @@ class LaunchSettings:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a launch config; keys are the flags' names (dashes or underscores)."""
+    """Read a launch config; keys are the flags' names (dashes or underscores). A file that
+    is missing, not a file, unreadable, too big or not UTF-8 TOML is a one-line error."""
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; allowed: a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES // 1024} KiB; allowed: "
+                          "a launch's TOML settings")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}); allowed: a "
+                          "TOML file") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"malformed TOML in {path}: {e}") from None
+        raise ConfigError(f"malformed TOML in {path}: {str(e).splitlines()[0]}") from None
     return normalise_keys(raw)
 
 

@@ -62,8 +62,9 @@ def _run_examples(names: set[str], globs: dict[str, Any]) -> None:
     assert runner.failures == 0, out.getvalue()
 
 
-def test_the_docstrings_examples_run(api_db: str, tmp_path: Path) -> None:
-    globs = {"hwsearch": hwsearch, "db": api_db, "tmp": tmp_path, "pandas": pandas}
+def test_the_docstrings_examples_run(api_db: str, tmp_path: Path, mnist_dir: Path) -> None:
+    globs = {"hwsearch": hwsearch, "db": api_db, "tmp": tmp_path, "pandas": pandas,
+             "data_dir": str(mnist_dir)}
     _run_examples({"api", "studies", "best", "trials", "load_model", "report"}, globs)
 
 

@@ -18,68 +18,19 @@ with zeros (after normalisation, so zero is the mean), the usual choice for CIFA
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from .datasets import CIFAR_FILES, DATASETS, CifarError, find_cifar_dir
+from .validate import read_batches, safe_load
+
+__all__ = ["normalise", "read_cifar", "safe_load", "translate_and_mirror"]
 
 PAD = 4  # pixels of zero padding for the random translations
 GCN_EPS = 1e-8
 
-_LABELS = {"cifar10": b"labels", "cifar100": b"fine_labels"}
 _LABEL_NAMES = {"cifar10": b"label_names", "cifar100": b"fine_label_names"}  # in the meta file
-# What an ndarray's pickle needs, under numpy 1.x and 2.x names, and the str → bytes codec a
-# protocol-2 pickle written by Python 3 uses for raw bytes; nothing else is resolved.
-_ALLOWED = {
-    ("_codecs", "encode"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of a CIFAR "
-                                     "batch")
-
-
-def safe_load(path: Path) -> dict[bytes, Any]:
-    """One CIFAR pickle, with only numpy arrays and builtins allowed."""
-    try:
-        with path.open("rb") as f:
-            out = _SafeUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
-        raise CifarError(f"{path}: not a CIFAR batch ({e})") from None
-    if not isinstance(out, dict):
-        raise CifarError(f"{path}: not a CIFAR batch (a {type(out).__name__}, not a dict)")
-    return out
-
-
-def _read(name: str, d: Path, files: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for f in files:
-        batch = safe_load(d / f)
-        try:
-            data = np.asarray(batch[b"data"], dtype=np.uint8)
-            labels = np.asarray(batch[_LABELS[name]], dtype=np.int64)
-        except KeyError as e:
-            raise CifarError(f"{d / f}: no {e.args[0]!r} entry") from None
-        if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-            raise CifarError(f"{d / f}: data {data.shape} and {len(labels)} labels; expected "
-                             "(N, 3072) and N")
-        xs.append(data.reshape(-1, 3, 32, 32))
-        ys.append(labels)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def read_cifar(name: str, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
@@ -88,8 +39,8 @@ def read_cifar(name: str, root: Path) -> tuple[torch.Tensor, torch.Tensor, torch
     of classes (from the labels' range, checked against the meta file's names)."""
     d = find_cifar_dir(name, root)
     train_files, test_files, meta_file = CIFAR_FILES[name]
-    x_train, y_train = _read(name, d, train_files)
-    x_test, y_test = _read(name, d, test_files)
+    x_train, y_train = read_batches(name, d, train_files)
+    x_test, y_test = read_batches(name, d, test_files)
     meta = safe_load(d / meta_file)
     names = meta.get(_LABEL_NAMES[name])
     classes = DATASETS[name].classes

@@ -6,10 +6,6 @@ DataLoader, no per-step host work. Images are scaled to [0, 1]; shape (N, C, H, 
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +22,10 @@ from .datasets import (
     _idx_path,
     no_data_dir,
 )
+from .validate import DEFAULT_CACHE, check_idx_arrays, read_idx
 
-DEFAULT_CACHE = Path(os.environ.get("HWSEARCH_DATA", Path.home() / ".cache" / "highway-search"))
+__all__ = ["DEFAULT_CACHE", "Dataset", "load_dataset", "read_idx"]
+
 
 
 @dataclass(frozen=True)
@@ -87,57 +85,6 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     return _load_idx_dataset(name, Path(data_dir))
 
 
-def _cache_path(path: Path) -> Path | None:
-    """Where the decoded array of ``path`` is kept: keyed by the file's path, size and
-    modification time, so a changed file is decoded again. None without a usable cache."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return DEFAULT_CACHE / "idx" / f"{path.name}-{key.hexdigest()[:16]}.npy"
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzipped or not); a corrupt file is a one-line :class:`DataError`.
-
-    The decoded array is cached (``$HWSEARCH_DATA/idx``, default ``~/.cache/highway-search``):
-    every pack of a search reads the same files, and decoding is far slower than loading the
-    cached array (docs/performance.md)."""
-    cached = _cache_path(path)
-    if cached is not None and cached.is_file():
-        try:
-            return np.load(cached)
-        except (OSError, ValueError):
-            pass  # unreadable: decode again
-    array = _decode_idx(path)
-    if cached is not None:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, array)
-            os.replace(tmp, cached)
-        except OSError:
-            pass  # a read-only cache only costs time
-    return array
-
-
-def _decode_idx(path: Path) -> np.ndarray:
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
-            raw = f.read()
-        zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("bad magic number")
-        shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-        return data.reshape(shape)
-    except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
-        raise DataError(f"corrupt IDX file {path}: {e}") from None
-
-
 # The last IDX dataset this process loaded, by its files' paths, sizes and modification times:
 # a search worker trains pack after pack of the same data, and each would otherwise decode and
 # scale it again (about a second of a core per pack here).
@@ -161,12 +108,7 @@ def _signature(path: Path) -> tuple[int, int]:
 
 def _decode_idx_dataset(name: str, d: Path, paths: dict[str, Path]) -> Dataset:
     arrays = {k: read_idx(path) for k, path in paths.items()}
-    for split in ("train", "test"):
-        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataError(
-                f"{name} {split} files in {d} disagree: images {x.shape}, labels {y.shape}"
-            )
+    check_idx_arrays(name, d, arrays)  # cheap; the whole files were checked by check_dataset
 
     def images(a: np.ndarray) -> torch.Tensor:
         scaled = a.astype(np.float32)

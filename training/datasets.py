@@ -4,9 +4,8 @@ torch: a launch checks its data before it imports torch or opens a database (``d
 
 from __future__ import annotations
 
-import gzip
 import math
-import struct
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,33 +98,53 @@ def _idx_path(directory: Path, stem: str) -> Path | None:
 
 
 def check_dataset(name: str, data_dir: str | Path | None, download: bool = False) -> None:
-    """What :func:`load_dataset` would refuse, found cheaply: the files are there and their
-    headers are IDX. For the launcher, which must fail fast but does not train."""
+    """What :func:`load_dataset` would refuse, before anything starts: the files are there and
+    whole (``validate.py``: every byte read once, then a stamp in the cache skips it). For
+    the launcher, the report and ``train``, which must fail fast and in one line."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; allowed: "
                         f"{', '.join(DATASETS)}")
     if data_dir is None and download:
         return  # fetched by the loader on the workers
+    if data_dir is None:
+        raise no_data_dir(name)
+    root = Path(data_dir)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data directory {root} is a file; expected a directory holding the "
+                        f"{name} files")
+    if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
+        raise DataError(f"cannot read data directory {root}: permission denied")
     if DATASETS[name].files == "cifar":
-        if data_dir is None:
-            raise no_data_dir(name)
         try:
-            find_cifar_dir(name, Path(data_dir))
+            _check_cifar(name, root)
         except CifarError as e:
             if not download:
                 raise DataError(f"{e}; pass `download` to fetch it") from None
         return
-    if data_dir is None:
-        raise no_data_dir(name)
-    d = _find_idx_dir(name, Path(data_dir))  # type: ignore[arg-type]
-    for stem in _IDX_FILES.values():
-        path = _idx_path(d, stem)
-        assert path is not None
-        try:
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rb") as f:
-                zero, dtype_code, _ = struct.unpack(">HBB", f.read(4))
-            if zero != 0 or dtype_code != 0x08:
-                raise ValueError("bad magic number")
-        except (OSError, EOFError, ValueError, struct.error, gzip.BadGzipFile) as e:
-            raise DataError(f"corrupt IDX file {path}: {e}") from None
+    _check_idx(name, _find_idx_dir(name, root))
+
+
+def _check_idx(name: str, d: Path) -> None:
+    from .validate import check_idx_arrays, mark_checked, read_idx, stamp
+
+    paths = {k: _idx_path(d, stem) for k, stem in _IDX_FILES.items()}
+    done = stamp(name, list(paths.values()))  # type: ignore[arg-type]
+    if done is not None and done.exists():
+        return
+    arrays = {k: read_idx(p) for k, p in paths.items()}  # type: ignore[arg-type]
+    check_idx_arrays(name, d, arrays)
+    mark_checked(done)
+
+
+def _check_cifar(name: str, root: Path) -> None:
+    from .validate import mark_checked, read_batches, safe_load, stamp
+
+    d = find_cifar_dir(name, root)
+    train, test, meta = CIFAR_FILES[name]
+    done = stamp(name, [d / f for f in (*train, *test, meta)])
+    if done is not None and done.exists():
+        return
+    read_batches(name, d, train)
+    read_batches(name, d, test)
+    safe_load(d / meta)
+    mark_checked(done)

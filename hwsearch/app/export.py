@@ -12,7 +12,8 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from hwsearch.options import did_you_mean
+from hwsearch.options import check_name, did_you_mean
+from hwsearch.output import check_writable
 from hwsearch.storage import StudyStorage
 from hwsearch.storage.keep import kept_numbers
 from hwsearch.storage.records import STUDY_SPEC
@@ -65,6 +66,7 @@ def export(
     storage_file: str | None = None,
 ) -> Path:
     """Write ``trial`` (default: the best) of ``study`` to the new file ``out``; returns it."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         return export_trial(store, study, trial, out)
@@ -87,6 +89,7 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
         raise ExportError(f"`out` {out} exists; give a new path")
     if not out.parent.is_dir():
         raise ExportError(f"`out` {out}: directory {out.parent} does not exist")
+    check_writable(out, out.parent)
     trial = pick_trial(store, study, number)
     dataset = dict(store.optuna.get_study_user_attrs(store.study_id(study)).get(STUDY_SPEC, {}))
     info = DATASETS.get(str(dataset.get("dataset", "")))
@@ -100,6 +103,8 @@ def export_trial(store: StudyStorage, study: str, number: int | None, out: str |
     try:
         torch.export.save(program, tmp)
         os.replace(tmp, out)
+    except OSError as e:  # a full disk, a quota: nothing half-written stays
+        raise ExportError(f"cannot write `out` {out}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

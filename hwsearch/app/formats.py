@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from hwsearch.options import shown
+
 FORMATS = ("table", "json", "csv")
 STREAMED = 1000  # CSV rows read before the columns are fixed
 
@@ -50,10 +52,12 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
 
 
 def _cell(v: Any) -> str:
+    """A cell as text a terminal shows as is: names made elsewhere may hold escape sequences
+    or control characters, which are shown escaped (JSON escapes its own)."""
     if v is None:
         return ""
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, dict):
-        return " ".join(f"{k}={_cell(x)}" for k, x in sorted(v.items()))
-    return str(v)
+        return " ".join(f"{shown(str(k))}={_cell(x)}" for k, x in sorted(v.items()))
+    return shown(str(v))

@@ -8,7 +8,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from hwsearch.options import did_you_mean
+from hwsearch.options import check_name, did_you_mean
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
 from hwsearch.storage.queries import Beat
@@ -25,11 +25,14 @@ def open_existing(storage: str | None = None, storage_file: str | None = None) -
     return open_storage(resolve_storage(storage, storage_file), create=False)
 
 
-def status(*, storage: str | None = None, storage_file: str | None = None) -> list[dict[str, Any]]:
-    """Per study: its trials per state and its best value."""
+def status(
+    study: str | None = None, *, storage: str | None = None, storage_file: str | None = None
+) -> list[dict[str, Any]]:
+    """Per study (or of ``study``, which must exist): its trials per state and best value."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
-        return status_rows(store)
+        return status_rows(store, study)
     finally:
         store.close()
 
@@ -38,6 +41,7 @@ def best(
     study: str | None = None, *, storage: str | None = None, storage_file: str | None = None
 ) -> list[dict[str, Any]]:
     """Per study (or of ``study``): its best trial's number, value and parameters."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         return best_rows(store, study)
@@ -49,6 +53,7 @@ def trials(
     study: str, *, storage: str | None = None, storage_file: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every trial of ``study``, a page at a time; the database stays open until the last."""
+    check_name("study", study)
     store = open_existing(storage, storage_file)
     try:
         yield from trial_rows(store, study)
@@ -56,10 +61,10 @@ def trials(
         store.close()
 
 
-def status_rows(store: StudyStorage) -> list[dict[str, Any]]:
+def status_rows(store: StudyStorage, study_name: str | None = None) -> list[dict[str, Any]]:
     """Per study: its trials per state and its best value, by aggregate queries."""
     rows = []
-    for name in store.study_names():
+    for name in names_of(store, study_name):
         c = store.counts(name)
         stale = [b for b in store.beats(name) if b.stale] if c.running else []
         rows.append(

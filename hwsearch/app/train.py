@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hwsearch.options import options_of
-from hwsearch.training import Hyperparams, TrainConfig
+from hwsearch.search.memory import check_fits, local_device
+from hwsearch.training import Hyperparams, TrainConfig, check_dataset
 
 if TYPE_CHECKING:
     from hwsearch.training.loop import TrialResult
@@ -28,12 +29,20 @@ def train_settings(values: Mapping[str, Any]) -> tuple[TrainConfig, Hyperparams]
 
 def train(config: TrainConfig, hp: Hyperparams, *, out: TextIO = sys.stderr) -> dict[str, Any]:
     """Train one trial; returns its summary (the objective is ``train_loss``, the lowest
-    whole-training-set cross-entropy of any epoch)."""
+    whole-training-set cross-entropy of any epoch). Checked first, as a launch checks: the
+    memory the trial needs (on the CPU before torch is imported), then the data, whole."""
+    if config.device == "cpu":
+        check_fits([config], 1, local_device(0), single=True)
+    check_dataset(config.dataset, config.data_dir, config.download)
     from hwsearch.training.loop import DIVERGENCE_FACTOR  # torch: the input is good
     from hwsearch.training.trainer import load_data, resolve_device
     from hwsearch.training.trainer import train as train_trials
 
     device = resolve_device(config.device)
+    if device.type == "cuda":
+        check_fits([config], 1, local_device(1.0), single=True)
+    elif config.device != "cpu":
+        check_fits([config], 1, local_device(0), single=True)
     data = load_data(config, device)
     start = time.perf_counter()
 

@@ -180,3 +180,22 @@ def test_grid_counts_the_grids_matmuls() -> None:
     assert flops["train"] == pytest.approx(3 * 468 * 55.04e6, rel=1e-3)
     assert flops["evaluate"] == pytest.approx(3 * 70000 * 2 * (39200 + 45000 + 500), rel=1e-9)
     assert grid.parse_args(["--fraction", "0.25"])[0].trials == 10
+
+
+@pytest.mark.slow
+def test_evaluation_times_an_epoch_and_its_evaluation(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "evaluation.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "evaluation.py"), "--data-dir", str(mnist_dir),
+         "--fraction", "0.005", "--depths", "2", "--k", "2", "--conv-width", "4",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [r["config"] for r in result["rows"]] == [
+        "highway depth 2, K=2", "mnist-highway-10 width 4, single"]
+    for row in result["rows"]:  # the evaluation is a part of its epoch, in wall and CPU time
+        assert 0 < row["eval_s"] < row["epoch_s"]
+        assert 0 < row["eval_cpu_s"] < row["epoch_cpu_s"]
+    assert result["meta"]["test"] is True and result["meta"]["threads"] == 1

@@ -98,10 +98,12 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_storage(url).close()
-    assert main(["report", "--storage", url, "--out", str(tmp_path / "out")]) == 0
+    assert main(["report", "--storage", url, "--out", str(tmp_path / "out"),
+                 "--skip-data-figures"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "index.html")
     with pytest.raises(SystemExit) as exit_:
-        main(["report", "--storage", url, "--out", str(tmp_path / "out"), "--study", "nope"])
+        main(["report", "--storage", url, "--out", str(tmp_path / "out"), "--study", "nope",
+              "--skip-data-figures"])
     assert exit_.value.code == 2
     assert "no mnist study named 'nope'" in capsys.readouterr().err
 

@@ -204,7 +204,7 @@ def test_read_commands_change_nothing_stored(launched: Launched, tmp_path: Path)
     before = _fingerprint(launched.db.parent)
     for argv in (["status"], ["best", "--format", "json"],
                  ["trials", "--study", HIGHWAY, "--format", "csv"],
-                 ["report", "--out", str(tmp_path / "r")],
+                 ["report", "--out", str(tmp_path / "r"), "--skip-data-figures"],
                  ["export", "--study", HIGHWAY, "--out", str(tmp_path / "m.pt2")]):
         out = run_hwsearch(*argv, "--storage", launched.url, cwd=tmp_path)
         assert out.returncode == 0, (argv, out.stderr[-2000:])

@@ -65,7 +65,8 @@ def test_refusals_import_neither_torch_nor_ray(tmp_path: Path, argv: list) -> No
 
 
 def test_report_and_export_never_import_ray(small_db: str, tmp_path: Path) -> None:
-    report = _probe(tmp_path, "report", "--storage", small_db, "--out", str(tmp_path / "r"))
+    report = _probe(tmp_path, "report", "--storage", small_db, "--out", str(tmp_path / "r"),
+                    "--skip-data-figures")
     assert report["code"] == 0 and "ray" not in report["heavy"]
     export = _probe(tmp_path, "export", "--storage", small_db, "--study", "mnist-highway-d10",
                     "--out", str(tmp_path / "m.pt2"))

@@ -72,7 +72,8 @@ def read_only_mount(open_dir: Path, study_db: tuple[Path, str]) -> Iterator[Path
             (ro / "probe").write_text("x")  # really read-only
         yield ro
     finally:
-        subprocess.run(["umount", str(ro)], check=False)
+        if subprocess.run(["umount", str(ro)], check=False).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(ro)], check=False)  # busy: detach it
 
 
 def _run(argv: list[str], cwd: Path, user: str | None = None) -> subprocess.CompletedProcess:
