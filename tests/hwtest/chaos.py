@@ -1,9 +1,16 @@
-"""Helpers of the chaos suite: the processes of a launcher's session, its log. Waiting on a
+"""Helpers of the chaos suite: launchers each in a session of its own, ended after the test
+(autouse fixture :func:`end_what_the_test_started`), their processes, their log. Waiting on a
 study and exact counts are ``hwtest.launches``'."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+import hwtest
 
 
 def session_processes(sid: int) -> list[int]:
@@ -36,3 +43,27 @@ def end_sessions(sids: list[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+_started: list[int] = []
+
+
+def start_hwsearch(*args: str, **kwargs) -> subprocess.Popen:
+    """``hwtest.start_hwsearch`` (its own session), remembered so that the fixture below can
+    end what a failed test left."""
+    proc = hwtest.start_hwsearch(*args, **kwargs)
+    _started.append(proc.pid)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def end_what_the_test_started() -> Iterator[None]:
+    """Import it into a test module to end, after each test, the sessions it started."""
+    yield
+    end_sessions(_started)
+    _started.clear()
+
+
+def chaos_launch_args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
+    """Trials of a few seconds each, one at a time, beating every second."""
+    return hwtest.slow_launch_args(url, str(data), prefix, **{"--heartbeat": "1", **extra})

@@ -21,7 +21,6 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import hwtest
 from hwsearch.storage.records import LAUNCHER, outcome
 from hwtest import (
     PG_PASSWORD,
@@ -29,40 +28,22 @@ from hwtest import (
     netns,
     parts,
     run_hwsearch,
-    slow_launch_args,
     stop_processes_naming,
     storage_off_argv,
 )
-from hwtest.chaos import end_sessions, log_tail, session_processes
+from hwtest.chaos import chaos_launch_args as _args
+from hwtest.chaos import (
+    end_what_the_test_started,  # noqa: F401 (autouse)
+    log_tail,
+    session_processes,
+    start_hwsearch,
+)
 from hwtest.launches import FINISHED, assert_exact, mid_trial, trials, wait_for
 from hwtest.netns import Lan
 from hwtest.pgserver import PGServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 NAME = "mnist-highway-d10"
-
-
-_started: list[int] = []
-
-
-def start_hwsearch(*args: str, **kwargs) -> subprocess.Popen:
-    """``hwtest.start_hwsearch`` (its own session), remembered so the teardown can end what a
-    failed test left."""
-    proc = hwtest.start_hwsearch(*args, **kwargs)
-    _started.append(proc.pid)
-    return proc
-
-
-@pytest.fixture(autouse=True)
-def _end_what_the_test_started() -> Iterator[None]:
-    yield
-    end_sessions(_started)
-    _started.clear()
-
-
-def _args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
-    """Trials of a few seconds each, one at a time, beating every second."""
-    return slow_launch_args(url, str(data), prefix, **{"--heartbeat": "1", **extra})
 
 
 def _finished_values(url: str, name: str) -> dict[int, float | None]:

@@ -17,34 +17,18 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-import hwtest
-from hwtest import PG_PASSWORD, parts, run_hwsearch, slow_launch_args
-from hwtest.chaos import end_sessions, log_tail
+from hwtest import PG_PASSWORD, parts, run_hwsearch
+from hwtest.chaos import chaos_launch_args as _args
+from hwtest.chaos import (
+    end_what_the_test_started,  # noqa: F401 (autouse)
+    log_tail,
+    start_hwsearch,
+)
 from hwtest.launches import FINISHED, assert_exact, mid_trial, trials, wait_for
 from hwtest.pgserver import PGServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 NAME = "mnist-highway-d10"
-_started: list[int] = []
-
-
-def start_hwsearch(*args: str, **kwargs) -> subprocess.Popen:
-    proc = hwtest.start_hwsearch(*args, **kwargs)
-    _started.append(proc.pid)
-    return proc
-
-
-@pytest.fixture(autouse=True)
-def _end_what_the_test_started() -> Iterator[None]:
-    yield
-    end_sessions(_started)
-    _started.clear()
-
-
-def _args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
-    return slow_launch_args(url, str(data), prefix, **{"--heartbeat": "1", **extra})
-
-
 def _finished(url: str, name: str) -> int:
     return sum(t.state in FINISHED for t in trials(url, name))
 
