@@ -23,10 +23,12 @@ def trials(url: str, name: str) -> list[FrozenTrial]:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and not os.path.exists(parsed.database or ""):
         return []  # and no empty file made before the launcher's
+    if not _schema_stamped(url):
+        return []  # no tables yet, or half made by the launcher
     try:
         storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
     except (optuna.exceptions.OptunaError, sa.exc.SQLAlchemyError, RuntimeError):
-        return []  # no tables yet, or half made by the launcher
+        return []
     try:
         return optuna.load_study(study_name=name, storage=storage).get_trials()
     except KeyError:
@@ -57,6 +59,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
                 pytest.fail(f"process {p.pid} exited ({p.returncode}) before {what}")
         time.sleep(0.3)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _schema_stamped(url: str) -> bool:
+    """Whether the launcher has finished making Optuna's schema: its last step stamps
+    ``alembic_version``. Optuna's storage, even told to skip table creation, stamps the
+    version itself when the stamp is missing, which would race the launcher's own stamp."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def mid_trial(url: str, name: str) -> Callable[[], bool]:
