@@ -219,13 +219,13 @@ def _add_report(sub: Any, light: bool) -> None:
                    help="mnist, fashion-mnist, cifar10 or cifar100 (default mnist)")
     p.add_argument("--study", help="only this study's diagnostics (default: every study's)")
     p.add_argument("--data-dir", help="training data, for the gate and lesioning figures "
-                   "(required unless --skip-data-figures)")
+                   "(no default: required unless --skip-data-figures)")
     p.add_argument("--seed", type=int, default=0,
                    help="draws Figure 2's and the lesioning's random training examples "
                    "(default 0)")
     p.add_argument("--skip-data-figures", action="store_true",
                    help="draw the page without --data-dir (Figure 2's data and the lesioning "
-                   "are then left out, and the page says so)")
+                   "are then left out, and the page says so) (default off)")
     _add_quiet(p, "the report's stages")
     p.set_defaults(func=_report)
 

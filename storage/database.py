@@ -9,6 +9,7 @@ database, not two.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,23 +44,32 @@ def engine_kwargs(url: str, *, read_only: bool = False) -> dict[str, object]:
 
 
 def sqlite_reader(path: Path) -> Callable[[], sqlite3.Connection]:
-    """Connections that only read ``path`` and never create it (``mode=ro``). Where SQLite
-    cannot share the file's write-ahead log (a read-only mount, a file or directory this
-    user may not write: the ``-shm`` index cannot be made or mapped), the file is opened
-    ``immutable=1``: read as it is, without the log's locks. Nothing can write it meanwhile
-    from here, and a writer elsewhere needs the same directory, so the reader sees what a
-    finished launch left (docs/reliability.md)."""
-    uri = f"file:{quote(str(path.expanduser().absolute()))}?mode=ro"
+    """Connections that only read ``path`` and never create it. Where this user may write the
+    file and its folder, ``mode=rw`` with ``PRAGMA query_only``: every write is refused, and
+    the last connection to close removes the write-ahead log's ``-wal`` and ``-shm`` files as
+    a writer's does (a ``mode=ro`` connection would leave them beside the file). Elsewhere
+    ``mode=ro``; and where SQLite cannot share the file's write-ahead log (a read-only mount, a
+    file or folder this user may not write: the ``-shm`` index cannot be made or mapped), the
+    file is opened ``immutable=1``: read as it is, without the log's locks. Nothing can write
+    it meanwhile from here, and a writer elsewhere needs the same folder, so the reader sees
+    what a finished launch left (docs/reliability.md)."""
+    file = path.expanduser().absolute()
+    base = f"file:{quote(str(file))}"
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+        if os.access(file, os.W_OK) and os.access(file.parent, os.W_OK):
+            conn = sqlite3.connect(f"{base}?mode=rw", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA query_only = 1")
+            return conn
+        conn = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
                                check_same_thread=False)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.OperationalError:
             conn.close()
-        return sqlite3.connect(f"{uri}&immutable=1", uri=True, check_same_thread=False)
+        return sqlite3.connect(f"{base}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
     return connect
 
