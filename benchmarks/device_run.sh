@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session, as run through the device tool (see README "Speed"): the packed-engine check
+# One GPU session on a lent GPU machine (docs/performance.md): the packed-engine check
 # and throughput (gpu_check.sh), two packs sharing one GPU, then a shortened Figure 1 protocol
 # through `hwsearch launch` (Ray + Optuna from the carried .whl). Writes under $OUT.
 set -uo pipefail
