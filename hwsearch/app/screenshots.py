@@ -54,7 +54,9 @@ def _chromium(binary: str, args: list[str]) -> subprocess.CompletedProcess[str]:
             raise ScreenshotError(f"Chromium ({binary}) failed: {e}") from None
 
 
-class _HtmlAttrs(HTMLParser):
+class HtmlAttrs(HTMLParser):
+    """The attributes of a page's <html> element, where its render script records what it drew."""
+
     def __init__(self) -> None:
         super().__init__()
         self.attrs: dict[str, str] = {}
@@ -73,7 +75,7 @@ def figure_boxes(page: Path, binary: str) -> tuple[dict[str, Box], int]:
     proc = _chromium(binary, [f"--window-size={WIDTH},1000",
                               f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom",
                               page.resolve().as_uri()])
-    parser = _HtmlAttrs()
+    parser = HtmlAttrs()
     parser.feed(proc.stdout)
     attrs = parser.attrs
     status = attrs.get("data-report-status", "missing")

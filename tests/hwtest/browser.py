@@ -8,23 +8,14 @@ The same browser takes the screenshots kept in docs/report.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import tempfile
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
 
-ENV_VAR = "HWSEARCH_CHROMIUM"
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
-# Virtual time runs the page's timers and promises to completion without waiting in real time.
-VIRTUAL_TIME_MS = 60_000
+# The product's own Chromium pieces (``scripts/publish`` draws its PNGs with them).
+from hwsearch.app.screenshots import CHROMIUM_ENV as ENV_VAR
+from hwsearch.app.screenshots import FLAGS, VIRTUAL_TIME_MS, HtmlAttrs, find_chromium
 
 
 class RenderResult(NamedTuple):
@@ -33,14 +24,6 @@ class RenderResult(NamedTuple):
     total: int
     errors: list[str]
     sections: dict[str, tuple[int, int]]  # section id -> (top, height) in CSS pixels
-
-
-def find_chromium() -> str | None:
-    """``$HWSEARCH_CHROMIUM``, else the first Chromium or Chrome on the PATH."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        return configured if Path(configured).is_file() else None
-    return next((p for p in (shutil.which(c) for c in CANDIDATES) if p), None)
 
 
 def _run(args: list[str], chromium: str | None, timeout: float) -> subprocess.CompletedProcess:
@@ -52,16 +35,6 @@ def _run(args: list[str], chromium: str | None, timeout: float) -> subprocess.Co
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
-class _HtmlAttrs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.attrs: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "html" and not self.attrs:
-            self.attrs = {k: v or "" for k, v in attrs}
-
-
 def check_page(
     html_path: str | Path, chromium: str | None = None, width: int = 1400,
     timeout: float = 180,
@@ -69,7 +42,7 @@ def check_page(
     """Load the page headless and read back what its render script recorded."""
     proc = _run([f"--window-size={width},1000", f"--virtual-time-budget={VIRTUAL_TIME_MS}",
                  "--dump-dom", Path(html_path).resolve().as_uri()], chromium, timeout)
-    parser = _HtmlAttrs()
+    parser = HtmlAttrs()
     parser.feed(proc.stdout)
     attrs = parser.attrs
     if not attrs:
