@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,14 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from hwtest import PG_PASSWORD, parts, run_hwsearch
+from hwtest import PG_PASSWORD, run_hwsearch
 from hwtest.chaos import chaos_launch_args as _args
 from hwtest.chaos import (
     end_what_the_test_started,  # noqa: F401 (autouse)
     log_tail,
     start_hwsearch,
 )
+from hwtest.disk import fill, tmpfs
 from hwtest.launches import FINISHED, assert_exact, mid_trial, trials, wait_for
 from hwtest.pgserver import PGServer
 
@@ -63,40 +63,23 @@ def small_tablespace(pg_server: PGServer) -> Iterator[tuple[str, Path]]:
     import psycopg
 
     mount = Path(tempfile.mkdtemp(prefix="hwts-", dir="/tmp"))
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs",
-                           str(mount)], capture_output=True, text=True)
-    if made.returncode != 0:
-        mount.rmdir()
-        parts.missing("a tmpfs of the test's own (root)", made.stderr.strip())
-    location = mount / "ts"
-    location.mkdir()
-    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
-    if owner:
-        os.chown(location, owner.pw_uid, owner.pw_gid)
-    admin = pg_server.url("postgres").replace("postgresql+psycopg", "postgresql")
     try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE TABLESPACE small LOCATION '{location}'")
-            conn.execute("CREATE DATABASE hwsmall TABLESPACE small")
-        yield pg_server.url("hwsmall", PG_PASSWORD), mount
+        with tmpfs(mount, "size=64m,mode=0755"):
+            location = mount / "ts"
+            location.mkdir()
+            owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+            if owner:
+                os.chown(location, owner.pw_uid, owner.pw_gid)
+            admin = pg_server.url("postgres").replace("postgresql+psycopg", "postgresql")
+            try:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f"CREATE TABLESPACE small LOCATION '{location}'")
+                    conn.execute("CREATE DATABASE hwsmall TABLESPACE small")
+                yield pg_server.url("hwsmall", PG_PASSWORD), mount
+            finally:
+                pg_server.stop("immediate")  # its files on the tmpfs go with the mount
     finally:
-        pg_server.stop("immediate")  # its files on the tmpfs go with the mount
-        subprocess.run(["umount", "-l", str(mount)], check=False)
         shutil.rmtree(mount, ignore_errors=True)
-
-
-def _fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` to the last byte (ENOSPC ends it)."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 65536):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_postgres_out_of_disk_stops_the_launch_and_a_rerun_finishes(
@@ -113,7 +96,7 @@ def test_postgres_out_of_disk_stops_the_launch_and_a_rerun_finishes(
     wait_for(lambda: _finished(url, name) >= 1, 400, "a finished trial", proc)
     wait_for(mid_trial(url, name), 300, "a trial's first epoch", proc)
     before = {t.number: t.value for t in trials(url, name) if t.state in FINISHED}
-    filler = _fill(mount)
+    filler = fill(mount)
     assert proc.wait(timeout=600) == 2, log_tail(log)
     text = log.read_text()
     last = text.strip().splitlines()[-1]

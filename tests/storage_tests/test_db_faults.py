@@ -3,9 +3,7 @@ the test's own, SQLite busy, and a full disk. No Ray; seconds each."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,8 @@ from optuna.trial import TrialState
 from hwsearch.storage import StorageError, open_storage
 from hwsearch.storage import records as rec
 from hwsearch.storage.retry import RETRY_ENV, budget_from_env, is_transient
-from hwtest import PG_PASSWORD, parts, run_hwsearch, stored_trials
+from hwtest import PG_PASSWORD, run_hwsearch, stored_trials
+from hwtest.disk import fill, tmpfs
 from hwtest.pgserver import PGServer
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -218,27 +217,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs of the test's own (root only)."""
     mount = tmp_path / "fs"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        parts.missing("a tmpfs of the test's own (root)", made.stderr.strip())
-    try:
+    with tmpfs(mount, "size=2m"):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass  # ENOSPC: the disk is full
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_sqlite_disk_full_is_one_line_and_loses_nothing(small_fs: Path, mnist_dir: Path) -> None:
@@ -247,7 +227,7 @@ def test_sqlite_disk_full_is_one_line_and_loses_nothing(small_fs: Path, mnist_di
     _study_with_trials(store, "s", 3)
     trial_id = store.ask(optuna.load_study(study_name="s", storage=store.optuna), {},
                          lambda n: {"launcher": "me"})[0]
-    filler = _fill(small_fs)
+    filler = fill(small_fs)
     big = {f"epoch_{i:05d}": {"pad": "x" * 20_000} for i in range(100)}  # ~2 MB: cannot fit
     with pytest.raises(StorageError) as e:
         store.write_attrs(trial_id, big)
