@@ -13,6 +13,16 @@ import pytest
 from hwtest import REPO as ROOT
 
 
+def benchmark(script: str, *args: str, out: Path, cwd: Path) -> tuple[dict, str]:
+    """Run ``benchmarks/<script>`` with ``args`` and ``--json out``; its JSON and stdout."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=cwd,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(out.read_text()), run.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["highway", "mnist-highway-10"])
 def test_throughput_smoke_writes_the_agreed_json(tmp_path: Path, model: str) -> None:
@@ -132,14 +142,9 @@ def test_arithmetic_counts_each_matmul_of_the_derivation() -> None:
 
 @pytest.mark.slow
 def test_scale_times_every_step_on_a_small_study(tmp_path: Path) -> None:
-    out = tmp_path / "scale.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--sizes", "12",
-         "--epochs", "3", "--pack", "4", "--skip-report", "--json", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    row = json.loads(out.read_text())["seconds"]["sqlite"]["12"]
+    result, _ = benchmark("scale.py", "--sizes", "12", "--epochs", "3", "--pack", "4",
+                          "--skip-report", out=tmp_path / "scale.json", cwd=ROOT)
+    row = result["seconds"]["sqlite"]["12"]
     assert set(row) == {"write", "ask round", "status query", "best query", "trials query",
                         "status", "status cpu", "best", "best cpu", "trials", "trials cpu"}
     assert all(v > 0 for v in row.values())
@@ -147,15 +152,11 @@ def test_scale_times_every_step_on_a_small_study(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_grid_runs_a_small_grid_and_checks_its_counts(tmp_path: Path, mnist_dir: Path) -> None:
-    out = tmp_path / "grid.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "grid.py"), "--data-dir", str(mnist_dir),
-         "--models", "plain,highway", "--depths", "2", "--trials", "2", "--limit-train", "256",
-         "--batch-size", "64", "--json", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    result, stdout = benchmark(
+        "grid.py", "--data-dir", str(mnist_dir), "--models", "plain,highway", "--depths", "2",
+        "--trials", "2", "--limit-train", "256", "--batch-size", "64",
+        out=tmp_path / "grid.json", cwd=tmp_path,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert result["counts_ok"] and result["count_problems"] == []
     assert sorted(r["study"] for r in result["studies"]) == ["mnist-highway-d2", "mnist-plain-d2"]
     assert all(r["finished"] == 2 and r["running"] == 0 for r in result["studies"])
@@ -164,7 +165,7 @@ def test_grid_runs_a_small_grid_and_checks_its_counts(tmp_path: Path, mnist_dir:
     assert 0 < result["arithmetic"]["share_of_limit"] < 1
     assert all(result["arithmetic"]["gflop"][k] > 0 for k in ("train", "evaluate"))
     assert len(result["loadavg"]["before"]) == 3
-    assert "counts exact" in run.stdout
+    assert "counts exact" in stdout
 
 
 def test_grid_counts_the_grids_matmuls() -> None:
@@ -184,15 +185,10 @@ def test_grid_counts_the_grids_matmuls() -> None:
 
 @pytest.mark.slow
 def test_evaluation_times_an_epoch_and_its_evaluation(tmp_path: Path, mnist_dir: Path) -> None:
-    out = tmp_path / "evaluation.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "evaluation.py"), "--data-dir", str(mnist_dir),
-         "--fraction", "0.005", "--depths", "2", "--k", "2", "--conv-width", "4",
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    result, _ = benchmark(
+        "evaluation.py", "--data-dir", str(mnist_dir), "--fraction", "0.005", "--depths", "2",
+        "--k", "2", "--conv-width", "4", out=tmp_path / "evaluation.json", cwd=tmp_path,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert [r["config"] for r in result["rows"]] == [
         "highway depth 2, K=2", "mnist-highway-10 width 4, single"]
     for row in result["rows"]:  # the evaluation is a part of its epoch, in wall and CPU time
