@@ -140,3 +140,14 @@ def test_a_foreign_study_stops_the_launch_before_any_study_is_made(tmp_path: Pat
     names = [s.study_name for s in optuna.get_all_study_summaries(storage=url)]
     assert names == ["mnist-highway-d2"]  # mnist-plain-d2, checked first, was not created
     assert len(optuna.load_study(study_name="mnist-highway-d2", storage=url).trials) == 2
+
+
+def test_the_report_library_never_makes_a_database(tmp_path: Path) -> None:
+    """``write_report`` called directly (not through the command line, which checks first):
+    a typo'd SQLite path is a StorageError, and no file appears."""
+    from hwsearch.report.write import write_report
+    from hwsearch.storage import StorageError
+
+    with pytest.raises(StorageError, match="typo.db"):
+        write_report(f"sqlite:///{tmp_path / 'typo.db'}", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1,8 +1,9 @@
 """Readers who cannot write (issue 21, class 3): a study database on a read-only mount, or a
 file this user may read but not write, answers status, best, trials, export, report (written
 elsewhere) and the dashboard. The database is in write-ahead-log mode, as every launch leaves
-it, so SQLite would need to make its ``-shm`` index beside it: readers open it read-only
-(``mode=ro``), and immutable where even that cannot work.
+it, so SQLite would need to make its ``-shm`` index beside it: readers who cannot write open
+it read-only (``mode=ro``), and immutable where even that cannot work; readers who may write
+open it with every write refused (``query_only``), and leave the folder as it was.
 
 The mount is a real one: a bind mount of a test directory, remounted read-only (root only;
 skipped otherwise). The other user is ``nobody``, run through ``setpriv``.
@@ -151,3 +152,30 @@ def test_every_reader_answers_from_a_file_this_user_may_not_write(
     shutil.copy(study_db[0], db_dir / "study.db")
     (db_dir / "study.db").chmod(0o644)  # nobody reads it; only root writes it (or its dir)
     _answers_every_reader(db_dir / "study.db", study_db[1], out, user="nobody")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_reader_where_it_may_write_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
+    """Where the user may write, a reader still writes nothing (``query_only``), and closing
+    it removes the write-ahead log's ``-wal`` and ``-shm`` files that opening made: the folder
+    holds the same files with the same bytes after as before."""
+    import optuna
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    writer = open_storage(url)
+    optuna.create_study(study_name="mnist-highway-d2", storage=writer.optuna)
+    writer.close()
+    before = _files(tmp_path)
+    reader = open_storage(url, create=False)
+    try:
+        assert reader.study_names() == ["mnist-highway-d2"]
+        with pytest.raises(sa.exc.OperationalError, match="readonly"), \
+                reader.optuna.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM studies"))
+    finally:
+        reader.close()
+    assert _files(tmp_path) == before
