@@ -13,6 +13,9 @@ its evaluation shrink together and the share stays what a full epoch has (the ev
 chunks and the training's batches keep their sizes).
 
     python benchmarks/evaluation.py --data-dir /work/shared/data/MNIST --fraction 0.1
+
+``--tanh both`` runs each FC configuration twice in one run, the evaluation's tanh as torch's
+and as the code's ``2·sigmoid(2z) − 1``, so the two can be compared under the same load.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if str(_REPO) not in sys.path:  # runnable as a plain script from a checkout
 
 import torch  # noqa: E402
 
+from hwsearch.models import packed  # noqa: E402
 from hwsearch.training import Hyperparams, TrainConfig  # noqa: E402
 from hwsearch.training.data import Dataset, load_dataset  # noqa: E402
 from hwsearch.training.engines import Engine  # noqa: E402
@@ -47,9 +51,21 @@ def subset(data: Dataset, fraction: float) -> Dataset:
                    data.y_test[:m], data.num_classes, data.augment)
 
 
-def fc_trials(k: int) -> list[Hyperparams]:
+def fc_trials(k: int, activations: str = "tanh") -> list[Hyperparams]:
+    """``activations``: tanh or relu for all, or mixed (the first half relu, as a search's
+    packs hold both, each activation's trials side by side)."""
+    def act(i: int) -> str:
+        return activations if activations != "mixed" else ("relu" if i < k // 2 else "tanh")
+
     return [Hyperparams(lr=0.01 + 0.09 * i / max(k - 1, 1), momentum=0.9, lr_decay=0.9,
-                        activation="tanh", gate_bias=-3.0, seed=i) for i in range(k)]
+                        activation=act(i), gate_bias=-3.0, seed=i) for i in range(k)]
+
+
+def torch_tanh_(z: torch.Tensor) -> torch.Tensor:
+    return z.tanh_()
+
+
+TANH = {"sigmoid": packed.tanh_from_sigmoid_, "torch": torch_tanh_}
 
 
 class Clocked:
@@ -94,6 +110,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=20, help="FC trials per pack")
     p.add_argument("--conv-width", type=int, default=16, help="0: no conv net")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--activations", choices=("tanh", "relu", "mixed"), default="tanh",
+                   help="of the FC packs' trials (default tanh, the costliest)")
+    p.add_argument("--tanh", choices=("sigmoid", "torch", "both"), default="sigmoid",
+                   help="the evaluation's tanh: 2·sigmoid(2z) − 1 (the code's), torch.tanh "
+                        "(before 2026-12-06), or both, alternately in this run")
     p.add_argument("--no-test", action="store_true", help="the objective only")
     p.add_argument("--json", type=Path, default=None)
     return p.parse_args(argv)
@@ -105,22 +126,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = subset(load_dataset("mnist", args.data_dir).to("cpu"), args.fraction)
     rows: list[dict[str, object]] = []
     load_before = os.getloadavg()[0]
-    runs: list[tuple[str, TrainConfig, list[Hyperparams]]] = [
-        (f"highway depth {d}, K={args.k}", TrainConfig(model="highway", depth=int(d),
-                                                       device="cpu"), fc_trials(args.k))
-        for d in filter(None, args.depths.split(","))
+    tanhs = ("torch", "sigmoid") if args.tanh == "both" else (args.tanh,)
+    runs: list[tuple[str, TrainConfig, list[Hyperparams], str]] = [
+        (f"highway depth {d}, K={args.k}, {args.activations}"
+         + (f", {tanh} tanh" if len(tanhs) > 1 else ""),
+         TrainConfig(model="highway", depth=int(d), device="cpu"),
+         fc_trials(args.k, args.activations), tanh)
+        for d in filter(None, args.depths.split(",")) for tanh in tanhs
     ]
     if args.conv_width:
         runs.append((f"{CONV} width {args.conv_width}, single",
                      TrainConfig(model=CONV, width=args.conv_width, device="cpu"),
-                     [Hyperparams.for_model(CONV, lr=0.01, seed=0)]))
-    for name, config, trials in runs:
-        row = {"config": name, **one_epoch(config, trials, data, not args.no_test)}
+                     [Hyperparams.for_model(CONV, lr=0.01, seed=0)], "sigmoid"))
+    for name, config, trials, tanh in runs:
+        packed.tanh_from_sigmoid_ = TANH[tanh]  # type: ignore[assignment]
+        row = {"config": name, "tanh": tanh,
+               **one_epoch(config, trials, data, not args.no_test)}
         rows.append(row)
-        print(f"{name:34s} wall: epoch {row['epoch_s']:7.2f} s, evaluation {row['eval_s']:6.2f} s"
+        print(f"{name:48s} wall: epoch {row['epoch_s']:7.2f} s, evaluation {row['eval_s']:6.2f} s"
               f" ({row['share']:5.1%});  CPU: epoch {row['epoch_cpu_s']:7.2f} s, evaluation "
               f"{row['eval_cpu_s']:6.2f} s ({row['cpu_share']:5.1%})", flush=True)
+    packed.tanh_from_sigmoid_ = TANH["sigmoid"]  # type: ignore[assignment]
     meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "threads": args.threads,
+            "activations": args.activations,
             "fraction": args.fraction, "test": not args.no_test,
             "load_before": load_before, "load_after": os.getloadavg()[0],
             "torch": torch.__version__}

@@ -61,7 +61,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from hwsearch.models import PRESETS, preset  # noqa: E402
 from hwsearch.models.conv import ConvHighwayNet  # noqa: E402
-from hwsearch.training import DataError, Hyperparams, TrainConfig  # noqa: E402
+from hwsearch.training import DataError, Hyperparams, TrainConfig, fc_step  # noqa: E402
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 from hwsearch.training.data import Dataset, load_dataset  # noqa: E402
 from hwsearch.training.engines import Engine  # noqa: E402
@@ -182,7 +182,9 @@ def conventional(data: Dataset, args: argparse.Namespace, device: torch.device) 
 
 def trials(k: int, model: str = "highway", mixed: bool = False) -> list[Hyperparams]:
     """K stable trials with different learning rates and seeds (a pack's usual spread); with
-    ``mixed``, alternately relu and tanh, as a study's random search draws them."""
+    ``mixed``, half relu and half tanh, as a study's random search draws them, grouped by
+    activation as the trainer packs them (``train_trials``; until 2026-12-06 they alternated,
+    which made every layer run K one-trial activation kernels)."""
     if model in PRESETS:
         return [Hyperparams.for_model(model, lr=0.005 + 0.02 * i / max(k - 1, 1), seed=i)
                 for i in range(k)]
@@ -191,7 +193,7 @@ def trials(k: int, model: str = "highway", mixed: bool = False) -> list[Hyperpar
             lr=0.01 + 0.09 * i / max(k - 1, 1),
             momentum=0.9,
             lr_decay=0.9,
-            activation=("relu", "tanh")[i % 2] if mixed else ACTIVATION,
+            activation=("relu" if i < k // 2 else "tanh") if mixed else ACTIVATION,
             gate_bias=GATE_BIAS,
             seed=i,
         )
@@ -334,6 +336,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time each pack with relu and tanh trials mixed (a study's real draw)",
     )
+    p.add_argument(
+        "--torch-tanh",
+        action="store_true",
+        help="also time each FC pack stepping with torch's own tanh (the CPU step's form before "
+        "2026-12-06; now 2*sigmoid(2z) - 1), side by side",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
     p.add_argument("--skip-conventional", action="store_true")
     p.add_argument("--skip-single", action="store_true")
@@ -364,6 +372,18 @@ def build(
         name = f"mixed k={k} (c)" if mixed else f"packed k={k} (c)"
         return resident(name, engine, on_device, batch, device)
 
+    def torch_tanh_pack(k: int, mixed: bool) -> Runner:
+        """The same pack, its step built with torch's tanh (the step resolves its activations
+        when it is made)."""
+        chosen = fc_step.inplace_activation
+        fc_step.inplace_activation = lambda name, _: getattr(torch, f"{name}_")
+        try:
+            runner = pack(k, mode, mixed)
+        finally:
+            fc_step.inplace_activation = chosen
+        runner.name = f"torch-tanh {'mixed ' if mixed else ''}k={k}"
+        return runner
+
     runners: list[Runner] = []
     if not args.skip_conventional:
         runners.append(conventional(data, args, device))
@@ -392,9 +412,15 @@ def build(
             runner = pack(k, "eager")
             warm(runner, args.warmup, device)
         runners.append(runner)
+        if args.torch_tanh and args.model not in PRESETS:
+            runners.append(torch_tanh_pack(k, mixed=False))
+            warm(runners[-1], args.warmup, device)
         if args.mixed and args.model not in PRESETS:  # a conv recipe fixes relu
             runners.append(pack(k, mode, mixed=True))
             warm(runners[-1], args.warmup, device)
+            if args.torch_tanh:
+                runners.append(torch_tanh_pack(k, mixed=True))
+                warm(runners[-1], args.warmup, device)
         if args.stock:
             runners.append(
                 resident(
@@ -427,6 +453,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     )
     failures: dict[str, str] = {}
     runners = build(args, data, device, failures)
+    # The peak, before and after the rounds: a shared CPU's clock moves between runs (82 to 103
+    # GFLOP/s on one thread, the same hour), and the higher of the two gives the lower share.
+    peak_before = peak_flops(device, getattr(torch, args.dtype))
     for r in range(args.repeats):
         for runner in runners:
             time_round(runner, args.steps, device)
@@ -453,24 +482,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     packed = {str(x.k): x.best for x in runners if x.name.startswith("packed")}
     stock = {str(x.k): x.best for x in runners if x.name.startswith("stock")}
     mixed = {str(x.k): x.best for x in runners if x.name.startswith("mixed")}
+    torch_tanh = {x.name.removeprefix("torch-tanh "): x.best for x in runners
+                  if x.name.startswith("torch-tanh")}
     conv = args.model in PRESETS  # the derivation covers the FC nets only
     per_step = 0.0 if conv else flops_per_trial_step(args.depth, WIDTH, args.batch_size)
-    peak = peak_flops(device, getattr(torch, args.dtype))
+    peak_after = peak_flops(device, getattr(torch, args.dtype))
+    peak = max(peak_before, peak_after)
     at_limit = limit(per_step, peak) if per_step else 0.0
     evaluation = {
         ("single" if x.k == 1 and x.name.startswith("single") else str(x.k)): {
             "seconds": round(share[0], 4), "share_of_epoch": round(share[1], 4)}
         for x in runners
-        if not x.name.startswith(("stock", "mixed")) and (share := x.eval_share())
+        if not x.name.startswith(("stock", "mixed", "torch-tanh")) and (share := x.eval_share())
     }
     result: dict[str, object] = {
         **rates,
         "packed": packed,
         **({"mixed": mixed} if mixed else {}),
+        **({"torch_tanh": torch_tanh} if torch_tanh else {}),
         "evaluation": evaluation,
         **({} if conv else {"arithmetic": {
             "flops_per_trial_step": per_step,
             "peak_gflops": round(peak / 1e9, 2),
+            "peak_gflops_before_after": [round(peak_before / 1e9, 2), round(peak_after / 1e9, 2)],
             "limit_trial_steps_per_s": round(at_limit, 1),
             "share_of_limit": {x.name: round(x.best / at_limit, 4) for x in runners},
         }}),
@@ -499,7 +533,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     if at_limit:
         print(
             f"arithmetic limit: {per_step / 1e6:.1f} MFLOP per trial-step at a measured peak "
-            f"of {peak / 1e9:.1f} GFLOP/s = {at_limit:.0f} trial-steps/s "
+            f"of {peak / 1e9:.1f} GFLOP/s (the higher of {peak_before / 1e9:.1f} before the "
+            f"rounds and {peak_after / 1e9:.1f} after) = {at_limit:.0f} trial-steps/s "
             "(benchmarks/arithmetic.py)"
         )
     if args.json is not None:

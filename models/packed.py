@@ -114,10 +114,14 @@ class PackedFCNet(nn.Module):
             yield rows, torch.baddbmm(self.bc, h.transpose(1, 2), self.wc)  # (K, n, classes)
 
     def _act_(self, z: torch.Tensor) -> None:
-        """:meth:`_act` in place."""
+        """:meth:`_act` in place; tanh as :func:`tanh_from_sigmoid_`."""
         start = 0
         for name, n in self._run_names:
-            getattr(torch, f"{name}_")(z[start : start + n])
+            part = z[start : start + n]
+            if name == "tanh":
+                tanh_from_sigmoid_(part)
+            else:
+                getattr(torch, f"{name}_")(part)
             start += n
 
     # -- conversion to and from single nets -------------------------------------------------
@@ -166,6 +170,16 @@ class PackedFCNet(nn.Module):
                 sd[f"layers.{layer}.linear.weight"] = weight.T
                 sd[f"layers.{layer}.linear.bias"] = bias
         return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+
+
+def tanh_from_sigmoid_(z: torch.Tensor) -> torch.Tensor:
+    """``tanh(z) = 2·sigmoid(2z) − 1``, in place. On the CPU torch's own tanh costs about seven
+    times its sigmoid (2.7 against 0.4 ns an element, one thread, here), so this form is about
+    3.5 times faster, within 2e-7 of tanh in float32 (torch.tanh: 3e-8). Used by evaluation,
+    and by training on the CPU (``training/fc_step.py``): a trial's numbers move at float
+    rounding, inside the tolerance that the tests hold the packed engine to against each net on
+    its own."""
+    return z.mul_(2).sigmoid_().mul_(2).sub_(1)
 
 
 def _hidden_to_packed(

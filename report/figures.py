@@ -56,12 +56,15 @@ def log_axis(values: Any) -> dict[str, Any]:
 
 
 def _narrow_format(values: list[float]) -> str:
-    """Enough decimals that ticks over ``values``' range differ (2.310, 2.315; not 2.32 twice);
-    three significant digits when the range is unknown."""
+    """Enough decimals that ticks over ``values``' range differ: as many as the range's width
+    needs (2.310, 2.315; not 2.32 twice), and as the smallest value's leading digit needs,
+    where a log axis puts its ticks at 2, 3, … times a power of ten (0.06, 0.07; not 0.1
+    four times); three significant digits when the range is unknown."""
     if len(values) < 2 or max(values) == min(values):
         return ".3~g"
-    decimals = max(0, -math.floor(math.log10(max(values) - min(values))))
-    return f".{decimals}f"
+    width = -math.floor(math.log10(max(values) - min(values)))
+    leading = -math.floor(math.log10(min(values)))
+    return f".{max(0, width, leading)}f"
 
 
 def _hover_params(params: dict[str, Any]) -> str:

@@ -26,9 +26,9 @@ class LaunchEvents(Events, Protocol):
     """What a launch tells its user, besides the planner's events."""
 
     def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts],
-              epochs: int = 1) -> None:
+              epochs: int = 1, costs: Mapping[str, float] | None = None) -> None:
         """The studies are open: each one's counts, before anything runs; each trial plans
-        ``epochs`` epochs."""
+        ``epochs`` epochs; ``costs``: a trial-epoch's relative cost per study (for the ETA)."""
 
     def epoch(self, study: str, trial: int, epoch: int, train_loss: float | None) -> None:
         """Trial ``trial`` of ``study`` reported epoch ``epoch`` (its training loss): the unit

@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from hwsearch.compat import stop_ray
 from hwsearch.storage import StorageError, StudyStorage, open_storage
 from hwsearch.storage.artifacts import ARTIFACT_DIR
 from hwsearch.storage.keep import KeepPolicy
@@ -29,7 +30,7 @@ from .events import LaunchEvents
 from .heartbeat import Heartbeat
 from .packing import cpus_per_pack, pick_pack_size
 from .planner import PackPlanner, StudyPlan
-from .ray_setup import quiet_ray, start_ray
+from .ray_setup import import_meanwhile, quiet_ray, start_ray
 from .settings import LaunchSettings
 from .studies import check_study, open_study, study_name
 from .timings import Timings
@@ -89,7 +90,8 @@ def launch_search(
         plans = open_plans(store, settings)
         pack_size = pick_pack_size(settings)
         events.begin(store.display_url, pack_size, settings.trials,
-                     {name: store.counts(name) for name in plans}, settings.train.epochs)
+                     {name: store.counts(name) for name in plans}, settings.train.epochs,
+                     {name: plan.cost for name, plan in plans.items()})
         events.tick(force=True)
         if any(_left(store, name, plan.target) for name, plan in plans.items()):
             _run(stack, store, plans, settings, events, pack_size, after_ray_start)
@@ -148,16 +150,18 @@ def _run(
     after_ray_start: Callable[[], None],
 ) -> None:
     """Start Ray, then let Tune run packs until the planner says every study is done."""
-    import ray
+    importing = import_meanwhile("ray.tune", f"{__package__}.searcher", f"{__package__}.trainable")
+    stack.callback(importing.join)  # never left importing while the interpreter exits
+    timings = Timings()
+    stack.callback(events.done, timings)
+    if start_ray(settings.ray_address):
+        stack.callback(stop_ray)
+    importing.join()
     from ray import tune
 
     from .searcher import PackSearcher
     from .trainable import WeightSink, train_pack
 
-    timings = Timings()
-    stack.callback(events.done, timings)
-    if start_ray(settings.ray_address):
-        stack.callback(ray.shutdown)
     after_ray_start()
     timings.ray_ready = timings.now()
     experiment_dir = tempfile.mkdtemp(prefix="hwsearch-tune-")

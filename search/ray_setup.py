@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -44,6 +46,23 @@ def _secrets_out_of_environ() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
+
+
+def import_meanwhile(*modules: str) -> threading.Thread:
+    """Import ``modules`` on a thread of their own: Ray Tune's import (about a second) then
+    overlaps ``ray.init``, which mostly waits for the processes it starts. A failure there is
+    left for the caller's own import to meet and report; join the thread before using them."""
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except BaseException:  # noqa: BLE001 - the caller's import raises it again
+                return
+
+    thread = threading.Thread(target=run, name="hwsearch-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_ray(address: str | None) -> bool:

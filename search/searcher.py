@@ -69,6 +69,8 @@ class PackSearcher(Searcher):
             self.planner.record_epoch(pack, message)
             t.record_seconds += time.perf_counter() - start
             for entry in message.trials:
+                if entry.number in pack.finished:  # ended (a first-epoch divergence): counted
+                    continue
                 loss = entry.record.get("train_loss") if entry.record is not None else None
                 self.events.epoch(pack.study, entry.number, message.epoch, loss)
             self.events.tick()
@@ -96,6 +98,7 @@ class PackSearcher(Searcher):
             }
         self.planner.finish(pack, final, weights, where=f" (Tune trial {trial_id})")
         self.timings.record_seconds += time.perf_counter() - start
+        self.events.tick()
 
     def release(self, reason: str) -> None:
         """On the way out: hand back what this launcher holds, so a rerun need not wait."""

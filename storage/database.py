@@ -56,20 +56,22 @@ def sqlite_reader(path: Path) -> Callable[[], sqlite3.Connection]:
     file = path.expanduser().absolute()
     base = f"file:{quote(str(file))}"
 
+    def open_as(query: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"{base}?{query}", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
+                               check_same_thread=False)
+
     def connect() -> sqlite3.Connection:
         if os.access(file, os.W_OK) and os.access(file.parent, os.W_OK):
-            conn = sqlite3.connect(f"{base}?mode=rw", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
-                                   check_same_thread=False)
+            conn = open_as("mode=rw")
             conn.execute("PRAGMA query_only = 1")
             return conn
-        conn = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S,
-                               check_same_thread=False)
+        conn = open_as("mode=ro")
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.OperationalError:
             conn.close()
-        return sqlite3.connect(f"{base}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        return open_as("mode=ro&immutable=1")  # no locks: the busy timeout never applies
 
     return connect
 

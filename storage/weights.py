@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 
 class NoWeightsError(LookupError):
     """The trial's weights were not kept; the message says which trials of its study have."""
+
+
+class UnreadableWeightsError(ValueError):
+    """The trial's stored weights are not a payload this project wrote (a foreign or damaged
+    artifact named ``weights.pt``): a reader skips the trial or says so in one line."""
 
 
 # The class each kind of model config is stored as ("model_class" in the payload).
@@ -93,9 +99,22 @@ def load_trial_model(store: StudyStorage, trial: FrozenTrial) -> FCNet | ConvHig
         raise NoWeightsError(f"trial {trial.number} has no stored weights (its launch kept "
                              f"only some); {which_have_weights(store, trial_id_of(trial))}")
     with store.artifacts.open_reader(artifact_id) as f:
-        payload = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
-    net, config = {"FCNet": (FCNet, FCConfig), "ConvHighwayNet": (ConvHighwayNet, ConvConfig)}[
-        payload["model_class"]]
-    model: FCNet | ConvHighwayNet = net(config(**payload["model_config"]))  # type: ignore[operator]
-    model.load_state_dict(payload["state_dict"])
+        raw = f.read()
+    try:
+        payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        net, config = {"FCNet": (FCNet, FCConfig),
+                       "ConvHighwayNet": (ConvHighwayNet, ConvConfig)}[payload["model_class"]]
+        model: FCNet | ConvHighwayNet = net(config(**payload["model_config"]))  # type: ignore[operator]
+        model.load_state_dict(payload["state_dict"])
+    except Exception as e:  # noqa: BLE001 - whatever the bytes are, the reader needs one line
+        raise UnreadableWeightsError(
+            f"trial {trial.number}'s stored weights (artifact {artifact_id}, {len(raw)} bytes) "
+            f"are not weights this project wrote: {_why_unreadable(raw, e)}") from None
     return model.eval()
+
+
+def _why_unreadable(raw: bytes, error: Exception) -> str:
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        return f"not a torch.save file (it starts {raw[:16]!r})"
+    first = (str(error).splitlines() or [""])[0].strip()
+    return f"{type(error).__name__}: {first[:160]}" if first else type(error).__name__

@@ -122,3 +122,57 @@ def test_a_frozen_trials_storage_id_is_read() -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     for trial in study.trials:
         assert storage.get_trial(compat.trial_id_of(trial)).number == trial.number
+
+
+def test_the_monitor_is_looked_up_under_rays_own_process_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where ``stop_ray`` looks: Ray's node keeps its processes by type, the monitor under
+    ``ray_constants.PROCESS_TYPE_MONITOR`` (a stand-in node here; the slow test below starts
+    a real Ray)."""
+    import types
+
+    import ray._private.ray_constants as constants
+    import ray._private.worker as worker
+
+    monitor, other = object(), object()
+    node = types.SimpleNamespace(all_processes={
+        constants.PROCESS_TYPE_MONITOR: [types.SimpleNamespace(process=monitor)],
+        constants.PROCESS_TYPE_RAYLET: [types.SimpleNamespace(process=other)]})
+    monkeypatch.setattr(worker, "_global_node", node)
+    assert compat.ray_monitor_processes() == [monitor]
+    monkeypatch.setattr(worker, "_global_node", None)  # joined a cluster, or no Ray
+    assert compat.ray_monitor_processes() == []
+
+
+STOP_PROBE = """
+import json, ray
+from hwsearch.compat import ray_monitor_processes, stop_ray
+from hwsearch.search.ray_setup import start_ray
+start_ray(None)
+monitors = ray_monitor_processes()
+alive = [p.poll() is None for p in monitors]
+stop_ray()
+print(json.dumps({"monitors": len(monitors), "alive": alive,
+                  "ended": [p.poll() is not None for p in monitors],
+                  "initialized": ray.is_initialized(), "after": len(ray_monitor_processes())}))
+"""
+
+
+@pytest.mark.slow
+def test_stop_ray_finds_the_monitor_of_a_local_ray_and_ends_it() -> None:
+    """``stop_ray`` kills the autoscaler monitor before ``ray.shutdown``: the private path to
+    it (``_global_node.all_processes``) must still lead to exactly one live monitor; were it
+    lost, shutdown would only be a second slower, so this is the check that says so."""
+    import json
+    import subprocess
+    import sys
+
+    from hwtest import hwsearch_env
+
+    done = subprocess.run([sys.executable, "-c", STOP_PROBE], cwd=REPO, env=hwsearch_env(),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"monitors": 1, "alive": [True], "ended": [True], "initialized": False,
+                    "after": 0}

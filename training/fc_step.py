@@ -3,8 +3,9 @@
 Autograd records every op of a step, allocates every intermediate anew and sums each layer's
 gradient after the whole backward pass; on a CPU core, where a pack's matmuls are small, that
 bookkeeping costs as much as the arithmetic. This step computes the same numbers with the
-reference's own functions (``torch.tanh``, ``torch.sigmoid``, ``x + t·(h − x)``, torch's SGD
-update) as a fixed sequence of ops on buffers, and views of them, made once per batch shape:
+reference's own functions (``torch.sigmoid``, ``x + t·(h − x)``, torch's SGD update; tanh
+too, except on the CPU, where it is ``2·sigmoid(2z) − 1``: see :func:`inplace_activation`) as a
+fixed sequence of ops on buffers, and views of them, made once per batch shape:
 
 * **Layout.** Activations are kept feature-major, ``(K, width, B)``: a highway layer's fused
   ``[H | T]`` matmul then yields H and T as two contiguous blocks per trial, which the
@@ -18,7 +19,8 @@ update) as a fixed sequence of ops on buffers, and views of them, made once per 
   momentum buffer; the layer's input gradient is taken first); the hidden layers' biases all
   at once after the backward pass, three ops where one per layer would be three per layer.
 
-Only summation orders differ from the reference (the tests hold the two to float64 rounding).
+Only summation orders, and on the CPU tanh's rounding, differ from the reference (the tests
+hold the two to float64 rounding).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from hwsearch.compat import activation_grad
-from hwsearch.models.packed import PackedFCNet
+from hwsearch.models.packed import PackedFCNet, tanh_from_sigmoid_
 
 InPlace = Callable[[torch.Tensor], torch.Tensor]
 Grad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -67,6 +69,16 @@ class _Layer:
     bias_grad: torch.Tensor  # (K, out): its row of the step's bias gradients
 
 
+def inplace_activation(name: str, device: torch.device) -> InPlace:
+    """``torch.<name>_``, except tanh on the CPU: :func:`tanh_from_sigmoid_`, within 2e-7 of
+    torch's tanh in float32 and about 3.5 times cheaper there (an all-tanh pack of depth 50
+    trains about 15% faster). On a GPU tanh is one cheap kernel and the sigmoid form four, so
+    it stays torch's. Its derivative, ``1 − y²``, is taken from the output either way."""
+    if name == "tanh" and device.type == "cpu":
+        return tanh_from_sigmoid_
+    return getattr(torch, f"{name}_")
+
+
 class PackedFCStep:
     """One SGD step of every trial of ``pack``, updating it and ``bufs`` in place.
 
@@ -80,7 +92,8 @@ class PackedFCStep:
         self.highway = pack.config.highway
         self.width = pack.config.width
         runs = activation_runs(pack.activations)
-        self._acts = [(getattr(torch, f"{name}_"), trials) for name, trials in runs]  # in place
+        device = pack.wl.device
+        self._acts = [(inplace_activation(name, device), trials) for name, trials in runs]
         self._act_grads = [(activation_grad(name), trials) for name, trials in runs]
         self._sigmoid_grad = activation_grad("sigmoid")
         self.mu = momentum.view(-1, 1, 1)

@@ -5,7 +5,11 @@ Progress and the ETA count work, not trials: trial-epochs done out of trial-epoc
 (each study's target times the epochs of a trial). A finished trial counts all its planned
 epochs (a diverged one stops early: its work is done); a running one the epochs it reported;
 a failed one nothing (its replacement does the work again). So the count moves with every
-epoch report, not in jumps when a pack of trials finishes at once."""
+epoch report, not in jumps when a pack of trials finishes at once.
+
+The ETA weighs each study's trial-epochs by their cost (the planner's, from each family's
+FLOPs per trial): a launch runs the costliest packs first, so unweighted counts would at first
+project the cheap studies at the expensive ones' pace."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class StudyProgress:
     diverged: int = 0
     failed: int = 0
     running: dict[int, int] = field(default_factory=dict)  # trial number -> epochs reported
+    cost: float = 1.0  # of one trial-epoch, relative to the other studies'
 
     def work(self, epochs: int) -> int:
         """Trial-epochs done: finished trials whole, running ones by their epochs."""
@@ -43,19 +48,21 @@ class Progress:
     every: float = 5.0
     epochs: int = 1  # planned per trial
     _start: float = field(default_factory=time.monotonic)
-    _work_at_start: int = 0
+    _cost_at_start: float = 0.0
     _last_print: float = 0.0
 
     def __post_init__(self) -> None:
-        self._work_at_start = self.work_done()
+        self._cost_at_start = self.cost_done()
 
     def begin(self, storage: str, pack: int, target: int, counts: Mapping[str, Counts],
-              epochs: int = 1) -> None:
+              epochs: int = 1, costs: Mapping[str, float] | None = None) -> None:
         self.epochs = max(1, epochs)
-        self.studies = {name: StudyProgress(target, c.finished, c.best, c.diverged)
+        costs = costs or {}
+        self.studies = {name: StudyProgress(target, c.finished, c.best, c.diverged,
+                                            cost=float(costs.get(name, 1.0)))
                         for name, c in counts.items()}
         self._start = time.monotonic()
-        self._work_at_start = self.work_done()
+        self._cost_at_start = self.cost_done()
         self._say(f"[hwsearch] storage {storage}; {len(counts)} studies x {target} trials x "
                   f"{self.epochs} epochs; pack {pack}")
 
@@ -72,13 +79,13 @@ class Progress:
         s.running.pop(trial if trial is not None else -1, None)
         if value is not None and (s.best is None or value < s.best):
             s.best = value
-        self.tick()
+        # No tick here: a trial ends inside a report that may hold its pack-mates' epochs too;
+        # the caller ticks once the whole report is counted, so no line shows half of it.
 
     def failed(self, study: str, trial: int | None = None) -> None:
         s = self.studies[study]
         s.failed += 1
         s.running.pop(trial if trial is not None else -1, None)
-        self.tick()
 
     def note(self, message: str) -> None:
         """One line about something the user should know, at once."""
@@ -93,13 +100,21 @@ class Progress:
     def work_planned(self) -> int:
         return sum(s.target * self.epochs for s in self.studies.values())
 
+    def cost_done(self) -> float:
+        """:meth:`work_done` with each study's trial-epochs weighed by their cost."""
+        return sum(s.work(self.epochs) * s.cost for s in self.studies.values())
+
+    def cost_planned(self) -> float:
+        return sum(s.target * self.epochs * s.cost for s in self.studies.values())
+
     def eta_seconds(self) -> float | None:
-        done_now = self.work_done() - self._work_at_start
-        remaining = self.work_planned() - self.work_done()
-        if remaining <= 0:
+        """The remaining cost at the pace this launch has kept so far."""
+        if self.work_planned() - self.work_done() <= 0:
             return 0.0
+        done_now = self.cost_done() - self._cost_at_start
         if done_now <= 0:
             return None
+        remaining = self.cost_planned() - self.cost_done()
         return remaining * (time.monotonic() - self._start) / done_now
 
     def tick(self, force: bool = False) -> None:

@@ -96,8 +96,12 @@ def _protocol(facts: RunFacts) -> list[str]:
                     if HOSTNAME in t.user_attrs})
     spaces: dict[str, list[str]] = {}
     for r in runs:
+        # A study records the launch's whole space; its trials draw their family's part of it
+        # (a plain net has no gate bias).
+        drawn = {key for t in r.trials for key in t.params}
         for key, value in r.space.items():
-            spaces.setdefault(f"{key}: {_range(value)}", []).append(str(r.spec["model"]))
+            if key in drawn or not drawn:
+                spaces.setdefault(f"{key}: {_range(value)}", []).append(str(r.spec["model"]))
     epochs = sorted({str(r.spec.get("epochs")) for r in runs})
     lines = [
         "## Protocol (read from the database)", "",
@@ -114,6 +118,9 @@ def _protocol(facts: RunFacts) -> list[str]:
         "seed `(study_seed * 1000003 + n) % (2**31 - 1)` (weights and data order).",
         "", *_table(["Study", "Model", "Depth", "Width", "Trials", "Complete", "Diverged",
                      "Pruned", "Failed", "Epochs", "Batch", "Train examples", "Seed"], rows),
+        "", "Diverged: trials whose loss turned NaN or exploded at some epoch; those with an "
+        "earlier finite epoch keep its value and are complete, the others are Optuna's "
+        "pruned. Failed: infrastructure failures, each replaced by a new trial.",
         "", f"Sampled hyperparameters (each trial draws each at random; why these ranges: "
         f"{_link(facts.out)}):", "",
         *(f"- {what} ({', '.join(sorted(set(models)))})" for what, models in spaces.items()),

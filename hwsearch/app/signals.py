@@ -68,11 +68,21 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
 _received: list[int] = []  # the signal that stopped the launch
 
 
+def exit_at_once() -> None:
+    """From here to the end of the process, SIGINT or SIGTERM ends it at once (128 + the
+    signal, after the "interrupted again" line). For a process that is ending after an
+    interrupt: the launch's cleanup is done and its handlers restored, but Ray's exit
+    handlers and the interpreter's teardown still run, and a second Ctrl-C there would
+    otherwise die by the signal (no exit code) or print a KeyboardInterrupt traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, _exit_now)
+
+
 def _first(signum: int, frame: FrameType | None) -> None:
     _armed.clear()
     _received.append(signum)
-    for s in SIGNALS:
-        signal.signal(s, _exit_now)
+    exit_at_once()
     os.write(2, f"hwsearch: {signal.Signals(signum).name}; stopping (again to exit at once)\n"
              .encode())
     raise Interrupted(signum)

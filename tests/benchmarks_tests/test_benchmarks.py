@@ -187,10 +187,13 @@ def test_grid_counts_the_grids_matmuls() -> None:
 def test_evaluation_times_an_epoch_and_its_evaluation(tmp_path: Path, mnist_dir: Path) -> None:
     result, _ = benchmark(
         "evaluation.py", "--data-dir", str(mnist_dir), "--fraction", "0.005", "--depths", "2",
-        "--k", "2", "--conv-width", "4", out=tmp_path / "evaluation.json", cwd=tmp_path,
+        "--k", "2", "--conv-width", "4", "--tanh", "both", out=tmp_path / "evaluation.json",
+        cwd=tmp_path,
     )
-    assert [r["config"] for r in result["rows"]] == [
-        "highway depth 2, K=2", "mnist-highway-10 width 4, single"]
+    assert [(r["config"], r["tanh"]) for r in result["rows"]] == [
+        ("highway depth 2, K=2, tanh, torch tanh", "torch"),
+        ("highway depth 2, K=2, tanh, sigmoid tanh", "sigmoid"),
+        ("mnist-highway-10 width 4, single", "sigmoid")]
     for row in result["rows"]:  # the evaluation is a part of its epoch, in wall and CPU time
         assert 0 < row["eval_s"] < row["epoch_s"]
         assert 0 < row["eval_cpu_s"] < row["epoch_cpu_s"]

@@ -148,8 +148,9 @@ def tiny_launch_args(storage: str, data_dir: str, prefix: str, **overrides: str)
 
 
 def slow_launch_args(storage: str, data_dir: str, prefix: str, **overrides: str) -> list[str]:
-    """One 10-layer highway study whose trials take seconds each and run one at a time, so a
-    test can break something while a trial trains."""
+    """One 10-layer highway study whose trials run one at a time, so a test can break
+    something while a trial trains. A trial takes about half a second on a 2-core CPU
+    (2026-12-06): a test that must act while most of the search is left gives more epochs."""
     flags = {
         "--models": "highway",
         "--depths": "10",

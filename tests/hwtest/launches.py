@@ -47,9 +47,10 @@ def studies(url: str, prefix: str) -> dict[str, optuna.Study]:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             *procs: subprocess.Popen) -> None:
-    """Until ``predicate()``; fails at once when one of ``procs`` exits first, and after
-    ``timeout`` seconds (a hang guard: give minutes, never a tight bound)."""
+             *procs: subprocess.Popen, every: float = 0.3) -> None:
+    """Until ``predicate()``, asked ``every`` seconds; fails at once when one of ``procs``
+    exits first, and after ``timeout`` seconds (a hang guard: give minutes, never a tight
+    bound)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -57,7 +58,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
         for p in procs:
             if p.poll() is not None:
                 pytest.fail(f"process {p.pid} exited ({p.returncode}) before {what}")
-        time.sleep(0.3)
+        time.sleep(every)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 

@@ -74,6 +74,9 @@ def test_a_published_run_holds_what_the_database_holds(
     assert "load average: 1.00, 1.00, 1.00" in readme
     assert "## Discussion" in readme and "TO FILL IN" in readme  # device, discussion
     assert "| Plain networks get harder to optimize as they get deeper |" in readme
+    # each range names the models whose trials draw it: no gate bias for a plain net
+    assert "- gate_bias: -10 to -1, uniform (highway)\n" in readme
+    assert "- lr: 1e-06 to 1, log scale (highway, plain)\n" in readme
     assert "(../../reproduction.md#" not in readme  # not under the repository's docs/
     # one screenshot per figure of the report, each a PNG of the figure's size
     page = (out / "report.html").read_text()

@@ -20,6 +20,7 @@ from hwsearch.report.data import (
     training_curve,
 )
 from hwsearch.report.nets import (
+    _lesioned_cross_entropies,
     bias_change_data,
     cross_entropy,
     inner_workings_data,
@@ -124,6 +125,19 @@ def test_lesioning_from_the_layers_inputs_gives_the_lesioned_forwards() -> None:
     for layer, loss in zip(data.layers, data.losses, strict=True):
         assert loss == pytest.approx(cross_entropy(model, x, y, lesion={layer - 2}), rel=1e-12)
         assert loss != pytest.approx(data.unlesioned, rel=1e-9)
+
+
+def test_lesioning_on_threads_gives_the_same_bits() -> None:
+    """The batches run on threads: any number of them gives the one-thread numbers exactly
+    (each batch's sums are added in batch order)."""
+    model = net(gate_bias=0.0)
+    x, y = inputs(40)
+    one = _lesioned_cross_entropies(model, x, y, batch_size=7, workers=1)
+    for workers in (2, 3, 6):
+        assert _lesioned_cross_entropies(model, x, y, batch_size=7, workers=workers) == one
+    losses, whole = one
+    assert whole == pytest.approx(cross_entropy(model, x, y, batch_size=7), rel=1e-12)
+    assert losses[1] == pytest.approx(cross_entropy(model, x, y, {1}, batch_size=7), rel=1e-12)
 
 
 def test_lesion_data_refuses_plain_nets() -> None:

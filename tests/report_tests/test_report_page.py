@@ -183,6 +183,16 @@ def test_log_axes_read_as_numbers() -> None:
     narrow = figures.log_axis([0.25, 0.31])
     assert "dtick" not in narrow and narrow["tickformat"] == ".2f"  # 0.25, 0.30
     assert figures.log_axis([2.309, 2.3165])["tickformat"] == ".3f"  # not 2.32 five times
+    # The lesioning of the published 8-epoch grid (0.056 to 0.54) read 0.1 four times.
+    for low, high in [(0.05634, 0.54), (0.25, 0.31), (2.309, 2.3165), (0.0123, 0.0456),
+                      (3.2, 9.9), (0.0071, 0.069), (0.9, 8.5)]:
+        fmt = figures.log_axis([low, high])["tickformat"]
+        # where plotly puts a sub-decade log axis's ticks: 1..9 times each power of ten
+        ticks = [d * 10.0**k for k in range(-4, 2) for d in range(1, 10)
+                 if low <= d * 10.0**k <= high]
+        labels = [format(t, fmt) for t in ticks]  # d3 ".2f" is Python's too
+        assert len(set(labels)) == len(labels), (low, high, labels)
+        assert all(float(label) > 0 for label in labels), (low, high, labels)
     records = [record("plain", 10, [trial(0, [2.0, 1e-3])]),
                record("highway", 10, [trial(0, [1.0, 0.5])])]
     fig = figures.figure1(figure1_data(records), 2, "mnist")

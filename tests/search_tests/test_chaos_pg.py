@@ -90,7 +90,10 @@ def test_postgres_out_of_disk_stops_the_launch_and_a_rerun_finishes(
     exact counts."""
     url, mount = small_tablespace
     name = f"{prefix}{NAME}"
-    args = _args(url, mnist_dir, prefix, **{"--trials": "4"})
+    # Trials of about two seconds, so that most of the search is left when the disk fills (with
+    # three epochs a trial took about half a second: the launch could finish first, its few
+    # rows fitting in pages the tables already had).
+    args = _args(url, mnist_dir, prefix, **{"--trials": "6", "--epochs": "12"})
     log = tmp_path / "log"
     proc = start_hwsearch(*args, log=log, cwd=tmp_path)
     wait_for(lambda: _finished(url, name) >= 1, 400, "a finished trial", proc)
@@ -107,7 +110,7 @@ def test_postgres_out_of_disk_stops_the_launch_and_a_rerun_finishes(
     filler.unlink()
     again = run_hwsearch(*args, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    got = assert_exact(url, name, 4)
+    got = assert_exact(url, name, 6)
     after = {t.number: t.value for t in got}
     assert all(after[n] == v for n, v in before.items())  # nothing finished lost or redone
-    assert len(got) == 4 + sum(t.state == TrialState.FAIL for t in got)
+    assert len(got) == 6 + sum(t.state == TrialState.FAIL for t in got)

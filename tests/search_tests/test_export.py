@@ -84,3 +84,55 @@ def test_a_chosen_trial_and_bad_requests(stored: tuple[str, str], tmp_path: Path
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], (args, out.stderr)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_damaged_weights_are_one_line_for_export_and_skipped_by_the_report(
+    stored: tuple[str, str], tmp_path: Path
+) -> None:
+    """A ``weights.pt`` artifact that is not this project's payload (another tool's, a damaged
+    row): export says so in one line (exit 2), the Python API raises a ValueError naming the
+    trial, and the report skips the trial, says so, and shows the next kept one."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    from hwsearch.storage.artifacts import ARTIFACTS
+    from hwsearch.storage.weights import UnreadableWeightsError, weights_artifact_id
+
+    url, name = stored
+    copy = tmp_path / "damaged.db"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    damaged_url = f"sqlite:///{copy}"
+    store = open_storage(damaged_url)
+    study = optuna.load_study(study_name=name, storage=store.optuna)
+    best = study.best_trial
+    payloads = {b"weights": "not a torch.save file", _zip_of(b"not a pickle"): "weights"}
+    for payload, needle in payloads.items():
+        artifact = weights_artifact_id(store, best)
+        store.database.write("test", lambda c, a=artifact, p=payload: c.execute(
+            sa.update(ARTIFACTS).where(ARTIFACTS.c.artifact_id == a).values(data=p)))
+        with pytest.raises(UnreadableWeightsError, match=f"trial {best.number}'s stored"):
+            load_trial_model(store, best)
+        out = run_hwsearch("export", "--storage", damaged_url, "--study", name,
+                           "--out", str(tmp_path / "best.pt2"))
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1, out.stderr
+        assert f"trial {best.number}'s stored weights" in lines[0] and needle in lines[0]
+        assert not (tmp_path / "best.pt2").exists()
+    store.close()
+    report = run_hwsearch("report", "--storage", damaged_url, "--out", str(tmp_path / "r"),
+                          "--skip-data-figures")
+    assert report.returncode == 0, report.stderr[-2000:]
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert f"Better trials without usable weights were skipped: trial {best.number} " in page
+
+
+def _zip_of(member: bytes) -> bytes:
+    """A zip archive (what torch.save writes) whose one member is ``member``."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", member)
+    return buf.getvalue()

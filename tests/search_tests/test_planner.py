@@ -3,18 +3,31 @@ launchers' trials, giving up. No Ray, no training, no sleeping: fast, and not ma
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
 
 import pytest
 from optuna.trial import TrialState
 
-from hwsearch.search.messages import EpochReport, FinalReport, Node, TrialEpoch, TrialFinal
+from hwsearch.search.messages import (
+    EpochReport,
+    FinalReport,
+    Node,
+    TrialEpoch,
+    TrialFinal,
+    to_result,
+)
 from hwsearch.search.planner import Pack, PackPlanner, StudyPlan
 from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import open_study
 from hwsearch.storage import StudyStorage, open_storage
 from hwsearch.storage import records as rec
 from hwsearch.training import TrainConfig
+
+if TYPE_CHECKING:
+    from hwsearch.app.progress import Progress
+    from hwsearch.search.searcher import PackSearcher
 
 
 class Holder:
@@ -385,3 +398,58 @@ def test_the_planner_keeps_weights_by_policy(store: StudyStorage, keep: str, kep
     assert store.counts(name).complete == 4
     by_value = [t.number for _, t in sorted(zip(values, pack.trials, strict=True))]
     assert kept_numbers(store, name) == by_value[:kept]
+
+
+EPOCH_RECORD = {"epoch": 1, "train_loss": 0.5, "running_loss": 0.6, "train_accuracy": 0.8,
+                "test_accuracy": 0.8, "lr": 0.1, "seconds": 1.0}
+
+
+def _pack_of_two_with_progress(store: StudyStorage, out: TextIO, every: float) -> tuple[
+        Progress, PackSearcher, int, int]:
+    """A searcher handing out one pack of two trials (4 epochs each), its planner's and its
+    own events shown by a :class:`Progress` on ``out``: (progress, searcher, ok, bad)."""
+    from hwsearch.app.progress import Progress
+    from hwsearch.search.searcher import PackSearcher  # imports Ray: only where it is used
+
+    plans = make_plans(store, target=2, activations=("tanh",))
+    progress = Progress(out=out, every=every)
+    planner = PackPlanner(store, plans, 2, holder=Holder(store), events=progress,
+                          launcher_id="test", heartbeat_interval=10)
+    progress.begin("sqlite://", 2, 2, {n: store.counts(n) for n in plans}, epochs=4)
+    searcher = PackSearcher(planner, progress, sink=None)
+    assert searcher.suggest("t1") is not None
+    ok, bad = searcher.live["t1"].trials
+    return progress, searcher, ok.number, bad.number
+
+
+def _first_epoch_bad_diverges(searcher: PackSearcher, ok: int, bad: int) -> None:
+    searcher.on_trial_result("t1", to_result(EpochReport(
+        1, [TrialEpoch(ok, EPOCH_RECORD, None), TrialEpoch(bad, None, 1)])))
+
+
+def test_progress_counts_a_first_epoch_divergence_once(store: StudyStorage) -> None:
+    """A trial that diverges in its first epoch is finished when that epoch is recorded; the
+    epoch's report must not then count it as running too (the 8-epoch grid once showed
+    "352/320 epochs, 4 running, 4 diverged" for a study whose every trial had ended)."""
+    progress, searcher, ok, bad = _pack_of_two_with_progress(store, io.StringIO(), every=1e9)
+    _first_epoch_bad_diverges(searcher, ok, bad)
+    study = progress.studies["mnist-highway-d2"]
+    assert study.running == {ok: 1} and study.diverged == 1
+    assert progress.work_done() == 4 + 1  # the diverged trial's planned epochs, one of ok's
+    searcher.on_trial_result("t1", to_result(EpochReport(
+        2, [TrialEpoch(ok, {**EPOCH_RECORD, "epoch": 2}, None), TrialEpoch(bad, None, 1)])))
+    assert study.running == {ok: 2} and progress.work_done() == 6
+
+
+def test_no_progress_line_shows_half_an_epoch_report(store: StudyStorage) -> None:
+    """A report in which one trial diverges and its pack-mate goes on is counted whole before
+    any line is printed (a line printed between the two once showed the 10-minute grid at
+    "1/320 trial-epochs done, ETA 6:19:07" for a minute)."""
+    out = io.StringIO()
+    _, searcher, ok, bad = _pack_of_two_with_progress(store, out, every=0.0)  # every tick prints
+    before = len(out.getvalue())
+    _first_epoch_bad_diverges(searcher, ok, bad)
+    lines = [line for line in out.getvalue()[before:].splitlines()
+             if "trial-epochs done" in line]
+    assert lines and all(line.startswith("[hwsearch] 5/8 trial-epochs done") for line in lines), \
+        lines

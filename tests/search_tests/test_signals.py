@@ -52,3 +52,43 @@ def test_second_signal_exits_at_once() -> None:
     out, err = proc.communicate(timeout=120)  # a hang guard, far inside the cleanup's hour
     assert proc.returncode == 143 and "cleaned" not in out
     assert "interrupted again; exiting now" in err
+
+
+ENDING = """
+import atexit, os, signal, sys, time
+from hwsearch import cli
+
+def stopped(args):  # a command the first Ctrl-C has unwound
+    raise KeyboardInterrupt
+
+class _Parser:  # the real parser; its command replaced by one that was interrupted
+    def __init__(self, parser):
+        self.parser = parser
+    def parse_args(self, argv):
+        args = self.parser.parse_args(argv)
+        args.func = stopped
+        return args
+
+real = cli.build_parser
+cli.build_parser = lambda light=False: _Parser(real(light))
+
+def second_ctrl_c():  # while the process ends (where Ray's exit handlers run)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(60)
+    print("outlived the signal", flush=True)
+
+atexit.register(second_ctrl_c)
+sys.exit(cli.main(["status", "--storage", "sqlite:///unused.db"]))
+"""
+
+
+def test_a_second_signal_while_the_cli_ends_after_an_interrupt_exits_at_once(tmp_path) -> None:
+    """The launch's cleanup can be over (its handlers restored) before the user's second
+    Ctrl-C lands, in the process's last moments: that signal still exits 130 at once, with
+    its line; not death by the signal (no exit code), nor a traceback, nor a minute's wait."""
+    proc = subprocess.run([sys.executable, "-c", ENDING], text=True, capture_output=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert "hwsearch: interrupted\n" in proc.stderr
+    assert "interrupted again; exiting now" in proc.stderr
+    assert "outlived" not in proc.stdout and "Traceback" not in proc.stderr

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from hwsearch.models import FCConfig
 from hwsearch.models.fc import FCNet
-from hwsearch.models.packed import PackedFCNet
+from hwsearch.models.packed import PackedFCNet, tanh_from_sigmoid_
 from hwsearch.training.engines import PackedEngine
-from hwsearch.training.fc_step import activation_runs
+from hwsearch.training.fc_step import activation_runs, inplace_activation
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -121,6 +121,29 @@ def test_a_frozen_trial_stays_put_and_others_go_on() -> None:
     frozen = engine.pack.trial_state_dict(2)
     assert all((v == 0).all() for v in frozen.values())
     assert all(torch.isfinite(p).all() for p in engine.pack.parameters())
+
+
+@pytest.mark.parametrize(("dtype", "bound"), [(torch.float32, 2.5e-7), (torch.float64, 1e-15)])
+def test_evaluation_tanh_is_tanh_to_rounding(dtype: torch.dtype, bound: float) -> None:
+    """The evaluation's tanh (through sigmoid) is torch's to a few units of the last place,
+    over the whole range, saturation and signs included."""
+    z = torch.cat([torch.linspace(-30, 30, 200_001, dtype=dtype),
+                   torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e4, -1e4], dtype=dtype)])
+    want = torch.tanh(z.double())
+    got = tanh_from_sigmoid_(z.clone())
+    assert (got.double() - want).abs().max().item() <= bound
+    assert got[-4:].tolist() == [0.0, 0.0, 1.0, -1.0]
+
+
+def test_cpu_training_takes_tanh_through_sigmoid_and_a_gpu_takes_torchs() -> None:
+    """On the CPU torch's tanh costs seven sigmoids, so the step takes the sigmoid form (the
+    comparisons above hold it to the reference); on a GPU (here its stand-in device, meta)
+    tanh is one kernel against four, and stays torch's. Other activations are torch's."""
+    cpu, gpu = torch.device("cpu"), torch.device("meta")
+    assert inplace_activation("tanh", cpu) is tanh_from_sigmoid_
+    assert inplace_activation("tanh", gpu) is torch.tanh_
+    assert inplace_activation("relu", cpu) is torch.relu_
+    assert inplace_activation("sigmoid", cpu) is torch.sigmoid_
 
 
 @pytest.mark.parametrize("kind", ["highway", "plain"])
