@@ -65,5 +65,9 @@ def end_what_the_test_started() -> Iterator[None]:
 
 
 def chaos_launch_args(url: str, data: Path, prefix: str, **extra: str) -> list[str]:
-    """Trials of a few seconds each, one at a time, beating every second."""
-    return hwtest.slow_launch_args(url, str(data), prefix, **{"--heartbeat": "1", **extra})
+    """Trials of about two seconds each (12 epochs; 2026-12-06, 2-core CPU), one at a time,
+    beating every second. A test breaks something after a trial's first epoch and expects
+    that trial, and most of the search, still to be running: trials of half a second (the
+    slow launch's 3 epochs) ended before the break, now that the engine is faster."""
+    flags = {"--heartbeat": "1", "--epochs": "12", **extra}
+    return hwtest.slow_launch_args(url, str(data), prefix, **flags)

@@ -226,23 +226,27 @@ def test_multi_host_ray_loses_a_worker_host_mid_search(
             proc = head.popen([sys.executable, "-m", "hwsearch", *argv], stdout=out,
                               stderr=subprocess.STDOUT, cwd=tmp_path, env=launch_env,
                               start_new_session=True)
-        training: list[str] = []
+        training: list[tuple[int, str]] = []  # (trial number, its worker's address)
 
         def a_worker_trains() -> bool:
             for t in trials(url, name):
                 ip = t.user_attrs.get("ray_node_ip")
                 if t.state == TrialState.RUNNING and t.intermediate_values and ip:
-                    training.append(ip)
+                    training.append((t.number, ip))
                     return True
             return False
 
         wait_for(a_worker_trains, 300, "a trial to report an epoch on a worker", proc)
-        lost = next(w for w in workers if w.ip == training[0])
+        cut_mid_trial, cut_ip = training[0]
+        lost = next(w for w in workers if w.ip == cut_ip)
         lost.cut()
         assert proc.wait(timeout=400) == 0, log_tail(log)
         got = assert_exact(url, name, 4)
         failed = [t for t in got if t.state == TrialState.FAIL]
-        assert failed and all(t.user_attrs.get("ray_node_ip") == lost.ip for t in failed)
+        assert cut_mid_trial in {t.number for t in failed}, [(t.number, t.state) for t in got]
+        # Ray may place one more trial on the lost host before it declares the host dead (about
+        # 3 s): that trial fails before its first epoch, so no address was ever recorded for it.
+        assert all(t.user_attrs.get("ray_node_ip") in (lost.ip, None) for t in failed)
         assert all("infrastructure failure" in outcome(t) for t in failed)
         assert len(got) == 4 + len(failed)  # each lost trial replaced once, nothing duplicated
         survivor = next(w for w in workers if w is not lost).ip

@@ -90,10 +90,10 @@ def test_postgres_out_of_disk_stops_the_launch_and_a_rerun_finishes(
     exact counts."""
     url, mount = small_tablespace
     name = f"{prefix}{NAME}"
-    # Trials of about two seconds, so that most of the search is left when the disk fills (with
-    # three epochs a trial took about half a second: the launch could finish first, its few
-    # rows fitting in pages the tables already had).
-    args = _args(url, mnist_dir, prefix, **{"--trials": "6", "--epochs": "12"})
+    # The chaos launch's trials take about two seconds, so most of the search is left when the
+    # disk fills (trials of half a second let the launch finish first, its few rows fitting in
+    # pages the tables already had).
+    args = _args(url, mnist_dir, prefix, **{"--trials": "6"})
     log = tmp_path / "log"
     proc = start_hwsearch(*args, log=log, cwd=tmp_path)
     wait_for(lambda: _finished(url, name) >= 1, 400, "a finished trial", proc)
