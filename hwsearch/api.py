@@ -30,7 +30,7 @@ from hwsearch.app.dashboard import dashboard
 from hwsearch.app.export import export, pick_trial
 from hwsearch.app.launch import launch as _launch
 from hwsearch.app.launch import launch_settings
-from hwsearch.app.queries import best_rows, names_of, open_existing, status_rows
+from hwsearch.app.queries import best_rows, names_of, open_existing, status_rows, test_accuracy_of
 from hwsearch.app.queries import status as status
 from hwsearch.app.report import report as _report
 from hwsearch.app.storage_url import resolve_storage
@@ -132,8 +132,9 @@ def trials(storage: str | None = None, study: str | None = None, *,
     ``number``, ``value``, ``datetime_start``, ``datetime_complete``, ``duration``, one
     ``params_<name>`` column per hyperparameter and ``state``; then hwsearch's ``outcome``
     (completed or diverged), a running trial's ``last_beat_s`` (seconds since its heartbeat)
-    and ``stale`` (past its grace: its launcher is gone), ``epochs`` recorded, the last
-    epoch's ``test_accuracy``, the ``node`` that ran it, and (``history``) the per-epoch
+    and ``stale`` (past its grace: its launcher is gone), ``epochs`` recorded,
+    ``test_accuracy`` (of the stored model, the best epoch's weights, once the trial completed;
+    else the last epoch's, if measured), the ``node`` that ran it, and (``history``) the per-epoch
     records as a list of dicts, which ``pandas.DataFrame(row.history)`` turns into a frame.
 
     >>> df = hwsearch.trials(db, "mnist-plain-d2")
@@ -180,7 +181,7 @@ def _trial_row(t: Any, history: list[dict[str, Any]], epochs: int | None = None,
         **{f"params_{k}": v for k, v in t.params.items()},
         "state": t.state.name, "outcome": rec.outcome(t),
         "epochs": len(history) if epochs is None else epochs,
-        "test_accuracy": last.get("test_accuracy"), "node": rec.node_ip(t), "history": history,
+        "test_accuracy": test_accuracy_of(t, last), "node": rec.node_ip(t), "history": history,
     }
 
 

@@ -23,7 +23,8 @@ class Flag:
 
 # Settings whose flag is not their name: the test-set accuracy is on unless --no-test.
 SPECIAL = {"eval_test": Flag("--no-test", "store_false",
-                             "skip the test-set accuracy (default: measured every epoch)")}
+                             "skip the test-set accuracy (default: measured once, for "
+                             "the stored model)")}
 
 
 def flag(setting: str) -> str:

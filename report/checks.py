@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hwsearch.storage.records import LEGACY_PROTOCOL, best_epoch, count_trials
+from hwsearch.storage.records import LEGACY_PROTOCOL, count_trials
 from hwsearch.training import HIGHWAY, PLAIN
 
 from .data import training_curve
@@ -66,7 +66,7 @@ def summary_data(records: Sequence[StudyRecord]) -> list[SummaryRow]:
         best = best_trial(r.trials)
         acc = None
         if best is not None:
-            acc = best_epoch(r.fetch(best)).get("test_accuracy")
+            acc = r.test_accuracy(best)
         rows.append(SummaryRow(
             r.name, r.model, r.depth, r.spec.get("width"), r.spec.get("epochs"), r.limit_train,
             c.complete, c.diverged, c.failed, c.running,

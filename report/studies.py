@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hwsearch.storage import StudyStorage
-from hwsearch.storage.records import STUDY_SPEC
+from hwsearch.storage.records import STUDY_SPEC, TEST_ACCURACY, test_accuracy
 from hwsearch.training import DATASETS, FAMILIES, MODELS, Family
 
 _DEPTH = re.compile(r"-d(\d+)$")
@@ -56,6 +56,11 @@ class StudyRecord(NamedTuple):
     def in_figure1(self) -> bool:
         """Figure 1 and the claims compare it (a plain or highway study)."""
         return self.family is not None and self.family.in_figure1
+
+    def test_accuracy(self, trial: FrozenTrial) -> float | None:
+        """``trial``'s stored model's test accuracy: on the light trial when its completion
+        recorded it, else (an older study) from its best epoch's record, read whole."""
+        return test_accuracy(trial if TEST_ACCURACY in trial.user_attrs else self.fetch(trial))
 
     @property
     def in_table1(self) -> bool:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from hwsearch.models import PRESETS, parameter_count
-from hwsearch.storage.records import best_epoch
 from hwsearch.training import DATASETS
 
 from .studies import StudyRecord, ranked
@@ -81,7 +80,7 @@ def table1_data(records: Sequence[StudyRecord], top: int = TOP) -> list[Table1Ro
         runs = ranked(r.trials)[:top]
         accs = []
         for t in runs:
-            acc = best_epoch(r.fetch(t)).get("test_accuracy")
+            acc = r.test_accuracy(t)
             if acc is not None:
                 accs.append(float(acc))
         mean = sum(accs) / len(accs) if accs else None

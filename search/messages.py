@@ -69,6 +69,7 @@ class TrialFinal:
     diverged_epoch: int | None
     best_train_loss: float
     has_weights: bool
+    test_accuracy: float | None = None  # of the best epoch's weights (the stored model)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class FinalReport:
     trials: list[TrialFinal]
     params_per_net: int
     node: Node = field(default_factory=Node)
+    eval_seconds: float = 0.0  # the test set's evaluation at the end (the whole pack's)
 
 
 @dataclass(frozen=True)
@@ -118,5 +120,6 @@ def parse_result(result: dict[str, Any]) -> Message | None:
             [TrialFinal(**t) for t in body["trials"]],
             int(body["params_per_net"]),
             Node(**body["node"]),
+            float(body.get("eval_seconds", 0.0)),
         )
     return None

@@ -241,9 +241,10 @@ class PackPlanner:
                 self._failed(pack, trial, f"infrastructure failure: {cause}{where}; replaced")
             elif entry.diverged_epoch is not None:
                 self._diverged(pack, trial, entry.diverged_epoch, entry.best_train_loss,
-                               weights.get(trial.number))
+                               weights.get(trial.number), entry.test_accuracy)
             else:
-                self._completed(pack, trial, entry.best_train_loss, weights.get(trial.number))
+                self._completed(pack, trial, entry.best_train_loss, weights.get(trial.number),
+                                entry.test_accuracy)
 
     def release(self, reason: str) -> None:
         """Fail what this launcher still holds (buffered or in live packs), so a rerun need
@@ -281,24 +282,25 @@ class PackPlanner:
         return won
 
     def _completed(
-        self, pack: Pack, trial: PlannedTrial, value: float, blob: bytes | None
+        self, pack: Pack, trial: PlannedTrial, value: float, blob: bytes | None,
+        test: float | None,
     ) -> None:
         if blob is None or not math.isfinite(value):
             self._failed(pack, trial, "finished without weights or a finite loss; replaced")
             return
         # Completed and, if the policy keeps them, its weights stored, in one transaction.
         won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
-            rec.mark_completed(self.store, trial.trial_id, value, then)))
+            rec.mark_completed(self.store, trial.trial_id, value, then, test)))
         if self._end(pack, trial, won):
             self.events.finished(pack.study, value, trial=trial.number)
 
     def _diverged(
         self, pack: Pack, trial: PlannedTrial, epoch: int, best: float | None,
-        blob: bytes | None,
+        blob: bytes | None, test: float | None = None,
     ) -> None:
         value = best if best is not None and math.isfinite(best) and blob is not None else None
         won = self.keeper.finish(pack.study, trial.trial_id, value, blob, lambda then: (
-            rec.mark_diverged(self.store, trial.trial_id, epoch, value, then)))
+            rec.mark_diverged(self.store, trial.trial_id, epoch, value, then, test)))
         if self._end(pack, trial, won):
             self.events.finished(pack.study, value, diverged=True, trial=trial.number)
 

@@ -75,6 +75,7 @@ class PackSearcher(Searcher):
                 self.events.epoch(pack.study, entry.number, message.epoch, loss)
             self.events.tick()
         elif isinstance(message, FinalReport):
+            self.timings.eval_seconds += message.eval_seconds
             self._finish(trial_id, message)
 
     def on_trial_complete(

@@ -114,7 +114,7 @@ def _train_pack(pack: PackConfig, sink: Any) -> None:
             )
             blob = serialize_weights(model_config, r.state_dict)
             ray.get(sink.put.remote(pack.weights_key(number), blob))
-        final.append(
-            TrialFinal(number, r.diverged_epoch, r.best_train_loss, r.state_dict is not None)
-        )
-    tune.report(to_result(FinalReport(final, params, node)))
+        final.append(TrialFinal(number, r.diverged_epoch, r.best_train_loss,
+                                r.state_dict is not None, r.test_accuracy))
+    test_seconds = results[0].test_seconds if results else 0.0
+    tune.report(to_result(FinalReport(final, params, node, test_seconds)))

@@ -28,6 +28,7 @@ from .records import (
     HEARTBEAT_INTERVAL,
     OUTCOME,
     RAY_NODE_IP,
+    TEST_ACCURACY,
     Counts,
 )
 
@@ -167,9 +168,9 @@ class Queries:
 
     def light_trials(self, study_name: str, numbers: Numbers = None) -> list[FrozenTrial]:
         """Every trial (or a page of them) without its per-epoch records: state, value,
-        parameters, outcome, node and the last intermediate value (the final loss), by five
-        queries whatever the histories hold. Read a trial whole with ``optuna.get_trial``
-        when a figure needs its curve or weights."""
+        parameters, outcome, node, test accuracy and the last intermediate value (the final
+        loss), by five queries whatever the histories hold. Read a trial whole with
+        ``optuna.get_trial`` when a figure needs its curve or weights."""
         study_id = self.study_id(study_name)
         t, v, p = s.TRIALS, s.TRIAL_VALUES, s.TRIAL_PARAMS
         a, iv = s.TRIAL_USER_ATTRIBUTES, s.TRIAL_INTERMEDIATE_VALUES
@@ -195,7 +196,7 @@ class Queries:
                              .where(p.c.trial_id.in_(mine))).all(),
                 conn.execute(sa.select(a.c.trial_id, a.c.key, a.c.value_json).where(
                     a.c.trial_id.in_(mine),
-                    a.c.key.in_([OUTCOME, DIVERGED_EPOCH, RAY_NODE_IP]))).all(),
+                    a.c.key.in_([OUTCOME, DIVERGED_EPOCH, RAY_NODE_IP, TEST_ACCURACY]))).all(),
                 conn.execute(sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value)
                              .join(last, sa.and_(last.c.trial_id == iv.c.trial_id,
                                                  last.c.step == iv.c.step))).all(),

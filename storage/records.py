@@ -20,11 +20,13 @@ Trial layout
       objective as the intermediate value at step = epoch (1-based), and the epoch's whole
       record as the user attribute ``epoch_00001``, ``epoch_00002``, … (see
       :func:`epoch_key`). A dict per epoch: ``epoch``, ``train_loss`` (the objective),
-      ``train_accuracy``, ``test_accuracy``, ``lr``, ``seconds`` and what the trainer adds.
-      :func:`history` reads them back in order, in one call (they come with the trial);
+      ``train_accuracy``, ``test_accuracy`` (None unless the launch measured the test set
+      every epoch), ``lr``, ``seconds`` and what the trainer adds. :func:`history` reads them
+      back in order, in one call (they come with the trial);
     * the end, written in one transaction with the state (:func:`mark_completed`,
       :func:`mark_diverged`, :func:`mark_failed`): ``outcome`` is ``completed``,
-      ``diverged`` (with ``diverged_epoch``) or the reason a trial was lost.
+      ``diverged`` (with ``diverged_epoch``) or the reason a trial was lost; a COMPLETE
+      trial's ``test_accuracy``, that of its best epoch's weights (:func:`test_accuracy`).
 
 States
     COMPLETE (value = the objective: the lowest full-training-set cross-entropy of any epoch);
@@ -81,6 +83,7 @@ HOSTNAME = "hostname"
 NODE_KEYS = (RAY_NODE_ID, RAY_NODE_IP, HOSTNAME)
 OUTCOME = "outcome"
 DIVERGED_EPOCH = "diverged_epoch"
+TEST_ACCURACY = "test_accuracy"
 EPOCH_PREFIX = "epoch_"
 LEGACY_HISTORY = "history"  # version 1 kept the whole history in one attribute
 
@@ -139,6 +142,14 @@ def best_epoch(trial: FrozenTrial) -> dict[str, Any]:
     weights are stored); empty for a trial without epochs."""
     epochs = history(trial)
     return min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
+
+
+def test_accuracy(trial: FrozenTrial) -> float | None:
+    """The test-set accuracy of the trial's stored model (its best epoch's weights): written
+    when it completed; for studies from before 2026-12-06, which measured the test set every
+    epoch, the best epoch's record holds it."""
+    value = trial.user_attrs.get(TEST_ACCURACY)
+    return float(value) if value is not None else best_epoch(trial).get(TEST_ACCURACY)
 
 
 def outcome(trial: FrozenTrial) -> str:
@@ -210,22 +221,32 @@ def record_epoch(store: Recorder, trial_id: int, record: Mapping[str, Any]) -> b
     return store.write_attrs(trial_id, {epoch_key(epoch): dict(record)})
 
 
-def mark_completed(store: Recorder, trial_id: int, value: float, then: Then = None) -> bool:
-    """COMPLETE with ``value``; False when the trial had already finished (e.g. taken over)."""
-    return store.finish_trial(trial_id, TrialState.COMPLETE, value, {OUTCOME: COMPLETED}, then)
+def _tested(accuracy: float | None) -> dict[str, float]:
+    return {TEST_ACCURACY: float(accuracy)} if accuracy is not None else {}
+
+
+def mark_completed(
+    store: Recorder, trial_id: int, value: float, then: Then = None,
+    test: float | None = None,
+) -> bool:
+    """COMPLETE with ``value`` (and the stored model's ``test`` accuracy, if measured); False
+    when the trial had already finished (e.g. taken over)."""
+    attrs = {OUTCOME: COMPLETED, **_tested(test)}
+    return store.finish_trial(trial_id, TrialState.COMPLETE, value, attrs, then)
 
 
 def mark_diverged(
     store: Recorder, trial_id: int, epoch: int, best_value: float | None = None,
-    then: Then = None,
+    then: Then = None, test: float | None = None,
 ) -> bool:
     """The run diverged at ``epoch``. With a finite best value from the epochs before, it is
-    COMPLETE with that value (it reached it; the search objective is the best achieved);
-    diverged before finishing any epoch, it is PRUNED, with no value. Either way ``outcome``
-    says ``diverged``."""
+    COMPLETE with that value (it reached it; the search objective is the best achieved) and
+    its best epoch's ``test`` accuracy; diverged before finishing any epoch, it is PRUNED, with
+    no value. Either way ``outcome`` says ``diverged``."""
     attrs = {OUTCOME: DIVERGED, DIVERGED_EPOCH: int(epoch)}
     if best_value is not None and math.isfinite(best_value):
-        return store.finish_trial(trial_id, TrialState.COMPLETE, best_value, attrs, then)
+        return store.finish_trial(trial_id, TrialState.COMPLETE, best_value,
+                                  {**attrs, **_tested(test)}, then)
     return store.finish_trial(trial_id, TrialState.PRUNED, None, attrs)
 
 

@@ -148,6 +148,9 @@ class CompiledPackedEngine:
     def snapshot(self, improved: torch.Tensor) -> None:
         self.engine.snapshot(improved)  # copies the live weights: the graph is not involved
 
+    def restore_best(self) -> None:
+        self.engine.restore_best()  # in place: the captured graph's inputs stay where they were
+
     def freeze(self, index: int) -> None:
         self.engine.freeze(index)  # in place: the captured graph sees it
 

@@ -108,7 +108,12 @@ class TrainConfig:
     )
     carry_gate: bool = option(False, "independent carry gate C(x) (paper's eq. 2)",
                               in_spec=True)
-    eval_test: bool = option(True, "evaluate the test-set accuracy after every epoch")
+    eval_test: bool = option(True, "measure the test-set accuracy of the stored model")
+    test_every_epoch: bool = option(
+        False, "measure the test-set accuracy after every epoch, a learning curve (default: "
+        "once, at the end, for the best epoch's weights: the stored model's, what the report "
+        "and the queries show)",
+    )
     device: str = option("auto", "auto, cpu or cuda", choices=DEVICES)
     dtype: str = option("float32", "float32 or float64", choices=DTYPES)
 
@@ -121,6 +126,9 @@ class TrainConfig:
             if fixed is not None:  # a conv preset fixes its own depth
                 object.__setattr__(self, "depth", fixed)
         validate(self)
+        if self.test_every_epoch and not self.eval_test:
+            raise ConfigError("`test_every_epoch` measures the test set, which `eval_test` "
+                              "skips: give one of them")
 
     @property
     def recipe(self) -> Recipe:

@@ -100,6 +100,11 @@ class PackedConvEngine:
             b.view(self.k, -1).copy_(torch.where(keep, p.view(self.k, -1), b.view(self.k, -1)))
 
     @torch.no_grad()
+    def restore_best(self) -> None:
+        for p, b in zip(self.params, self.best, strict=True):
+            p.copy_(b)
+
+    @torch.no_grad()
     def freeze(self, index: int) -> None:
         self.lr0[index] = 0.0
         for p, buf in zip(self.params, self.bufs, strict=True):

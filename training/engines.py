@@ -44,6 +44,11 @@ class Engine(Protocol):
         true as their best; :meth:`trial_state_dict` returns those."""
         ...
 
+    def restore_best(self) -> None:
+        """Put each trial's best weights (its last snapshot) back in place of the current ones,
+        once training is over: the test set is then measured on the stored model."""
+        ...
+
     def freeze(self, index: int) -> None:
         """Stop trial ``index`` (it diverged) without disturbing the others."""
         ...
@@ -117,6 +122,11 @@ class SingleEngine:
     def snapshot(self, improved: torch.Tensor) -> None:
         if bool(improved[0]):
             self._best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    @torch.no_grad()
+    def restore_best(self) -> None:
+        if self._best is not None:
+            self.model.load_state_dict(self._best)
 
     def freeze(self, index: int) -> None:
         pass  # a single run simply stops
@@ -194,6 +204,11 @@ class PackedEngine:
     def snapshot(self, improved: torch.Tensor) -> None:
         for i, (p, b) in enumerate(zip(self.params, self.best, strict=True)):
             b.copy_(torch.where(self._view(improved, i), p, b))
+
+    @torch.no_grad()
+    def restore_best(self) -> None:
+        for p, b in zip(self.params, self.best, strict=True):
+            p.copy_(b)
 
     @torch.no_grad()
     def freeze(self, index: int) -> None:

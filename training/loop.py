@@ -40,7 +40,7 @@ class EpochRecord:
     train_loss: float  # cross-entropy of the epoch's weights on the whole training set in use
     running_loss: float  # mean of the minibatch losses during the epoch
     train_accuracy: float  # of the epoch's weights on the whole training set in use
-    test_accuracy: float | None
+    test_accuracy: float | None  # measured after every epoch only if asked (a learning curve)
     lr: float  # at the epoch's last step
     seconds: float  # wall time of the epoch, evaluation included (the whole pack's, if packed)
     eval_seconds: float  # of which evaluating the training and test sets
@@ -54,6 +54,8 @@ class TrialResult:
     diverged_epoch: int | None = None
     state_dict: dict[str, torch.Tensor] | None = None  # the best epoch's weights
     best_epoch: int | None = None
+    test_accuracy: float | None = None  # of the best epoch's weights, the stored model
+    test_seconds: float = 0.0  # the pack's test evaluation at the end (wall, shared)
 
     @property
     def diverged(self) -> bool:
@@ -111,9 +113,15 @@ def fit(
     batch_size: int,
     staircase: bool = False,
     eval_test: bool = True,
+    test_every_epoch: bool = False,
     on_epoch: EpochCallback | None = None,
 ) -> list[TrialResult]:
-    """Train ``engine``'s K trials on ``data`` (already on the engine's device)."""
+    """Train ``engine``'s K trials on ``data`` (already on the engine's device).
+
+    The test set is measured once at the end, on each trial's best weights (what is stored
+    and reported), unless ``test_every_epoch`` asks for a learning curve: every epoch's
+    evaluation of the 10,000 test images cost more than training on a small subset.
+    """
     k, n = engine.k, len(data.y_train)
     if len(seeds) != k:
         raise ValueError(f"{len(seeds)} seeds for a pack of {k}")
@@ -146,7 +154,8 @@ def fit(
             step += 1
         evaluating = time.perf_counter()
         train_loss, train_acc = engine.evaluate(data.x_train, data.y_train)
-        test_acc = engine.evaluate(data.x_test, data.y_test)[1] if eval_test else None
+        every = eval_test and test_every_epoch
+        test_acc = engine.evaluate(data.x_test, data.y_test)[1] if every else None
         # Device-side, before the one host sync: which trials diverged, and the weights of
         # each live trial that improved (a frozen trial's zeroed weights never count).
         running_loss = loss_sum / steps_per_epoch
@@ -171,7 +180,7 @@ def fit(
                 continue
             results[i].epochs.append(EpochRecord(
                 epoch, evaluated[i], running[i], accuracy[i],
-                test[i] if eval_test else None, lr[i], now - start, now - evaluating,
+                test[i] if every else None, lr[i], now - start, now - evaluating,
             ))
             if better[i]:
                 results[i].best_epoch = epoch
@@ -183,4 +192,29 @@ def fit(
     for i, r in enumerate(results):
         if r.epochs:
             r.state_dict = engine.trial_state_dict(i)
+    if eval_test:
+        _test_the_best(engine, data, results, test_every_epoch)
     return results
+
+
+def _test_the_best(
+    engine: Engine, data: Dataset, results: list[TrialResult], every_epoch: bool
+) -> None:
+    """Each trial's test accuracy with its best epoch's weights: read from that epoch's record
+    when every epoch was measured, else measured now, once for the whole pack."""
+    if every_epoch:
+        for r in results:
+            if r.best_epoch is not None:
+                r.test_accuracy = next(e.test_accuracy for e in r.epochs
+                                       if e.epoch == r.best_epoch)
+        return
+    if all(r.best_epoch is None for r in results):
+        return
+    start = time.perf_counter()
+    engine.restore_best()  # training is over: the stored weights take the live ones' place
+    accuracy = engine.evaluate(data.x_test, data.y_test)[1].cpu().tolist()
+    seconds = time.perf_counter() - start
+    for i, r in enumerate(results):
+        r.test_seconds = seconds
+        if r.best_epoch is not None:
+            r.test_accuracy = accuracy[i]

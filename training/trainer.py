@@ -100,6 +100,7 @@ def train(
         batch_size=config.batch,
         staircase=config.staircase,
         eval_test=config.eval_test,
+        test_every_epoch=config.test_every_epoch,
         on_epoch=(lambda e, rs: on_epoch(e, given_order(rs))) if on_epoch else None,
     )
     return given_order(results), params

@@ -71,7 +71,7 @@ def train(config: TrainConfig, hp: Hyperparams, *, out: TextIO = sys.stderr) -> 
         "final_train_loss": final.train_loss if final else None,
         "final_running_loss": final.running_loss if final else None,
         "train_accuracy": best.train_accuracy if best else None,
-        "test_accuracy": best.test_accuracy if best else None,
+        "test_accuracy": result.test_accuracy,
         "epochs": len(result.epochs),
         "seconds": round(time.perf_counter() - start, 3),
         "params": params,

@@ -77,7 +77,7 @@ def run_study(
         model_config = config_.model_config(hp, subset.in_features, subset.in_channels,
                                             subset.num_classes)
         upload_weights(store, trial_id, serialize_weights(model_config, result.state_dict))
-        rec.mark_completed(store, trial_id, result.best_train_loss)
+        rec.mark_completed(store, trial_id, result.best_train_loss, test=result.test_accuracy)
     return name
 
 

@@ -14,7 +14,7 @@ from hwsearch.models.fc import count_parameters
 from hwsearch.report.page import Page
 from hwsearch.report.sections import table1 as table1_section
 from hwsearch.report.table1 import PAPERS, table1_data, unmatched_papers
-from hwsearch.storage.records import epoch_key
+from hwsearch.storage.records import TEST_ACCURACY, epoch_key
 from hwtest.fake_trials import record, trial
 
 CONV_PARAMS = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.001, "gate_bias": -1.0}
@@ -66,6 +66,17 @@ def test_a_short_study_beside_the_paper() -> None:
     assert [p.net for p in unmatched_papers("mnist", [row])] == [
         "Highway, 10 layers, 39K parameters"]
     assert [p.model for p in unmatched_papers("cifar10", [])] == ["cifar10-highway-19", None]
+
+
+def test_a_trial_that_measured_its_test_set_once_is_read_from_its_attribute() -> None:
+    """Today's launches record the stored model's test accuracy when a trial completes, and
+    none per epoch; an older study's best-epoch record still counts (the test above)."""
+    today = conv_trial(0, [0.30, 0.10], [])
+    today.user_attrs[TEST_ACCURACY] = 0.987
+    older = conv_trial(1, [0.20, 0.25], [0.975, 0.99])  # best epoch 1: 0.975
+    (row,) = table1_data([conv_record([today, older])])
+    assert row.runs == 2 and row.best == pytest.approx(0.987)
+    assert row.mean == pytest.approx((0.987 + 0.975) / 2)
 
 
 def test_only_a_full_length_run_on_all_the_data_is_comparable() -> None:

@@ -32,6 +32,8 @@ BAD_FLAGS = {  # name: (flags, text the one-line error must contain)
     "unknown-dataset": (["--dataset", "imagenet"], "'imagenet'"),
     "non-numeric-depth": (["--depth", "ten"], "'ten'"),
     "unknown-model": (["--model", "resnet"], "'resnet'"),
+    "every-epoch-without-test": (["--test-every-epoch"], "--test-every-epoch measures the test "
+                                 "set, which --no-test skips"),
 }
 
 
@@ -54,6 +56,7 @@ def runs(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         "ok": (hwsearch(*data, *SMALL, "--epochs", "2", "--json"), ""),
         "diverged": (hwsearch(*data, *SMALL, "--epochs", "3", "--lr", "1e6", "--activation",
                               "relu", "--json"), ""),
+        "every": (hwsearch(*data, *SMALL, "--epochs", "2", "--json", "--test-every-epoch"), ""),
     }
     for name, (flags, needle) in BAD_FLAGS.items():
         flags = [f.replace("{missing}", missing) for f in flags]
@@ -88,8 +91,22 @@ def test_train_json(runs: dict[str, tuple]) -> None:
     assert len(progress) == 2, stderr
     for epoch, line in enumerate(progress, start=1):
         assert re.match(rf"epoch {epoch}/2: train_loss [\d.]+ \(whole training set; running "
-                        r"[\d.]+\) train_acc [\d.]+ test_acc [\d.]+ ", line), line
+                        r"[\d.]+\) train_acc [\d.]+ lr ", line), line  # the test set: once
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_train_measures_the_test_set_every_epoch_when_asked(runs: dict[str, tuple]) -> None:
+    code, stdout, stderr, _ = runs["every"]
+    assert code == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    progress = [line for line in stderr.splitlines() if line.startswith("epoch ")]
+    shown = [float(re.search(r" test_acc ([\d.]+) ", line)[1]) for line in progress]  # type: ignore[index]
+    assert len(shown) == 2
+    assert summary["test_accuracy"] == pytest.approx(shown[summary["best_epoch"] - 1], abs=1e-4)
+    # the same run as "ok" (same seed and data): measured once, it reads the same
+    ok = json.loads(runs["ok"][1].strip().splitlines()[-1])
+    assert ok["test_accuracy"] == summary["test_accuracy"]
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ def test_round_trips_through_a_result_dict() -> None:
     messages = [
         EpochReport(3, [TrialEpoch(0, {"epoch": 3, "train_loss": 0.5}, None),
                         TrialEpoch(1, None, 2)], node),
-        FinalReport([TrialFinal(0, None, 0.25, True), TrialFinal(1, 2, math.inf, False)], 99,
-                    node),
+        FinalReport([TrialFinal(0, None, 0.25, True, 0.97), TrialFinal(1, 2, math.inf, False)],
+                    99, node, eval_seconds=1.5),
         ErrorReport("RuntimeError: no data"),
     ]
     for message in messages:

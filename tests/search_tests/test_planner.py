@@ -148,10 +148,12 @@ def test_completed_diverged_and_lost_trials(store: StudyStorage) -> None:
                                                TrialEpoch(b.number, None, 1),
                                                TrialEpoch(c.number, record, None)],
                                            Node("n1", "10.0.0.1", "host")))
-    final = FinalReport([TrialFinal(a.number, None, 0.7, True)], 10)
+    final = FinalReport([TrialFinal(a.number, None, 0.7, True, test_accuracy=0.91)], 10)
     planner.finish(pack, final, {a.number: b"w"})  # c: no final entry, so it was lost
     trials = {t.number: t for t in store.optuna.get_all_trials(store.study_id(name))}
     assert trials[a.number].state == TrialState.COMPLETE and trials[a.number].value == 0.7
+    assert rec.test_accuracy(trials[a.number]) == 0.91  # the stored model's, from the end
+    assert rec.TEST_ACCURACY not in trials[b.number].user_attrs
     assert rec.history(trials[a.number]) == [record]
     assert trials[a.number].intermediate_values == {1: 0.7}
     assert trials[a.number].user_attrs[rec.RAY_NODE_IP] == "10.0.0.1"
@@ -311,13 +313,14 @@ def test_a_late_divergence_keeps_its_best_value_and_weights(store: StudyStorage)
     planner.record_epoch(pack, EpochReport(2, [TrialEpoch(late.number, None, 2),
                                                TrialEpoch(early.number, None, 1)]))
     assert store.counts(name).pruned == 1  # the early one at once; the late one waits
-    final = FinalReport([TrialFinal(late.number, 2, 0.6, True),
+    final = FinalReport([TrialFinal(late.number, 2, 0.6, True, test_accuracy=0.83),
                          TrialFinal(early.number, 1, float("inf"), False)], 10)
     planner.finish(pack, final, {late.number: b"best-epoch weights"})
     trials = {t.number: t for t in store.optuna.get_all_trials(store.study_id(name))}
     t = trials[late.number]
     assert (t.state, t.value, rec.outcome(t), rec.diverged_epoch(t)) == (
         TrialState.COMPLETE, 0.6, rec.DIVERGED, 2)
+    assert t.user_attrs[rec.TEST_ACCURACY] == 0.83  # its best epoch's weights were tested
     assert weights_artifact_id(store, t) is not None
     assert trials[early.number].state == TrialState.PRUNED
     c = store.counts(name)

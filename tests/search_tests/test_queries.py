@@ -24,11 +24,16 @@ def store(storage_url: str, prefix: str):
     for i in range(7):
         params = {"lr": 0.1 / (i + 1), "momentum": 0.5, "lr_decay": 0.5,
                   "activation": ("relu", "tanh")[i % 2], "gate_bias": -2.0}
-        epochs = [{"epoch": e + 1, "train_loss": 1.0 / (i + e + 1), "test_accuracy": 0.5 + i / 100}
+        # Odd trials as a launch records them today (the stored model's test accuracy at the
+        # end, none per epoch); even ones as studies from before 2026-12-06 (every epoch).
+        today = i % 2 == 1
+        epochs = [{"epoch": e + 1, "train_loss": 1.0 / (i + e + 1),
+                   "test_accuracy": None if today else 0.5 + i / 100 + e / 1000}
                   for e in range(i % 3 + 1)]
+        attrs = {rec.RAY_NODE_IP: "10.0.0.9", **({rec.TEST_ACCURACY: 0.9 + i / 100} if today
+                                                 else {})}
         stored_trials.add_finished_trial(s, name, params, dists, epochs if i != 4 else [],
-                               diverged_epoch=1 if i == 4 else None,
-                               attrs={rec.RAY_NODE_IP: "10.0.0.9"})
+                                         diverged_epoch=1 if i == 4 else None, attrs=attrs)
     yield s, name
     s.close()
 
@@ -53,7 +58,10 @@ def test_trials_stream_in_pages(store, monkeypatch: pytest.MonkeyPatch) -> None:
         history = rec.history(t)
         assert (row["state"], row["value"], row["epochs"]) == (t.state.name, t.value,
                                                                 len(history))
-        assert row["test_accuracy"] == (history[-1]["test_accuracy"] if history else None)
+        if t.number % 2:
+            assert row["test_accuracy"] == pytest.approx(0.9 + t.number / 100)
+        else:
+            assert row["test_accuracy"] == (history[-1]["test_accuracy"] if history else None)
         assert row["node"] == "10.0.0.9" and row["param_lr"] == t.params["lr"]
     out = io.StringIO()
     formats.write_rows(queries.trial_rows(s, name), "csv", out)

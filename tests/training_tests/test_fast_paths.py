@@ -354,7 +354,7 @@ def test_a_whole_run_has_the_reference_objective(mode_env: str) -> None:
             close(a.train_loss, b.train_loss)
             close(a.running_loss, b.running_loss)
             assert a.train_accuracy == b.train_accuracy and a.test_accuracy == b.test_accuracy
-        assert got.best_epoch == want.best_epoch
+        assert got.best_epoch == want.best_epoch and got.test_accuracy == want.test_accuracy
         assert got.best_train_loss == pytest.approx(want.best_train_loss, rel=REL)
         for name, value in want.state_dict.items():
             close(got.state_dict[name], value)

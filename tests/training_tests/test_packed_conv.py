@@ -84,7 +84,7 @@ def test_pack_equals_single_runs() -> None:
             assert _close(pe.train_loss, se.train_loss), (pe, se)
             assert _close(pe.running_loss, se.running_loss)
             assert pe.test_accuracy == se.test_accuracy and _close(pe.lr, se.lr)
-        assert p.best_epoch == s.best_epoch
+        assert p.best_epoch == s.best_epoch and p.test_accuracy == s.test_accuracy
         assert p.state_dict is not None and s.state_dict is not None
         for key, value in s.state_dict.items():
             torch.testing.assert_close(p.state_dict[key], value, rtol=REL, atol=1e-12)
