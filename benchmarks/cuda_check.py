@@ -93,7 +93,7 @@ def check_mode(mode: str, config: TrainConfig, data: Dataset) -> bool:
     seconds = time.perf_counter() - start
     loss, weights = rel(curves(ours), curves(reference)), weights_rel(ours, reference)
     test = max(
-        abs((a.final.test_accuracy or 0) - (b.final.test_accuracy or 0))
+        abs((a.test_accuracy or 0) - (b.test_accuracy or 0))  # the stored models'
         for a, b in zip(ours, reference, strict=True)
         if a.final and b.final
     )
