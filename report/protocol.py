@@ -72,6 +72,10 @@ OUR_CHOICES: tuple[tuple[str, str, str], ...] = (
      "whole training set in use (eval mode); a trial's value is the lowest, and its stored "
      "weights are that epoch's", "the papers' objective, as the authors' Caffe definitions "
      "measure it (a 'test-on-train' stage), not a running mean over changing weights"),
+    ("Test accuracy", "measured once per trial, on its stored weights (the best epoch's), "
+     "unless hwsearch launch --test-every-epoch asks for every epoch", "the figure Table 1 and "
+     "the report show; measuring the test set after every epoch cost more than training the "
+     "demo's small runs"),
     ("Data", f"MNIST's {DATASETS['mnist'].train:,} training images, pixels scaled to [0, 1], no "
      "augmentation", "the papers' Figure 1 dataset; no preprocessing is stated"),
     ("Conv search", f"lr log-uniform in {_range(_SPACE.conv_lr)}, Nesterov momentum "
