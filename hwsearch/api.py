@@ -30,7 +30,7 @@ from hwsearch.app.dashboard import dashboard
 from hwsearch.app.export import export, pick_trial
 from hwsearch.app.launch import launch as _launch
 from hwsearch.app.launch import launch_settings
-from hwsearch.app.queries import best_rows, names_of, open_existing, status_rows, test_accuracy_of
+from hwsearch.app.queries import best_rows, names_of, open_existing, status_rows
 from hwsearch.app.queries import status as status
 from hwsearch.app.report import report as _report
 from hwsearch.app.storage_url import resolve_storage
@@ -181,7 +181,7 @@ def _trial_row(t: Any, history: list[dict[str, Any]], epochs: int | None = None,
         **{f"params_{k}": v for k, v in t.params.items()},
         "state": t.state.name, "outcome": rec.outcome(t),
         "epochs": len(history) if epochs is None else epochs,
-        "test_accuracy": test_accuracy_of(t, last), "node": rec.node_ip(t), "history": history,
+        "test_accuracy": rec.test_accuracy(t, last), "node": rec.node_ip(t), "history": history,
     }
 
 

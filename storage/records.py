@@ -144,12 +144,15 @@ def best_epoch(trial: FrozenTrial) -> dict[str, Any]:
     return min(epochs, key=lambda e: e["train_loss"]) if epochs else {}
 
 
-def test_accuracy(trial: FrozenTrial) -> float | None:
-    """The test-set accuracy of the trial's stored model (its best epoch's weights): written
-    when it completed; for studies from before 2026-12-06, which measured the test set every
-    epoch, the best epoch's record holds it."""
+def test_accuracy(trial: FrozenTrial, record: Mapping[str, Any] | None = None) -> float | None:
+    """The test-set accuracy of the trial's stored model (its best epoch's weights), written
+    when it completed; else that of ``record``, an epoch's record the caller has (a running
+    trial measured every epoch), or by default the best epoch's: studies from before
+    2026-12-06 measured the test set every epoch."""
     value = trial.user_attrs.get(TEST_ACCURACY)
-    return float(value) if value is not None else best_epoch(trial).get(TEST_ACCURACY)
+    if value is not None:
+        return float(value)
+    return (record if record is not None else best_epoch(trial)).get(TEST_ACCURACY)
 
 
 def outcome(trial: FrozenTrial) -> str:

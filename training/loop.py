@@ -135,6 +135,7 @@ def fit(
     best = torch.full((k,), math.inf, device=device, dtype=torch.float64)
     live = torch.ones(k, device=device, dtype=torch.bool)
     step = 0
+    every = eval_test and test_every_epoch  # else the test set is measured once, at the end
 
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -154,7 +155,6 @@ def fit(
             step += 1
         evaluating = time.perf_counter()
         train_loss, train_acc = engine.evaluate(data.x_train, data.y_train)
-        every = eval_test and test_every_epoch
         test_acc = engine.evaluate(data.x_test, data.y_test)[1] if every else None
         # Device-side, before the one host sync: which trials diverged, and the weights of
         # each live trial that improved (a frozen trial's zeroed weights never count).

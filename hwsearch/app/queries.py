@@ -129,17 +129,10 @@ def _trial_row(
         "last_beat_s": _age(beat.age) if beat and beat.age is not None else None,
         "stale": beat.stale if beat else None,
         "epochs": epochs,
-        "test_accuracy": test_accuracy_of(t, last),
+        "test_accuracy": rec.test_accuracy(t, last),  # the stored model's, else the last epoch's
         "node": rec.node_ip(t),
         **{f"param_{k}": v for k, v in sorted(t.params.items())},
     }
-
-
-def test_accuracy_of(t: FrozenTrial, last: dict[str, Any]) -> float | None:
-    """The stored model's (recorded when the trial completed), else the last epoch's: a
-    running trial measured every epoch, or a study from before 2026-12-06."""
-    value = t.user_attrs.get(rec.TEST_ACCURACY)
-    return float(value) if value is not None else last.get("test_accuracy")
 
 
 def names_of(store: StudyStorage, study_name: str | None) -> list[str]:
