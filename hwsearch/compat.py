@@ -10,13 +10,15 @@ persisted, versioned format rather than a private API, pinned by ``test_schema.p
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
 _ray_patch_lock = threading.Lock()
+_tune_patch_lock = threading.Lock()
 
 
 # -- Ray --------------------------------------------------------------------------------------
@@ -77,6 +79,52 @@ def stop_ray() -> None:
             process.kill()
             process.wait(timeout=10)
     ray.shutdown()
+
+
+# Ray Tune's ``class_cache.DEFAULT_ENV_VARS`` (2.60), known here without importing Tune (about a
+# second) before ``ray.init``; tests/test_compat.py compares the two.
+TUNE_TRIAL_DEFAULT_ENV = {"PL_DISABLE_FORK": "1"}
+
+
+def tune_trial_env_vars() -> dict[str, str]:
+    """The environment variables Ray Tune (2.60) gives every trial actor as a runtime
+    environment: its defaults, and those it copies from the driver's environment. Tune keeps
+    both lists only in ``ray.tune.execution.class_cache``."""
+    from ray.tune.execution import class_cache
+
+    env = dict(class_cache.DEFAULT_ENV_VARS)
+    env.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+    return env
+
+
+@contextmanager
+def tune_trials_on_prestarted_workers(inherited: Mapping[str, str]) -> Iterator[None]:
+    """While held, Tune registers its trial actor class without a runtime environment when
+    every variable it would set there already has that value in ``inherited``, the environment
+    a local Ray's processes, and so its workers, started with; otherwise as Tune does.
+
+    With a runtime environment, Ray cannot place a trial actor on one of the workers it starts
+    when the driver connects (those have none): it starts another, through its runtime
+    environment agent, about a second before the trial's first line on two cores. Tune builds
+    the environment only in ``_ActorClassCache.get``, replaced here and restored on exit."""
+    import ray
+    from ray.tune.execution.class_cache import _ActorClassCache
+
+    original = _ActorClassCache.get
+
+    def get(self: Any, trainable_cls: Any) -> Any:
+        if trainable_cls not in self._cache:
+            if any(inherited.get(k) != v for k, v in tune_trial_env_vars().items()):
+                return original(self, trainable_cls)
+            self._cache[trainable_cls] = ray.remote(trainable_cls)
+        return self._cache[trainable_cls]
+
+    with _tune_patch_lock:
+        _ActorClassCache.get = get
+        try:
+            yield
+        finally:
+            _ActorClassCache.get = original
 
 
 def ray_auto_address() -> str:

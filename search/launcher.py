@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from hwsearch.compat import stop_ray
+from hwsearch.compat import stop_ray, tune_trials_on_prestarted_workers
 from hwsearch.storage import StorageError, StudyStorage, open_storage
 from hwsearch.storage.artifacts import ARTIFACT_DIR
 from hwsearch.storage.keep import KeepPolicy
@@ -154,8 +154,10 @@ def _run(
     stack.callback(importing.join)  # never left importing while the interpreter exits
     timings = Timings()
     stack.callback(events.done, timings)
-    if start_ray(settings.ray_address):
+    local = start_ray(settings.ray_address)
+    if local is not None:
         stack.callback(stop_ray)
+        stack.enter_context(tune_trials_on_prestarted_workers(local.environ))
     importing.join()
     from ray import tune
 

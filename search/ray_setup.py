@@ -6,11 +6,17 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hwsearch.compat import LOOPBACK, init_local_ray, ray_keeps_loopback
+from hwsearch.compat import (
+    LOOPBACK,
+    TUNE_TRIAL_DEFAULT_ENV,
+    init_local_ray,
+    ray_keeps_loopback,
+)
 from hwsearch.storage.url import ENV_VAR, FILE_ENV_VAR
 
 from .errors import LaunchError
@@ -36,15 +42,30 @@ def quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+@dataclass(frozen=True)
+class LocalRay:
+    """A Ray this process started, and the environment its processes (and so every worker)
+    inherited."""
+
+    environ: Mapping[str, str]
+
+
 @contextmanager
-def _secrets_out_of_environ() -> Iterator[None]:
-    """The database's credentials out of the environment while a local Ray starts: its
-    processes (and every worker they start) inherit it, and need no database. The driver has
-    its URL already; libpq reads PGPASSWORD again on each new connection, so it comes back."""
+def _environ_for_ray() -> Iterator[Mapping[str, str]]:
+    """The environment a local Ray starts with, and its workers inherit.
+
+    The database's credentials out: they need no database; the driver has its URL already,
+    and libpq reads PGPASSWORD again on each new connection, so it comes back. The variables
+    Tune would give each trial actor as a runtime environment in, so that the actors can take
+    the workers Ray starts when the driver connects (``tune_trials_on_prestarted_workers``)."""
     saved = {k: os.environ.pop(k) for k in SECRET_ENV if k in os.environ}
+    added = {k: v for k, v in TUNE_TRIAL_DEFAULT_ENV.items() if k not in os.environ}
+    os.environ.update(added)
     try:
-        yield
+        yield dict(os.environ)
     finally:
+        for k in added:
+            os.environ.pop(k, None)
         os.environ.update(saved)
 
 
@@ -65,12 +86,13 @@ def import_meanwhile(*modules: str) -> threading.Thread:
     return thread
 
 
-def start_ray(address: str | None) -> bool:
-    """Join the cluster at ``address`` or start a local one; True when we started it."""
+def start_ray(address: str | None) -> LocalRay | None:
+    """Join the cluster at ``address`` or start a local one: the :class:`LocalRay` when we
+    started it (and stop it), else None."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return None
     # Workers' own output stays in Ray's log files: our progress lines are the interface, and a
     # failed pack is reported through Tune and recorded on its trials.
     kwargs = {
@@ -81,16 +103,17 @@ def start_ray(address: str | None) -> bool:
     }
     if not address:
         # "local": always a fresh cluster of our own, never one a `ray start` left running.
-        with _secrets_out_of_environ():
+        with _environ_for_ray() as environ:
             init_local_ray(**kwargs)
         _check_node_address(LOOPBACK)
-    elif address != "auto" and is_loopback(address):
+        return LocalRay(environ)
+    if address != "auto" and is_loopback(address):
         with ray_keeps_loopback():
             ray.init(address=address, **kwargs)
         _check_node_address(LOOPBACK)
     else:
         ray.init(address=address, **kwargs)
-    return True
+    return None
 
 
 def _check_node_address(wanted: str) -> None:

@@ -176,3 +176,33 @@ def test_stop_ray_finds_the_monitor_of_a_local_ray_and_ends_it() -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"monitors": 1, "alive": [True], "ended": [True], "initialized": False,
                     "after": 0}
+
+
+def test_tune_trial_env_is_known_without_importing_tune() -> None:
+    """The launcher puts Tune's default trial variables in a local Ray's environment before
+    ``ray.init``, from a copy; this is the check that the copy is still Tune's."""
+    from ray.tune.execution import class_cache
+
+    assert compat.TUNE_TRIAL_DEFAULT_ENV == class_cache.DEFAULT_ENV_VARS
+    assert "PL_DISABLE_FORK" in compat.tune_trial_env_vars()
+
+
+class _Trainable:
+    pass
+
+
+def test_tune_trials_register_without_a_runtime_env_only_when_inherited() -> None:
+    from ray.tune.execution.class_cache import _ActorClassCache
+
+    original = _ActorClassCache.get
+    inherited = compat.tune_trial_env_vars()
+    with compat.tune_trials_on_prestarted_workers(inherited):
+        plain = _ActorClassCache().get(_Trainable)
+    with compat.tune_trials_on_prestarted_workers({}):  # Ray's processes lack Tune's variables
+        fallback = _ActorClassCache().get(_Trainable)
+    with compat.tune_trials_on_prestarted_workers({**inherited, "PL_DISABLE_FORK": "0"}):
+        other_value = _ActorClassCache().get(_Trainable)
+    assert _ActorClassCache.get is original  # restored
+    assert "runtime_env" not in plain._default_options
+    for cls in (fallback, other_value):
+        assert cls._default_options["runtime_env"] == {"env_vars": inherited}

@@ -43,3 +43,71 @@ def test_local_ray_workers_get_no_credentials() -> None:
     lines = out.stdout.splitlines()
     assert "worker []" in lines
     assert "driver ['HWSEARCH_STORAGE', 'PGPASSWORD']" in lines  # restored for the driver
+
+
+PRESTART_PROBE = textwrap.dedent(
+    """
+    import contextlib, json, os, sys, tempfile
+    import ray
+    from ray import tune
+    from hwsearch.compat import stop_ray, tune_trials_on_prestarted_workers
+    from hwsearch.search.ray_setup import start_ray
+
+    local = start_ray(None)
+    driver = os.environ.get("PL_DISABLE_FORK")
+
+    def trainable(config):
+        tune.report({"pid": os.getpid(), "var": os.environ.get("PL_DISABLE_FORK"),
+                     "runtime_env": dict(ray.get_runtime_context().runtime_env)})
+
+    patch = (tune_trials_on_prestarted_workers(local.environ) if sys.argv[1] == "patched"
+             else contextlib.nullcontext())
+    with patch, tempfile.TemporaryDirectory() as tmp:
+        grid = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            tune_config=tune.TuneConfig(num_samples=2, max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=tmp, verbose=0),
+        ).fit()
+    logs = ray._private.worker._global_node.get_logs_dir_path()
+    prestarted = sorted(int(n[:-4].rsplit("-", 1)[1]) for n in os.listdir(logs)
+                        if n.startswith("worker-") and "-ffffffff-" in n and n.endswith(".out"))
+    trials = [{k: r.metrics[k] for k in ("pid", "var", "runtime_env")} for r in grid]
+    stop_ray()
+    print(json.dumps({"driver": driver, "prestarted": prestarted, "trials": trials}))
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["patched", "as_tune_does"])
+def test_tune_trials_can_take_the_workers_ray_prestarted(how: str) -> None:
+    """Tune gives each trial actor a runtime environment (one variable), so Ray starts a worker
+    for it instead of using one it started when the driver connected; a local launch puts that
+    variable in Ray's own environment and registers the actors without one. The trials still
+    see the variable; the driver's environment is left as it was.
+
+    Which idle worker an actor gets is Ray's choice (it also ends prestarted workers left idle
+    for a while), so the patched side requires one trial, not both, on a prestarted worker;
+    with a runtime environment none can be."""
+    import json
+    import os
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("Ray prestarts one worker per CPU: two trials need two")
+    env = hwsearch_env()
+    env.pop("PL_DISABLE_FORK", None)
+    out = subprocess.run([sys.executable, "-c", PRESTART_PROBE, how], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["driver"] is None  # restored after ray.init
+    trials = seen["trials"]
+    assert len(trials) == 2 and seen["prestarted"]
+    assert all(trial["var"] == "1" for trial in trials)
+    on_prestarted = [trial["pid"] in seen["prestarted"] for trial in trials]
+    if how == "patched":
+        assert all(trial["runtime_env"] == {} for trial in trials)
+        assert any(on_prestarted)
+    else:
+        assert all(trial["runtime_env"]["env_vars"] == {"PL_DISABLE_FORK": "1"}
+                   for trial in trials)
+        assert not any(on_prestarted)
