@@ -65,7 +65,7 @@ from hwsearch.training import DataError, Hyperparams, TrainConfig, fc_step  # no
 from hwsearch.training.compiled import MODES, compile_engine  # noqa: E402
 from hwsearch.training.data import Dataset, load_dataset  # noqa: E402
 from hwsearch.training.engines import Engine  # noqa: E402
-from hwsearch.training.loop import shuffle_generator  # noqa: E402
+from hwsearch.training.loop import RowGather, shuffle_generator  # noqa: E402
 from hwsearch.training.trainer import build_engine  # noqa: E402
 
 try:
@@ -230,12 +230,13 @@ def resident(name: str, engine: Engine, data: Dataset, batch: int, device: torch
     order = order[:, : per_epoch * batch].view(k, per_epoch, batch)  # reused epoch after epoch
     loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
     correct = torch.zeros(k, device=device, dtype=torch.int64)
+    batches = RowGather(data.x_train, k * batch)
     s = 0
 
     def step() -> None:
         nonlocal s
         idx = order[:, s % per_epoch]  # (K, B)
-        losses, right = engine.step(data.x_train[idx], data.y_train[idx], s / per_epoch)
+        losses, right = engine.step(batches.gather(idx), data.y_train[idx], s / per_epoch)
         loss_sum.add_(losses)
         correct.add_(right)
         s += 1

@@ -133,6 +133,7 @@ class _Plan:
         self.first_acts = acts(self.z0)
         self.dz0 = new(k, w, batch)
         self.logits = new(k, p.wc.shape[2], batch)
+        self.logits_t = new(k, batch, p.wc.shape[2])
         self.dz = new(k, rows, batch)
         self.dz_t = self.dz.transpose(1, 2)
         self.gate_grad = new(k, w, batch)
@@ -185,7 +186,9 @@ class _Plan:
         logp = torch.log_softmax(self.logits, 1)  # (K, classes, B)
         target = y.unsqueeze(1)
         losses = logp.gather(1, target).squeeze(1).mean(1).neg_()
-        correct = (self.logits.argmax(1) == y).sum(1)
+        # argmax over the contiguous last axis of a (K, B, classes) copy: over the strided
+        # class axis of the logits it takes five times as long (0.38 ms of a 25 ms step).
+        correct = (self.logits_t.copy_(self.logits.transpose(1, 2)).argmax(2) == y).sum(1)
         # d(mean loss)/d(logits) = (softmax − onehot) / B, for each trial's own loss.
         dlogits = logp.exp_()
         dlogits.scatter_add_(1, target, torch.full_like(target, -1, dtype=logp.dtype))

@@ -94,6 +94,23 @@ def _diverged(losses: torch.Tensor, num_classes: int) -> torch.Tensor:
 EpochCallback = Callable[[int, Sequence[TrialResult]], None]
 
 
+class RowGather:
+    """``source[idx]`` for a (K, B) index of rows, into one buffer reused step after step.
+
+    ``torch.index_select`` copies whole rows; advanced indexing gathers element by element,
+    about five times slower on a CPU (a pack of 20 MNIST batches: 2.3 ms against 0.4, a tenth
+    of a depth-10 step). The batch is a view of the buffer, valid until the next gather: every
+    engine is done with a batch when its step returns (the CUDA graph copies it in)."""
+
+    def __init__(self, source: torch.Tensor, rows: int) -> None:
+        self.source = source
+        self.buffer = source.new_empty((rows, *source.shape[1:]))
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        flat = torch.index_select(self.source, 0, idx.reshape(-1), out=self.buffer)
+        return flat.view(*idx.shape, *self.source.shape[1:])
+
+
 def _augment_draws(
     gens: Sequence[torch.Generator], shape: torch.Size, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,6 +153,7 @@ def fit(
     live = torch.ones(k, device=device, dtype=torch.bool)
     step = 0
     every = eval_test and test_every_epoch  # else the test set is measured once, at the end
+    batches = RowGather(data.x_train, k * batch_size)
 
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -147,7 +165,7 @@ def fit(
         for s in range(steps_per_epoch):
             exponent = (step // steps_per_epoch) / epochs if staircase else step / total_steps
             idx = order[:, s]  # (K, B)
-            xb = data.x_train[idx]
+            xb = batches.gather(idx)
             if data.augment:
                 xb = translate_and_mirror(xb, shifts[:, s], flips[:, s])
             losses, _ = engine.step(xb, data.y_train[idx], exponent)

@@ -268,3 +268,22 @@ def test_to_dtype(tmp_path: Path) -> None:
     assert ds.x_train.dtype == ds.x_test.dtype == torch.float64
     assert ds.y_train.dtype == torch.int64
     np.testing.assert_allclose(ds.x_test.numpy()[:, 0], arrays["test_x"] / 255.0, rtol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(300, 784), (300, 1, 28, 28), (300, 3, 32, 32)])
+def test_row_gather_is_advanced_indexing(shape: tuple[int, ...]) -> None:
+    """The loop's batches (whole rows copied into a reused buffer) are exactly ``x[idx]``,
+    step after step, for FC inputs, MNIST images and CIFAR images."""
+    from hwsearch.training.loop import RowGather
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    gather = RowGather(x, 4 * 16)
+    batches = []
+    for _ in range(3):
+        idx = torch.stack([torch.randperm(shape[0], generator=g)[:16] for _ in range(4)])
+        xb = gather.gather(idx)
+        assert xb.shape == (4, 16, *shape[1:])
+        assert torch.equal(xb, x[idx])
+        batches.append(xb.clone())
+    assert not torch.equal(batches[0], batches[2])  # each step's own rows
