@@ -47,8 +47,9 @@ def build(url: str, seed: int = 0) -> None:
     from hwsearch.search.studies import open_study, study_name
     from hwsearch.storage import open_storage
     from hwsearch.storage import records as rec
-    from hwsearch.storage.weights import serialize_weights, upload_weights
+    from hwsearch.storage.weights import upload_weights
     from hwsearch.training import Hyperparams, TrainConfig
+    from hwsearch.training.payload import serialize_weights
     from hwtest.stored_trials import add_finished_trials, finished_trial
 
     rng = np.random.default_rng(seed)

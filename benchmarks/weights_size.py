@@ -46,10 +46,10 @@ class _Events:
 def _blob(model: str, depth: int, seed: int) -> bytes:
     """A net of the configuration, initialised from ``seed``, serialised as a launch stores
     it (``storage/weights.py``)."""
-    from hwsearch.storage.weights import serialize_weights
     from hwsearch.training import Hyperparams, TrainConfig
     from hwsearch.training.families import family
     from hwsearch.training.loop import init_generator
+    from hwsearch.training.payload import serialize_weights
 
     config = TrainConfig(model=model, depth=depth, epochs=1)
     hp = Hyperparams.for_model(model, seed=seed)

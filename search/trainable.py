@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import ray
 from ray import tune
 
-from hwsearch.storage.weights import serialize_weights
 from hwsearch.training import Hyperparams, TrainConfig
+from hwsearch.training.payload import serialize_weights
 
 from .messages import (
     EpochReport,

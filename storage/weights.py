@@ -1,8 +1,9 @@
 """A trial's trained weights, its best epoch's: the ``weights.pt`` artifact, in the study
 database or its artifact directory, for the trials its launch's policy keeps (``keep.py``).
 
-Payload: ``torch.save({"model_class": "FCNet" | "ConvHighwayNet", "model_config": the model
-config as a dict, "state_dict": ...})``. Loading needs only this project's model classes.
+Payload: written by ``hwsearch.training.payload.serialize_weights``,
+``torch.save({"model_class": "FCNet" | "ConvHighwayNet", "model_config": the model config as a
+dict, "state_dict": ...})``. Loading needs only this project's model classes.
 torch is imported inside the functions, so the bookkeeping that imports the storage does not
 pay for it.
 """
@@ -13,7 +14,6 @@ import io
 import os
 import tempfile
 import zipfile
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import optuna
@@ -24,10 +24,8 @@ from .keep import which_have_weights
 from .records import WEIGHTS_FILE
 
 if TYPE_CHECKING:
-    import torch
     from optuna.trial import FrozenTrial
 
-    from hwsearch.models import ConvConfig, FCConfig
     from hwsearch.models.conv import ConvHighwayNet
     from hwsearch.models.fc import FCNet
 
@@ -40,27 +38,6 @@ class NoWeightsError(LookupError):
 class UnreadableWeightsError(ValueError):
     """The trial's stored weights are not a payload this project wrote (a foreign or damaged
     artifact named ``weights.pt``): a reader skips the trial or says so in one line."""
-
-
-# The class each kind of model config is stored as ("model_class" in the payload).
-CLASS_OF_CONFIG = {"FCConfig": "FCNet", "ConvConfig": "ConvHighwayNet"}
-
-
-def serialize_weights(
-    model_config: FCConfig | ConvConfig, state_dict: dict[str, torch.Tensor]
-) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(
-        {
-            "model_class": CLASS_OF_CONFIG[type(model_config).__name__],
-            "model_config": asdict(model_config),
-            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        },
-        buf,
-    )
-    return buf.getvalue()
 
 
 def upload_weights(store: StudyStorage, trial_id: int, payload: bytes) -> str:

@@ -17,10 +17,11 @@ from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import open_study, study_name
 from hwsearch.storage import StudyStorage
 from hwsearch.storage import records as rec
-from hwsearch.storage.weights import serialize_weights, upload_weights
+from hwsearch.storage.weights import upload_weights
 from hwsearch.training import Hyperparams, TrainConfig
 from hwsearch.training.data import Dataset
 from hwsearch.training.loop import TrialResult
+from hwsearch.training.payload import serialize_weights
 from hwsearch.training.trainer import train
 
 

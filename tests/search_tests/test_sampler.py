@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from hwsearch.search import SearchSpace, SeededRandomSampler
+from hwsearch.search.sampler import SeededRandomSampler
+from hwsearch.search.space import SearchSpace
 
 
 def _params(seed: int, name: str = "s", n: int = 5) -> list[dict]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hwsearch.search import SearchSpace, build_settings, load_toml
+from hwsearch.search.settings import build_settings, load_toml
+from hwsearch.search.space import SearchSpace
 from hwsearch.search.studies import open_study, study_name
 from hwsearch.storage import open_storage
 from hwsearch.training import ConfigError

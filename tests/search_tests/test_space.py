@@ -40,7 +40,7 @@ def test_draws_stay_inside_and_spread_over_the_ranges() -> None:
     log-uniform range is spread over its decades, not bunched at the top)."""
     import optuna
 
-    from hwsearch.search import SeededRandomSampler
+    from hwsearch.search.sampler import SeededRandomSampler
 
     study = optuna.create_study(sampler=SeededRandomSampler(0))
     draws = [study.ask(HIGHWAY).params for _ in range(200)]

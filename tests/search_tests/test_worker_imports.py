@@ -1,0 +1,27 @@
+"""A search worker's imports: the trainable and the training loop, and nothing of the database
+(a worker never sees it), since every import is paid before a pack's first step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from hwtest import REPO, hwsearch_env
+
+
+def test_a_worker_imports_no_database_stack() -> None:
+    """A search worker imports the trainable and the training loop, and writes weight payloads,
+    but never sees the database: it imports neither the storage nor SQLAlchemy nor Optuna
+    (about 0.2 s of each worker's start on two cores, before its first step)."""
+    probe = (
+        "import json, sys\n"
+        "import hwsearch.search.trainable, hwsearch.training.trainer\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'optuna', 'alembic') or m.startswith(('hwsearch.storage', "
+        "'hwsearch.search.settings', 'hwsearch.search.launcher')))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=hwsearch_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == []
