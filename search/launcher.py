@@ -162,7 +162,8 @@ def _run(
     from ray import tune
 
     from .searcher import PackSearcher
-    from .trainable import WeightSink, train_pack
+    from .sink import WeightSink
+    from .trainable import train_pack
 
     after_ray_start()
     timings.ray_ready = timings.now()

@@ -2,7 +2,7 @@
 
 Each Tune trial carries one pack. This adapter turns Tune's calls into the planner's (suggest
 → ``next_pack``, results → ``record_epoch``, completion → ``finish``), fetches the pack's
-weights from the :class:`WeightSink`, and keeps Tune's polling from hammering the database.
+weights from the :class:`~.sink.WeightSink`, and keeps Tune's polling from hammering the database.
 """
 
 from __future__ import annotations

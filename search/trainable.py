@@ -1,8 +1,8 @@
 """The Ray Tune trainable: one Tune trial trains a pack of Optuna trials of one configuration.
 
 It never sees the database: parameters come in the config (:class:`PackConfig`), per-epoch
-records go out through ``tune.report`` (:class:`EpochReport`), final weights through a
-:class:`WeightSink` actor owned by the launcher. So the storage URL (and its password) never
+records go out through ``tune.report`` (:class:`EpochReport`), final weights through the
+launcher's weight sink (``search/sink.py``). So the storage URL (and its password) never
 reaches a worker, Tune's experiment directory or a checkpoint.
 """
 
@@ -32,20 +32,6 @@ from .messages import (
 
 if TYPE_CHECKING:
     from hwsearch.training.loop import TrialResult
-
-
-@ray.remote(num_cpus=0)
-class WeightSink:
-    """Holds trained weights from workers until the launcher stores them."""
-
-    def __init__(self) -> None:
-        self._blobs: dict[str, bytes] = {}
-
-    def put(self, key: str, blob: bytes) -> None:
-        self._blobs[key] = blob
-
-    def pop(self, key: str) -> bytes | None:
-        return self._blobs.pop(key, None)
 
 
 def _node() -> Node:

@@ -25,3 +25,18 @@ def test_a_worker_imports_no_database_stack() -> None:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_the_weight_sink_imports_neither_tune_nor_torch() -> None:
+    """The worker that hosts the weight sink imports its module to build the actor; it stores
+    bytes, so it must not pay for Ray Tune or torch while the packs' workers start."""
+    probe = (
+        "import json, sys\n"
+        "import hwsearch.search.sink\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+        "or m.startswith(('ray.tune', 'ray.train', 'hwsearch.search.trainable')))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=hwsearch_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == []
