@@ -22,4 +22,3 @@ def test_modules_are_imported_and_a_failure_is_left_to_the_caller() -> None:
     assert "tabnanny" not in sys.modules  # it stopped at the failure
     with pytest.raises(ModuleNotFoundError, match="no_such_module_of_hwsearch"):
         importlib.import_module("no_such_module_of_hwsearch")
-

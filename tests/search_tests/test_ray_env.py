@@ -1,8 +1,11 @@
-"""A local Ray started by a launch gets no database credentials in its processes' environment
-(the driver holds the URL; workers get parameters, not the database)."""
+"""The environment of a local Ray started by a launch: no database credentials (the driver
+holds the URL; workers get parameters, not the database), and the variable Tune would give each
+trial actor as a runtime environment, so that trials can take the workers Ray prestarts."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -88,9 +91,6 @@ def test_tune_trials_can_take_the_workers_ray_prestarted(how: str) -> None:
     Which idle worker an actor gets is Ray's choice (it also ends prestarted workers left idle
     for a while), so the patched side requires one trial, not both, on a prestarted worker;
     with a runtime environment none can be."""
-    import json
-    import os
-
     if (os.cpu_count() or 1) < 2:
         pytest.skip("Ray prestarts one worker per CPU: two trials need two")
     env = hwsearch_env()
