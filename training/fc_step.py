@@ -61,7 +61,7 @@ class _Layer:
     z: torch.Tensor  # (K, out, B): [H | T] (highway) or the activation (plain), in place
     act: list[tuple[InPlace, torch.Tensor]]  # each run's activation and its part of H (or z)
     gate: torch.Tensor  # (K, w, B) view of z: T (highway)
-    diff: torch.Tensor  # H − h (highway)
+    diff: torch.Tensor  # H − h (highway): one scratch buffer for every layer
     out: torch.Tensor  # the layer's output
     act_grad: list[tuple[Grad, torch.Tensor, torch.Tensor, torch.Tensor]]  # per run
     grad: torch.Tensor  # the gradient of the layer's output (read)
@@ -141,6 +141,9 @@ class _Plan:
         self.head_grad = gradients[n % 2]
         self.bias_grads = new(n, k, rows)
         bl_t = p.bl.transpose(2, 3)
+        # H − h is made again in the backward pass rather than kept for each layer: one more
+        # pass over data in cache costs less than writing and reading back a buffer per layer.
+        diff = new(k, w, batch) if highway else None
         self.layers: list[_Layer] = []
         h = self.z0
         for i in range(n):
@@ -151,7 +154,7 @@ class _Plan:
             self.layers.append(_Layer(
                 weight=p.wl[i], weight_t=p.wl[i].transpose(1, 2), bias_t=bl_t[i],
                 momentum=s.bufs[2][i], inputs=h, z=z, act=acts(block), gate=z[:, w:],
-                diff=new(k, w, batch) if highway else z, out=out,
+                diff=diff if diff is not None else z, out=out,
                 act_grad=(grads(self.gate_grad, block, self.dz[:, :w]) if highway
                           else grads(grad, z, self.dz)),
                 grad=grad, input_grad=input_grad, bias_grad=self.bias_grads[i],
@@ -210,6 +213,7 @@ class _Plan:
                 torch.mul(g, layer.gate, out=self.gate_grad)
                 for f, grad, out, into in layer.act_grad:
                     f(grad, out, into)
+                torch.sub(layer.z[:, : s.width], layer.inputs, out=layer.diff)
                 dgate = torch.mul(g, layer.diff, out=dz[:, s.width :])
                 s._sigmoid_grad(dgate, layer.gate, dgate)
                 torch.sub(g, self.gate_grad, out=new_g)  # the carry's share: g·(1 − T)
