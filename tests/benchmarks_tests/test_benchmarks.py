@@ -198,3 +198,25 @@ def test_evaluation_times_an_epoch_and_its_evaluation(tmp_path: Path, mnist_dir:
         assert 0 < row["eval_s"] < row["epoch_s"]
         assert 0 < row["eval_cpu_s"] < row["epoch_cpu_s"]
     assert result["meta"]["test"] is True and result["meta"]["threads"] == 1
+
+
+@pytest.mark.slow
+def test_matmul_floor_prices_the_grid_by_its_steps_matmuls(tmp_path: Path, mnist_dir: Path) -> None:
+    result, stdout = benchmark(
+        "matmul_floor.py", "--data-dir", str(mnist_dir), "--depths", "2,3", "--trials", "4",
+        "--k", "2", "--steps", "2", "--eval-examples", "600", "--cores", "2",
+        out=tmp_path / "floor.json", cwd=tmp_path,
+    )
+    rows = result["configurations"]
+    assert [(r["model"], r["depth"]) for r in rows] == [
+        ("plain", 2), ("plain", 3), ("highway", 2), ("highway", 3)]
+    for row in rows:  # the matmuls are a part of the step, and take longer in a deeper net
+        assert 0 < row["step_matmul_s"] < row["step_s"]
+        assert 0 < row["matmul_share_of_step"] < 1 and row["eval_matmul_s"] > 0
+    for shallow, deep in (rows[0:2], rows[2:4]):
+        assert deep["step_matmul_s"] > shallow["step_matmul_s"]
+    # the floor is the configurations' matmul seconds (2 packs each, 468 steps) over 2 cores
+    floor = sum(2 * (468 * r["step_matmul_s"] + r["eval_matmul_s"]) for r in rows) / 2
+    assert result["summary"]["in_step_floor_s"] == pytest.approx(floor, rel=1e-3, abs=0.1)
+    assert result["summary"]["limit_s"] > 0 and result["summary"]["in_cache_floor_s"] > 0
+    assert "nothing but matmuls" in stdout
