@@ -45,23 +45,25 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # without the profiler's start a
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
+from hwsearch.models.fc_config import KINDS  # noqa: E402
 from hwsearch.training import Hyperparams, TrainConfig  # noqa: E402
 from hwsearch.training.data import Dataset, load_dataset  # noqa: E402
-from hwsearch.training.loop import RowGather, shuffle_generator  # noqa: E402
 from hwsearch.training.trainer import build_engine  # noqa: E402
 
 try:
     from arithmetic import eval_flops_per_example, flops_per_trial_step, one_thread_peak
+    from throughput import resident, warm
 except ImportError:  # imported as benchmarks.matmul_floor
     from benchmarks.arithmetic import (
         eval_flops_per_example,
         flops_per_trial_step,
         one_thread_peak,
     )
+    from benchmarks.throughput import resident, warm
 
-WIDTH = {"highway": 50, "plain": 71}  # the paper's, as the launch uses them
 MATMULS = ("aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::mm", "aten::addmm")
-TRAIN, TEST = 60000, 10000
+BATCH = 128  # the FC recipe's
+CPU = torch.device("cpu")
 
 
 def pack_trials(model: str, k: int) -> list[Hyperparams]:
@@ -85,34 +87,25 @@ def matmul_seconds(run: Callable[[], object]) -> float:
 def in_step(data: Dataset, model: str, depth: int, k: int, steps: int,
             eval_examples: int) -> dict[str, float]:
     """Matmul seconds of one step and of one epoch's evaluations, inside a real pack."""
-    config = TrainConfig(model=model, depth=depth, batch_size=128, device="cpu")
+    config = TrainConfig(model=model, depth=depth, batch_size=BATCH, device="cpu")
     engine, _ = build_engine(config, pack_trials(model, k), data, True)
-    batch = 128
-    gens = [shuffle_generator(i) for i in range(k)]
-    order = torch.stack([torch.randperm(len(data.y_train), generator=g) for g in gens])
-    gather = RowGather(data.x_train, k * batch)
-    per_epoch = len(data.y_train) // batch
-
-    def train(n: int, offset: int) -> None:
-        for s in range(offset, offset + n):
-            idx = order[:, (s % per_epoch) * batch:(s % per_epoch + 1) * batch]
-            engine.step(gather.gather(idx), data.y_train[idx], s / per_epoch)
-
-    train(5, 0)  # warm: buffers made, caches as in a running epoch
+    runner = resident(model, engine, data, BATCH, CPU)  # fed as training.fit feeds it
+    warm(runner, 5, CPU)  # buffers made, caches as in a running epoch
     start = time.thread_time()
-    train(steps, 5)
+    warm(runner, steps, CPU)
     step_all = (time.thread_time() - start) / steps
-    step_mm = matmul_seconds(lambda: train(steps, 5 + steps)) / steps
+    step_mm = matmul_seconds(lambda: warm(runner, steps, CPU)) / steps
     x, y = data.x_train[:eval_examples], data.y_train[:eval_examples]
     engine.evaluate(x, y)  # warm
-    eval_mm = matmul_seconds(lambda: engine.evaluate(x, y)) * (TRAIN + TEST) / eval_examples
+    evaluated = len(data.y_train) + len(data.y_test)  # an epoch's: training and test sets
+    eval_mm = matmul_seconds(lambda: engine.evaluate(x, y)) * evaluated / eval_examples
     return {"step_matmul_s": step_mm, "step_s": step_all, "eval_matmul_s": eval_mm}
 
 
 def in_cache_flops(width: int, k: int, highway: bool, repeats: int = 200) -> float:
     """FLOP/s of a hidden layer's three matmuls (forward, input and weight gradients) on one
     set of operands, reused, so that they stay in cache."""
-    rows, batch = (2 if highway else 1) * width, 128
+    rows, batch = (2 if highway else 1) * width, BATCH
     w = torch.randn(k, width, rows)
     x, g = torch.randn(k, width, batch), torch.randn(k, width, batch)
     z = torch.randn(k, rows, batch)
@@ -156,18 +149,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     data = load_dataset("mnist", args.data_dir)
     load_before = os.getloadavg()[0]
     peak = one_thread_peak()
-    steps_per_epoch = TRAIN // 128
+    steps_per_epoch = len(data.y_train) // BATCH
+    evaluated = len(data.y_train) + len(data.y_test)
     rows, floor_s, limit_s, cache_s = [], 0.0, 0.0, 0.0
     for model in args.models.split(","):
-        width, highway = WIDTH[model], model == "highway"
+        width, highway = KINDS[model].width, KINDS[model].highway
         cache_rate = in_cache_flops(width, args.k, highway)
         for depth in (int(d) for d in args.depths.split(",")):
             m = in_step(data, model, depth, args.k, args.steps, args.eval_examples)
             packs = -(-args.trials // args.k)
             seconds = packs * (steps_per_epoch * m["step_matmul_s"] + m["eval_matmul_s"])
             flops = args.trials * (
-                steps_per_epoch * flops_per_trial_step(depth, width, 128, highway=highway)
-                + (TRAIN + TEST) * eval_flops_per_example(depth, width, highway=highway))
+                steps_per_epoch * flops_per_trial_step(depth, width, BATCH, highway=highway)
+                + evaluated * eval_flops_per_example(depth, width, highway=highway))
             rate = flops / seconds
             floor_s += seconds / args.cores
             limit_s += flops / peak / args.cores

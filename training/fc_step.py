@@ -154,7 +154,7 @@ class _Plan:
             self.layers.append(_Layer(
                 weight=p.wl[i], weight_t=p.wl[i].transpose(1, 2), bias_t=bl_t[i],
                 momentum=s.bufs[2][i], inputs=h, z=z, act=acts(block), gate=z[:, w:],
-                diff=diff if diff is not None else z, out=out,
+                diff=diff if highway else z, out=out,
                 act_grad=(grads(self.gate_grad, block, self.dz[:, :w]) if highway
                           else grads(grad, z, self.dz)),
                 grad=grad, input_grad=input_grad, bias_grad=self.bias_grads[i],
