@@ -81,6 +81,19 @@ def stop_ray() -> None:
     ray.shutdown()
 
 
+def ray_keeps_idle_workers_env(count: int) -> dict[str, str]:
+    """The variable that makes a local Ray keep up to ``count`` idle workers, whatever its
+    placement groups hold, put in its environment before ``ray.init``.
+
+    Ray (2.60) ends idle workers beyond its CPUs not yet reserved, every 200 ms once idle for a
+    second. Tune reserves each trial's CPU in a placement group before the trial's actor asks
+    for a worker, so in between Ray could end the workers it prestarted and start new ones for
+    the trials (4 of 6 launches of two trials on a loaded 2-core machine). Ray takes its
+    internal settings from ``RAY_<name>`` variables only; ``num_workers_soft_limit`` replaces the
+    unreserved CPUs in that rule and nowhere else (Ray still prestarts one worker per CPU)."""
+    return {"RAY_num_workers_soft_limit": str(count)}
+
+
 # Ray Tune's ``class_cache.DEFAULT_ENV_VARS`` (2.60), known here without importing Tune (about a
 # second) before ``ray.init``; tests/test_compat.py compares the two.
 TUNE_TRIAL_DEFAULT_ENV = {"PL_DISABLE_FORK": "1"}

@@ -50,14 +50,37 @@ def test_local_ray_workers_get_no_credentials() -> None:
 
 PRESTART_PROBE = textwrap.dedent(
     """
-    import contextlib, json, os, sys, tempfile
+    import contextlib, json, os, sys, tempfile, time
     import ray
     from ray import tune
+    from ray.util.placement_group import placement_group, remove_placement_group
     from hwsearch.compat import stop_ray, tune_trials_on_prestarted_workers
     from hwsearch.search.ray_setup import start_ray
 
     local = start_ray(None)
     driver = os.environ.get("PL_DISABLE_FORK")
+    logs = ray._private.worker._global_node.get_logs_dir_path()
+
+    def prestarted(connected=False):
+        # worker-<id>-ffffffff-<pid>.out from its start; python-core-worker-<id>_<pid>.log once
+        # it connects
+        names = os.listdir(logs)
+        ids = {n.split("-")[3].split("_")[0] for n in names if n.startswith("python-core-worker-")}
+        return sorted(int(n[:-4].rsplit("-", 1)[1]) for n in names
+                      if n.startswith("worker-") and "-ffffffff-" in n and n.endswith(".out")
+                      and (not connected or n.split("-")[1] in ids))
+
+    # Tune reserves every trial's CPU in a placement group before the trial asks for a worker.
+    # Hold every CPU that way, longer than Ray lets an idle worker live beyond the unreserved
+    # CPUs (one second, checked every 200 ms), once the prestarted workers have connected.
+    cpus = ray.cluster_resources()["CPU"]
+    deadline = time.monotonic() + 120
+    while len(prestarted(connected=True)) < cpus and time.monotonic() < deadline:
+        time.sleep(0.1)
+    held = placement_group([{"CPU": cpus}])
+    ray.get(held.ready(), timeout=120)
+    time.sleep(2.0)
+    remove_placement_group(held)
 
     def trainable(config):
         tune.report({"pid": os.getpid(), "var": os.environ.get("PL_DISABLE_FORK"),
@@ -71,12 +94,9 @@ PRESTART_PROBE = textwrap.dedent(
             tune_config=tune.TuneConfig(num_samples=2, max_concurrent_trials=2),
             run_config=tune.RunConfig(storage_path=tmp, verbose=0),
         ).fit()
-    logs = ray._private.worker._global_node.get_logs_dir_path()
-    prestarted = sorted(int(n[:-4].rsplit("-", 1)[1]) for n in os.listdir(logs)
-                        if n.startswith("worker-") and "-ffffffff-" in n and n.endswith(".out"))
     trials = [{k: r.metrics[k] for k in ("pid", "var", "runtime_env")} for r in grid]
     stop_ray()
-    print(json.dumps({"driver": driver, "prestarted": prestarted, "trials": trials}))
+    print(json.dumps({"driver": driver, "prestarted": prestarted(), "trials": trials}))
     """
 )
 
@@ -88,9 +108,11 @@ def test_tune_trials_can_take_the_workers_ray_prestarted(how: str) -> None:
     variable in Ray's own environment and registers the actors without one. The trials still
     see the variable; the driver's environment is left as it was.
 
-    Which idle worker an actor gets is Ray's choice (it also ends prestarted workers left idle
-    for a while), so the patched side requires one trial, not both, on a prestarted worker;
-    with a runtime environment none can be."""
+    Ray ends idle workers beyond its unreserved CPUs, and Tune's placement groups reserve the
+    CPUs before the trials ask for workers; a local Ray is told to keep them, so the probe holds
+    every CPU for two seconds first (a race Ray won in 4 of 6 launches on a loaded machine).
+    Which idle worker an actor gets is still Ray's choice, so the patched side requires one
+    trial, not both, on a prestarted worker; with a runtime environment none can be."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("Ray prestarts one worker per CPU: two trials need two")
     env = hwsearch_env()
