@@ -17,6 +17,7 @@ from hwsearch.compat import (
     init_local_ray,
     ray_keeps_idle_workers_env,
     ray_keeps_loopback,
+    ray_workers_at_driver_priority_env,
 )
 from hwsearch.storage.url import ENV_VAR, FILE_ENV_VAR
 
@@ -58,11 +59,15 @@ def _environ_for_ray() -> Iterator[Mapping[str, str]]:
     The database's credentials out: they need no database; the driver has its URL already,
     and libpq reads PGPASSWORD again on each new connection, so it comes back. The variables
     Tune would give each trial actor as a runtime environment in, so that the actors can take
-    the workers Ray starts when the driver connects (``tune_trials_on_prestarted_workers``), and
-    Ray told to keep those workers while the trials' placement groups hold every CPU. A value
-    the user set is left as it is."""
+    the workers Ray starts when the driver connects (``tune_trials_on_prestarted_workers``).
+    Ray told to keep those workers while the trials' placement groups hold every CPU, and to
+    start its workers at the launch's own priority. A value the user set is left as it is."""
     saved = {k: os.environ.pop(k) for k in SECRET_ENV if k in os.environ}
-    wanted = {**TUNE_TRIAL_DEFAULT_ENV, **ray_keeps_idle_workers_env(os.cpu_count() or 1)}
+    wanted = {
+        **TUNE_TRIAL_DEFAULT_ENV,
+        **ray_keeps_idle_workers_env(os.cpu_count() or 1),
+        **ray_workers_at_driver_priority_env(),
+    }
     added = {k: v for k, v in wanted.items() if k not in os.environ}
     os.environ.update(added)
     try:

@@ -48,6 +48,42 @@ def test_local_ray_workers_get_no_credentials() -> None:
     assert "driver ['HWSEARCH_STORAGE', 'PGPASSWORD']" in lines  # restored for the driver
 
 
+NICE_PROBE = textwrap.dedent(
+    """
+    import json, os, ray
+    from hwsearch.compat import stop_ray
+    from hwsearch.search.ray_setup import start_ray
+    start_ray(None)
+    try:
+        @ray.remote(num_cpus=1)
+        def niceness():
+            return os.nice(0)
+        print(json.dumps({"driver": os.nice(0), "worker": ray.get(niceness.remote()),
+                          "left": os.environ.get("RAY_worker_niceness")}))
+    finally:
+        stop_ray()
+    """
+)
+
+
+@pytest.mark.parametrize("users", [None, "2"])
+def test_local_ray_workers_run_at_the_launchs_priority(users: str | None) -> None:
+    """Ray starts its workers 15 steps nicer than itself, so any program at normal priority
+    would take the CPU from the trials; a local launch's workers run at its own priority (here
+    a launch under ``nice -n 3``), or at the increment the user set for Ray."""
+    env = hwsearch_env()
+    env.pop("RAY_worker_niceness", None)
+    if users is not None:
+        env["RAY_worker_niceness"] = users
+    out = subprocess.run(["nice", "-n", "3", sys.executable, "-c", NICE_PROBE], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["driver"] == min(os.nice(0) + 3, 19)  # 19: the nicest Linux allows
+    assert seen["worker"] == min(seen["driver"] + int(users or 0), 19)
+    assert seen["left"] == users  # the driver's environment as it was
+
+
 PRESTART_PROBE = textwrap.dedent(
     """
     import contextlib, json, os, sys, tempfile, time
