@@ -99,8 +99,9 @@ def ray_workers_at_driver_priority_env() -> dict[str, str]:
     that started it, put in its environment before ``ray.init``.
 
     Ray (2.60) starts every worker 15 steps nicer than its raylet, so any program at normal
-    priority on the machine takes the CPU from the trials: 8 trials of depth 10 took 214–251 s
-    beside two busy loops on two cores, 18 s with this (10 s with nothing beside them). A user
+    priority on the machine takes the CPU from the trials: 8 trials of depth 10 took 223–232 s
+    beside two busy loops on two cores, 17–21 s with this (9–10 s with nothing beside them,
+    docs/performance.md). A user
     who wants the search to yield runs ``nice hwsearch launch``: the raylet inherits it. Ray
     takes its internal settings from ``RAY_<name>`` variables only."""
     return {"RAY_worker_niceness": "0"}

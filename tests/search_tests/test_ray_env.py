@@ -131,8 +131,9 @@ PRESTART_PROBE = textwrap.dedent(
             run_config=tune.RunConfig(storage_path=tmp, verbose=0),
         ).fit()
     trials = [{k: r.metrics[k] for k in ("pid", "var", "runtime_env")} for r in grid]
+    seen = {"driver": driver, "prestarted": prestarted(), "trials": trials}  # Ray's logs, while up
     stop_ray()
-    print(json.dumps({"driver": driver, "prestarted": prestarted(), "trials": trials}))
+    print(json.dumps(seen))
     """
 )
 
